@@ -1,0 +1,1 @@
+"""Who may call what: consumer connections (clients) and their permissions."""

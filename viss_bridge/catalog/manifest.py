@@ -1,0 +1,240 @@
+"""Dataset manifests: one YAML file per dataset, validated into a :class:`Dataset`.
+
+"Configured, not developed": a migration team publishes a dataset by writing a
+manifest. Because nobody compiles a manifest, validation is the only safety
+net, so it is strict (unknown keys are errors, a typo must not silently drop a
+field) and every message names the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field as PydField, ValidationError, field_validator, model_validator
+
+from viss_bridge.catalog.yaml_lines import YamlSyntaxError, line_for, load_with_lines
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+XROAD_MEMBER_PATTERN = r"^[A-Z0-9-]+/[A-Z0-9-]+/[A-Za-z0-9-]+(/[A-Za-z0-9._-]+)?$"
+RESERVED_FIELD_NAMES = {"record", "records"}
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be published; says where and what."""
+
+    def __init__(self, file: str | Path, line: int | None, field: str | None, message: str) -> None:
+        self.file = str(file)
+        self.line = line
+        self.field = field
+        self.reason = message
+        where = f"{self.file}:{line}" if line else self.file
+        what = f"field '{field}': " if field else ""
+        super().__init__(f"{where}: {what}{message}")
+
+
+class FieldType(str, Enum):
+    STRING = "string"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+    LIST = "list"
+
+
+class Access(str, Enum):
+    OPEN = "open"
+    PUBLIC = "public"
+    RESTRICTED = "restricted"
+    PRIVATE = "private"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class Field(_Strict):
+    name: Annotated[str, PydField(pattern=NAME_PATTERN)]
+    type: FieldType
+    description: str = ""
+    required: bool = False
+    max_length: Annotated[int, PydField(gt=0)] | None = None
+    fields: tuple["Field", ...] | None = None
+
+    @model_validator(mode="after")
+    def _list_has_fields(self) -> "Field":
+        if self.type is FieldType.LIST:
+            if not self.fields:
+                raise ValueError("a list field needs 'fields' (the fields of each element)")
+            _unique_names(self.fields)
+        elif self.fields is not None:
+            raise ValueError("only a list field may have 'fields'")
+        if self.max_length is not None and self.type is not FieldType.STRING:
+            raise ValueError("max_length applies to string fields only")
+        return self
+
+    @property
+    def is_scalar(self) -> bool:
+        return self.type is not FieldType.LIST
+
+
+class Texts(_Strict):
+    lv: str
+    en: str
+
+
+class Source(BaseModel):
+    """Where records come from. Source kinds add their own keys (validated by them)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: Literal["store", "legacy_soap", "csv"] = "store"
+
+
+class LegacyContract(_Strict):
+    dialect: Literal["xroad", "viss", "legacy"]
+    service: Annotated[str, PydField(min_length=1)]
+
+
+class Dataset(_Strict):
+    dataset: Annotated[str, PydField(pattern=NAME_PATTERN)]
+    version: Annotated[str, PydField(pattern=r"^v[0-9]+(\.[0-9]+)*$")] = "v1"
+    title: Texts
+    description: Texts | None = None
+    owner: Annotated[str, PydField(pattern=XROAD_MEMBER_PATTERN)]
+    owner_name: str | None = None
+    key: Annotated[tuple[str, ...], PydField(min_length=1)]
+    subject: str | None = None
+    access: Access = Access.RESTRICTED
+    fields: Annotated[tuple[Field, ...], PydField(min_length=1)]
+    source: Source = Source()
+    legacy: tuple[LegacyContract, ...] = ()
+
+    # Not part of the YAML: where it was read from, for messages and reloads.
+    origin: str | None = PydField(default=None, exclude=True)
+
+    @field_validator("fields")
+    @classmethod
+    def _names_unique(cls, value: tuple[Field, ...]) -> tuple[Field, ...]:
+        _unique_names(value)
+        for f in value:
+            if f.name in RESERVED_FIELD_NAMES:
+                raise ValueError(f"'{f.name}' is reserved; choose another field name")
+        return value
+
+    @model_validator(mode="after")
+    def _key_and_subject_exist(self) -> "Dataset":
+        by_name = {f.name: f for f in self.fields}
+        for name in self.key:
+            if name not in by_name:
+                raise ValueError(f"key field '{name}' is not among the fields")
+            if not by_name[name].is_scalar:
+                raise ValueError(f"key field '{name}' must be a scalar, not a list")
+        if len(set(self.key)) != len(self.key):
+            raise ValueError("key names a field twice")
+        if self.subject is not None:
+            if self.subject not in by_name:
+                raise ValueError(f"subject field '{self.subject}' is not among the fields")
+            if by_name[self.subject].type is not FieldType.STRING:
+                raise ValueError(f"subject field '{self.subject}' must be a string")
+        return self
+
+    # -- conveniences used by the store and the facades -------------------
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    @property
+    def key_fields(self) -> tuple[Field, ...]:
+        return tuple(self.field(name) for name in self.key)
+
+    @property
+    def owner_parts(self) -> list[str]:
+        return self.owner.split("/")
+
+    def title_text(self, lang: str = "en") -> str:
+        return getattr(self.title, lang)
+
+
+def _unique_names(fields: tuple[Field, ...]) -> None:
+    seen: set[str] = set()
+    for f in fields:
+        if f.name in seen:
+            raise ValueError(f"field name '{f.name}' appears twice")
+        seen.add(f.name)
+
+
+def _loc_to_path(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """Pydantic locations name union branches and validators; keep only real keys."""
+    return tuple(part for part in loc if isinstance(part, int) or not str(part).startswith(("function-", "tagged-union")))
+
+
+def _field_label(data: Any, path: tuple[str | int, ...]) -> str:
+    """Readable field label: ``fields[2].type`` becomes ``fields.birth_date.type``."""
+    parts: list[str] = []
+    node = data
+    for part in path:
+        if isinstance(part, int):
+            name = node[part].get("name") if isinstance(node, list) and part < len(node) and isinstance(node[part], dict) else None
+            parts.append(str(name) if name else f"[{part}]")
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        else:
+            parts.append(str(part))
+            node = node.get(part) if isinstance(node, dict) else None
+    return ".".join(parts)
+
+
+def parse_manifest(text: str, file: str | Path) -> Dataset:
+    """Validate one manifest's text; raise :class:`ManifestError` with file and line."""
+    try:
+        data, lines = load_with_lines(text)
+    except YamlSyntaxError as exc:
+        raise ManifestError(file, exc.line, None, f"not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ManifestError(file, 1, None, "a manifest must be a YAML mapping (dataset: ..., fields: ...)")
+    try:
+        dataset = Dataset.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        path = _loc_to_path(error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; allowed keys are in docs/manifests.md)"
+        elif error["type"] == "missing":
+            message = "is required but missing"
+        elif error["type"] == "enum":
+            message = f"{message}, got {error.get('input')!r}"
+        more = len(exc.errors()) - 1
+        if more:
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        raise ManifestError(file, line_for(lines, path), _field_label(data, path) or None, message) from None
+    stem = Path(str(file)).stem
+    if stem != dataset.dataset:
+        raise ManifestError(file, line_for(lines, ("dataset",)), "dataset",
+                            f"the file name '{stem}' must equal the dataset name '{dataset.dataset}'")
+    return dataset.model_copy(update={"origin": str(file)})
+
+
+def load_manifest(path: str | Path) -> Dataset:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(path, None, None, f"not UTF-8 text: {exc}") from None
+    except OSError as exc:
+        raise ManifestError(path, None, None, f"cannot read: {exc.strerror}") from None
+    return parse_manifest(text, path)
+
+
+def manifest_to_yaml_dict(dataset: Dataset) -> dict[str, Any]:
+    """The manifest as plain data (for ``catalog show`` and scaffolding)."""
+    return dataset.model_dump(mode="json", exclude_none=True, exclude={"origin"})
+
+
+def is_valid_name(name: str) -> bool:
+    return re.match(NAME_PATTERN, name) is not None

@@ -1,0 +1,188 @@
+"""The dataset store: every dataset's records in SQL, looked up by key, paged by change.
+
+One table holds all datasets (a record is JSON keyed by dataset and canonical
+key) so that adding a manifest needs no migration: that is what "configured,
+not developed" means for storage. A change re-inserts the row, so the
+autoincrement ``seq`` doubles as a change feed cursor; deletions leave a
+tombstone the feed can report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
+                        delete, func, insert, select)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from viss_bridge.catalog.manifest import Dataset
+from viss_bridge.catalog.values import compose_key, record_to_python, to_json
+
+metadata = MetaData()
+
+records = Table(
+    "dataset_records",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("dataset", String(64), nullable=False),
+    Column("record_key", String(512), nullable=False),
+    Column("data", Text, nullable=True),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Index("ux_dataset_records_key", "dataset", "record_key", unique=True),
+    Index("ix_dataset_records_seq", "dataset", "seq"),
+    sqlite_autoincrement=True,
+)
+
+
+class StoreUnavailable(RuntimeError):
+    """The database could not be reached or answered with an error."""
+
+
+@dataclass(frozen=True)
+class Change:
+    seq: int
+    key: str
+    changed_at: dt.datetime
+    record: dict[str, Any] | None  # None: the record was deleted
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+class DatasetStore:
+    """Reads and writes dataset records. Safe to share across threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create_schema(self) -> None:
+        metadata.create_all(self.engine)
+
+    def _guard(self, action: str):  # type: ignore[no-untyped-def]
+        return _Guard(action)
+
+    # -- reads ---------------------------------------------------------------
+
+    def get(self, dataset: Dataset, key_values: dict[str, Any]) -> dict[str, Any] | None:
+        """The record with this key as Python values, or None. Raises ValueProblem for a bad key."""
+        key = compose_key(dataset.key_fields, key_values)
+        with self._guard("read"), self.engine.connect() as conn:
+            row = conn.execute(
+                select(records.c.data).where(records.c.dataset == dataset.dataset,
+                                             records.c.record_key == key,
+                                             records.c.deleted.is_(False))
+            ).first()
+        if row is None:
+            return None
+        return record_to_python(dataset.fields, json.loads(row.data))
+
+    def changes(self, dataset: Dataset, since: int = 0, limit: int = 100) -> list[Change]:
+        """Records changed after cursor ``since``, oldest first; the last seq is the next cursor."""
+        with self._guard("read"), self.engine.connect() as conn:
+            rows = conn.execute(
+                select(records.c.seq, records.c.record_key, records.c.data, records.c.changed_at, records.c.deleted)
+                .where(records.c.dataset == dataset.dataset, records.c.seq > since)
+                .order_by(records.c.seq).limit(limit)
+            ).all()
+        return [Change(seq=row.seq, key=row.record_key, changed_at=_aware(row.changed_at),
+                       record=None if row.deleted else record_to_python(dataset.fields, json.loads(row.data)))
+                for row in rows]
+
+    def count(self, dataset: Dataset | str) -> int:
+        name = dataset if isinstance(dataset, str) else dataset.dataset
+        with self._guard("read"), self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(records)
+                                    .where(records.c.dataset == name, records.c.deleted.is_(False))).scalar_one())
+
+    def counts(self) -> dict[str, int]:
+        with self._guard("read"), self.engine.connect() as conn:
+            rows = conn.execute(select(records.c.dataset, func.count()).where(records.c.deleted.is_(False))
+                                .group_by(records.c.dataset)).all()
+        return {row[0]: int(row[1]) for row in rows}
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers a query."""
+        with self._guard("ping"), self.engine.connect() as conn:
+            conn.execute(select(func.count()).select_from(records).where(records.c.seq < 0)).scalar_one()
+
+    # -- writes --------------------------------------------------------------
+
+    def upsert(self, dataset: Dataset, items: Iterable[dict[str, Any]]) -> int:
+        """Insert or replace records (each change gets a new seq). Returns how many were written.
+
+        All records of one call commit together: a reader never sees half a batch.
+        """
+        rows = list(self._rows(dataset, items))
+        if not rows:
+            return 0
+        with self._guard("write"), self.engine.begin() as conn:
+            keys = [row["record_key"] for row in rows]
+            for start in range(0, len(keys), 500):
+                conn.execute(delete(records).where(records.c.dataset == dataset.dataset,
+                                                   records.c.record_key.in_(keys[start:start + 500])))
+            conn.execute(insert(records), rows)
+        return len(rows)
+
+    def delete(self, dataset: Dataset, key_values: dict[str, Any]) -> bool:
+        """Delete a record, leaving a tombstone for the change feed."""
+        key = compose_key(dataset.key_fields, key_values)
+        with self._guard("write"), self.engine.begin() as conn:
+            gone = conn.execute(delete(records).where(records.c.dataset == dataset.dataset,
+                                                      records.c.record_key == key)).rowcount
+            conn.execute(insert(records), [{"dataset": dataset.dataset, "record_key": key, "data": None,
+                                            "changed_at": _now(), "deleted": True}])
+        return bool(gone)
+
+    def replace_all(self, dataset: Dataset, items: Iterable[dict[str, Any]], batch: int = 5000) -> int:
+        """Load a dataset from scratch (demo and bulk loads): drop its rows, insert in batches.
+
+        Runs in one transaction, so readers keep the old contents until it commits.
+        """
+        total = 0
+        with self._guard("write"), self.engine.begin() as conn:
+            conn.execute(delete(records).where(records.c.dataset == dataset.dataset))
+            chunk: list[dict[str, Any]] = []
+            for row in self._rows(dataset, items):
+                chunk.append(row)
+                if len(chunk) >= batch:
+                    conn.execute(insert(records), chunk)
+                    total += len(chunk)
+                    chunk = []
+            if chunk:
+                conn.execute(insert(records), chunk)
+                total += len(chunk)
+        return total
+
+    def _rows(self, dataset: Dataset, items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        now = _now()
+        for item in items:
+            value = record_to_python(dataset.fields, item)
+            yield {"dataset": dataset.dataset, "record_key": compose_key(dataset.key_fields, value),
+                   "data": json.dumps(to_json(value), ensure_ascii=False, separators=(",", ":")),
+                   "changed_at": now, "deleted": False}
+
+
+class _Guard:
+    """Turns driver errors into StoreUnavailable so callers answer with one clear fault."""
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:  # type: ignore[no-untyped-def]
+        if exc is not None and isinstance(exc, SQLAlchemyError):
+            raise StoreUnavailable(f"dataset store {self.action} failed: {exc.__class__.__name__}: "
+                                   f"{str(exc).splitlines()[0][:200]}") from exc
+        return False

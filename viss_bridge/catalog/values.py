@@ -1,0 +1,111 @@
+"""Conversions between manifest field types, Python values, JSON and text.
+
+Records are stored as JSON, keys as canonical text; the facades need real
+Python types back (dates, decimals) to produce typed XML. Keeping every
+conversion here means a date looks the same in the store, in a key and on
+the wire.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Any, Iterable
+
+from viss_bridge.catalog.manifest import Field, FieldType
+
+KEY_SEPARATOR = "\x1f"
+
+
+class ValueProblem(ValueError):
+    """A value that does not fit its field's type."""
+
+
+def to_python(field: Field, value: Any) -> Any:
+    """Coerce a JSON/text/native value to the Python type of ``field``."""
+    if value is None or value == "" and field.type is not FieldType.STRING:
+        return None
+    t = field.type
+    try:
+        if t is FieldType.STRING:
+            return str(value)
+        if t is FieldType.INTEGER:
+            if isinstance(value, bool):
+                raise ValueProblem(f"{field.name}: expected an integer, got {value!r}")
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueProblem(f"{field.name}: expected an integer, got {value!r}")
+            return int(value)
+        if t is FieldType.DECIMAL:
+            return value if isinstance(value, Decimal) else Decimal(str(value))
+        if t is FieldType.BOOLEAN:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("true", "1", "yes"):
+                return True
+            if text in ("false", "0", "no"):
+                return False
+            raise ValueProblem(f"{field.name}: expected true or false, got {value!r}")
+        if t is FieldType.DATE:
+            if isinstance(value, dt.datetime):
+                return value.date()
+            if isinstance(value, dt.date):
+                return value
+            return dt.date.fromisoformat(str(value))
+        if t is FieldType.DATETIME:
+            if isinstance(value, dt.datetime):
+                result = value
+            else:
+                result = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            return result if result.tzinfo else result.replace(tzinfo=dt.timezone.utc)
+        if t is FieldType.LIST:
+            if not isinstance(value, (list, tuple)):
+                raise ValueProblem(f"{field.name}: expected a list, got {type(value).__name__}")
+            assert field.fields is not None
+            return [record_to_python(field.fields, item) for item in value]
+    except (ValueError, InvalidOperation, TypeError) as exc:
+        if isinstance(exc, ValueProblem):
+            raise
+        raise ValueProblem(f"{field.name}: {value!r} is not a valid {t.value}") from None
+    raise ValueProblem(f"{field.name}: unknown type {t}")
+
+
+def record_to_python(fields: Iterable[Field], data: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ValueProblem(f"expected a record (mapping), got {type(data).__name__}")
+    fields = tuple(fields)
+    names = {f.name for f in fields}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueProblem(f"unknown field(s): {', '.join(sorted(unknown))}")
+    return {f.name: to_python(f, data.get(f.name)) for f in fields}
+
+
+def to_json(value: Any) -> Any:
+    """JSON-safe form: dates as ISO text, decimals as text (no float rounding)."""
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def key_text(field: Field, value: Any) -> str:
+    """Canonical text of one key value, so '010190-12345' and a date key match however sent."""
+    python = to_python(field, value)
+    if python is None:
+        raise ValueProblem(f"key field '{field.name}' is empty")
+    return str(to_json(python)) if not isinstance(python, bool) else ("true" if python else "false")
+
+
+def compose_key(key_fields: Iterable[Field], values: dict[str, Any]) -> str:
+    parts = []
+    for f in key_fields:
+        if values.get(f.name) in (None, ""):
+            raise ValueProblem(f"key field '{f.name}' is missing")
+        parts.append(key_text(f, values[f.name]))
+    return KEY_SEPARATOR.join(parts)

@@ -1,0 +1,156 @@
+"""Settings: one TOML file plus ``VISS_BRIDGE_*`` environment overrides.
+
+One flat-ish settings object keeps every knob discoverable in one place; the
+environment wins over the file so that containers and CI can change a value
+without writing files. An unknown key or a wrong type is an error that names
+the file and the key, never a silent default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class ConfigError(ValueError):
+    """A settings file or environment variable that cannot be used."""
+
+
+DEFAULT_DATA_DIR = Path("var")
+
+
+@dataclass
+class Settings:
+    """Everything a bridge node needs to run.
+
+    The defaults run a single development node on loopback with SQLite under
+    ``var/``; production sets ``database_url`` to PostgreSQL and a node id.
+    """
+
+    database_url: str = "sqlite:///var/viss-bridge.sqlite"
+    catalog_dir: str = "catalog"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 2
+    node_id: str = "node-1"
+    # X-Road identity of the bridge itself: instance and the member/subsystem
+    # that provides every dataset service unless a manifest says otherwise.
+    xroad_instance: str = "LV"
+    provider: str = "LV/GOV/90000000000/VISSBRIDGE"
+    max_message_bytes: int = 4 * 1024 * 1024
+    # Seconds between checks of the catalog folder for changed manifests.
+    reload_interval: float = 2.0
+    public_url: str = ""
+    log_level: str = "INFO"
+    log_format: str = "json"
+    source_file: str | None = field(default=None, repr=False)
+
+    @property
+    def base_url(self) -> str:
+        """Address that WSDLs advertise; behind a proxy set ``public_url``."""
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+
+_ENV_PREFIX = "VISS_BRIDGE_"
+
+
+def _coerce(name: str, value: Any, target: type, origin: str) -> Any:
+    """Convert a TOML or environment value to the field's type, or say why not."""
+    try:
+        if target is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if target is int:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if target is float:
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{origin}: field '{name}' must be {target.__name__}, got {value!r}") from None
+
+
+def _field_types() -> dict[str, type]:
+    hints = {"str": str, "int": int, "float": float, "bool": bool, "str | None": str}
+    return {f.name: hints[str(f.type)] for f in fields(Settings) if f.name != "source_file"}
+
+
+def load_settings(path: str | os.PathLike[str] | None = None,
+                  environ: Mapping[str, str] | None = None,
+                  **overrides: Any) -> Settings:
+    """Read the TOML file (if any), then the environment, then explicit overrides.
+
+    ``path`` defaults to ``$VISS_BRIDGE_CONFIG``. The TOML may put keys at the
+    top level or under a ``[bridge]`` table.
+    """
+    environ = os.environ if environ is None else environ
+    types = _field_types()
+    values: dict[str, Any] = {}
+    path = path or environ.get(_ENV_PREFIX + "CONFIG")
+    if path:
+        file_path = Path(path)
+        try:
+            raw = file_path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{file_path}: cannot read settings file: {exc.strerror}") from None
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{file_path}: {exc}") from None
+        table = data.get("bridge", data)
+        for key, value in table.items():
+            if key == "bridge":
+                continue
+            line = _line_of(raw.decode("utf-8", "replace"), key)
+            origin = f"{file_path}:{line}" if line else str(file_path)
+            if key not in types:
+                raise ConfigError(f"{origin}: unknown field '{key}'")
+            values[key] = _coerce(key, value, types[key], origin)
+        values["source_file"] = str(file_path)
+    for name, target in types.items():
+        env_name = _ENV_PREFIX + name.upper()
+        if env_name in environ:
+            values[name] = _coerce(name, environ[env_name], target, f"environment {env_name}")
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if name not in types:
+            raise ConfigError(f"unknown setting '{name}'")
+        values[name] = _coerce(name, value, types[name], "command line")
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _line_of(text: str, key: str) -> int | None:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip().startswith(f"{key}") and "=" in line and line.split("=", 1)[0].strip() == key:
+            return number
+    return None
+
+
+def _validate(settings: Settings) -> None:
+    origin = settings.source_file or "settings"
+    if settings.max_message_bytes < 1024:
+        raise ConfigError(f"{origin}: field 'max_message_bytes' must be at least 1024")
+    if settings.workers < 1:
+        raise ConfigError(f"{origin}: field 'workers' must be at least 1")
+    if not settings.provider.startswith(settings.xroad_instance + "/") or len(settings.provider.split("/")) not in (3, 4):
+        raise ConfigError(
+            f"{origin}: field 'provider' must be {settings.xroad_instance}/CLASS/CODE[/SUBSYSTEM], got {settings.provider!r}")
+
+
+def replace(settings: Settings, **changes: Any) -> Settings:
+    """A copy with some fields changed (used by ``demo`` and tests)."""
+    return dataclasses.replace(settings, **changes)

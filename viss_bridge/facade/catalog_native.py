@@ -1,0 +1,233 @@
+"""The catalog-native endpoint (``/catalog``): discover datasets and read them generically.
+
+Where the X-Road face has one operation per dataset, this face has four
+operations for all datasets: listDatasets, describeDataset, getRecord and
+getChanges (a change feed for paging through everything that changed since a
+cursor). Records stay typed: the answer holds one optional element per
+dataset, each of that dataset's own record type, so generated clients get
+real classes rather than name/value pairs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from spyne import Boolean, ComplexModel, DateTime, Integer, Integer64, ServiceBase, Unicode, rpc
+from spyne.interface.wsdl import Wsdl11
+import threading
+
+from viss_bridge.catalog.catalog import Catalog
+from viss_bridge.catalog.manifest import Dataset, Field
+from viss_bridge.catalog.store import DatasetStore, StoreUnavailable
+from viss_bridge.catalog.values import ValueProblem
+from viss_bridge.facade import faults
+from viss_bridge.facade.faults import BridgeFault
+from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, SpyneFault, make_spyne_wsgi, run_spyne
+from viss_bridge.facade.spyne_models import RecordModels
+from viss_bridge.xml import local_name
+
+log = logging.getLogger(__name__)
+
+CATALOG_TNS = "http://vissbridge.gov.lv/catalog"
+OPERATIONS = ("listDatasets", "describeDataset", "getRecord", "getChanges")
+MAX_PAGE = 1000
+
+_required = {"min_occurs": 1, "nillable": False}
+_optional = {"min_occurs": 0, "nillable": False}
+
+
+class Texts(ComplexModel):
+    __namespace__ = CATALOG_TNS
+    _type_info = [("lv", Unicode(**_optional)), ("en", Unicode(**_optional))]
+
+
+class ItemFieldDescription(ComplexModel):
+    __namespace__ = CATALOG_TNS
+    _type_info = [("name", Unicode(**_required)), ("type", Unicode(**_required)),
+                  ("required", Boolean(**_required)), ("description", Unicode(**_optional)),
+                  ("maxLength", Integer(**_optional))]
+
+
+class FieldDescription(ComplexModel):
+    __namespace__ = CATALOG_TNS
+    _type_info = [("name", Unicode(**_required)), ("type", Unicode(**_required)),
+                  ("required", Boolean(**_required)), ("description", Unicode(**_optional)),
+                  ("maxLength", Integer(**_optional)),
+                  ("field", ItemFieldDescription.customize(max_occurs="unbounded", **_optional))]
+
+
+class LegacyService(ComplexModel):
+    __namespace__ = CATALOG_TNS
+    _type_info = [("dialect", Unicode(**_required)), ("service", Unicode(**_required))]
+
+
+class DatasetSummary(ComplexModel):
+    __namespace__ = CATALOG_TNS
+    _type_info = [("name", Unicode(**_required)), ("version", Unicode(**_required)),
+                  ("title", Texts.customize(**_required)), ("owner", Unicode(**_required)),
+                  ("access", Unicode(**_required)), ("records", Integer64(**_optional))]
+
+
+class DatasetDescription(ComplexModel):
+    __namespace__ = CATALOG_TNS
+    _type_info = [("name", Unicode(**_required)), ("version", Unicode(**_required)),
+                  ("title", Texts.customize(**_required)), ("description", Texts.customize(**_optional)),
+                  ("owner", Unicode(**_required)), ("ownerName", Unicode(**_optional)),
+                  ("access", Unicode(**_required)),
+                  ("key", Unicode.customize(max_occurs="unbounded", **_required)),
+                  ("subject", Unicode(**_optional)), ("sourceKind", Unicode(**_required)),
+                  ("field", FieldDescription.customize(max_occurs="unbounded", **_required)),
+                  ("legacyService", LegacyService.customize(max_occurs="unbounded", **_optional))]
+
+
+class Caller(ComplexModel):
+    """SOAP header naming the calling client (trusted as sent until connections are authenticated)."""
+
+    __namespace__ = CATALOG_TNS
+    __type_name__ = "caller"
+    _type_info = [("client", Unicode(**_required)), ("userId", Unicode(**_optional))]
+
+
+def _describe_field(field: Field, item_cls: type[ComplexModel]) -> Any:
+    result = item_cls(name=field.name, type=field.type.value, required=field.required,
+                      description=field.description or None, maxLength=field.max_length)
+    if field.fields and item_cls is FieldDescription:
+        result.field = [_describe_field(f, ItemFieldDescription) for f in field.fields]
+    return result
+
+
+class CatalogFacade:
+    def __init__(self, catalog: Catalog, store: DatasetStore, permissions: Any, base_url: str) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.permissions = permissions
+        self.base_url = base_url.rstrip("/")
+        datasets = list(catalog)
+        self.models = {d.dataset: RecordModels(d, CATALOG_TNS) for d in datasets}
+        any_record = ComplexModel.produce(CATALOG_TNS, "AnyRecord", {
+            d.dataset: self.models[d.dataset].record.customize(min_occurs=0, nillable=False) for d in datasets})
+        change = ComplexModel.produce(CATALOG_TNS, "Change", {
+            "seq": Integer64(**_required), "key": Unicode.customize(max_occurs="unbounded", **_required),
+            "changedAt": DateTime(**_required), "deleted": Boolean(**_required),
+            "record": any_record.customize(**_optional)})
+        page = ComplexModel.produce(CATALOG_TNS, "ChangesPage", {
+            "change": change.customize(max_occurs="unbounded", **_optional),
+            "nextSince": Integer64(**_required), "hasMore": Boolean(**_required)})
+        self.any_record, self.change, self.page = any_record, change, page
+        self.wsgi = make_spyne_wsgi([self._service_class()], CATALOG_TNS, "viss_bridge_catalog")
+        self._wsdl: bytes | None = None
+        self._wsdl_lock = threading.Lock()
+
+    # -- helpers used by the operations -----------------------------------------
+
+    def _dataset(self, name: str | None) -> Dataset:
+        dataset = self.catalog.get(name or "")
+        if dataset is None:
+            raise SpyneFault(BridgeFault(faults.UNKNOWN_SERVICE, f"Unknown dataset: {name}"))
+        return dataset
+
+    def _check_access(self, ctx: Any, dataset: Dataset) -> None:
+        header = ctx.in_header
+        client = getattr(header, "client", None) if header is not None else None
+        if not self.permissions.may_call(client, dataset):
+            who = f"client {client}" if client else "an anonymous caller (no caller header)"
+            raise SpyneFault(BridgeFault(faults.ACCESS_DENIED,
+                                         f"Request is not allowed: {who} has no permission for dataset {dataset.dataset}"))
+
+    def _wrap(self, dataset: Dataset, record: dict[str, Any]) -> Any:
+        holder = self.any_record()
+        setattr(holder, dataset.dataset, self.models[dataset.dataset].to_instance(record))
+        return holder
+
+    def _service_class(self) -> type[ServiceBase]:
+        facade = self
+
+        def store_failed(exc: Exception) -> SpyneFault:
+            log.error("dataset store unavailable: %s", exc)
+            return SpyneFault(faults.service_failed("DatabaseError", "The dataset store is not available"))
+
+        @rpc(_returns=DatasetSummary.customize(max_occurs="unbounded", **_optional),
+             _operation_name="listDatasets", _out_variable_name="dataset")
+        def listDatasets(ctx: Any) -> Any:
+            try:
+                counts = facade.store.counts()
+            except StoreUnavailable as exc:
+                raise store_failed(exc) from None
+            return [DatasetSummary(name=d.dataset, version=d.version, title=Texts(lv=d.title.lv, en=d.title.en),
+                                   owner=d.owner, access=d.access.value, records=counts.get(d.dataset, 0))
+                    for d in facade.catalog]
+
+        @rpc(Unicode(**_required), _args=("dataset",), _returns=DatasetDescription,
+             _operation_name="describeDataset", _out_variable_name="description")
+        def describeDataset(ctx: Any, dataset: str) -> Any:
+            d = facade._dataset(dataset)
+            return DatasetDescription(
+                name=d.dataset, version=d.version, title=Texts(lv=d.title.lv, en=d.title.en),
+                description=Texts(lv=d.description.lv, en=d.description.en) if d.description else None,
+                owner=d.owner, ownerName=d.owner_name, access=d.access.value, key=list(d.key), subject=d.subject,
+                sourceKind=d.source.kind, field=[_describe_field(f, FieldDescription) for f in d.fields],
+                legacyService=[LegacyService(dialect=c.dialect, service=c.service) for c in d.legacy] or None)
+
+        @rpc(Unicode(**_required), Unicode.customize(max_occurs="unbounded", **_required),
+             _args=("dataset", "key"), _returns=self.any_record.customize(**_optional),
+             _operation_name="getRecord", _out_variable_name="record")
+        def getRecord(ctx: Any, dataset: str, key: list[str]) -> Any:
+            d = facade._dataset(dataset)
+            facade._check_access(ctx, d)
+            key = list(key or [])
+            if len(key) != len(d.key):
+                raise SpyneFault(BridgeFault(faults.INVALID_REQUEST,
+                                             f"Dataset {d.dataset} has a key of {len(d.key)} part(s) "
+                                             f"({', '.join(d.key)}); {len(key)} given"))
+            try:
+                record = facade.store.get(d, dict(zip(d.key, key)))
+            except ValueProblem as exc:
+                raise SpyneFault(BridgeFault(faults.INVALID_REQUEST, f"Invalid key: {exc}")) from None
+            except StoreUnavailable as exc:
+                raise store_failed(exc) from None
+            return facade._wrap(d, record) if record is not None else None
+
+        @rpc(Unicode(**_required), Integer64(**_optional), Integer(**_optional), _args=("dataset", "since", "limit"),
+             _returns=self.page, _operation_name="getChanges", _out_variable_name="page")
+        def getChanges(ctx: Any, dataset: str, since: int | None, limit: int | None) -> Any:
+            d = facade._dataset(dataset)
+            facade._check_access(ctx, d)
+            since = since or 0
+            limit = limit or 100
+            if limit < 1 or limit > MAX_PAGE or since < 0:
+                raise SpyneFault(BridgeFault(faults.INVALID_REQUEST,
+                                             f"limit must be 1..{MAX_PAGE} and since must not be negative"))
+            try:
+                changes = facade.store.changes(d, since, limit + 1)
+            except StoreUnavailable as exc:
+                raise store_failed(exc) from None
+            more = len(changes) > limit
+            changes = changes[:limit]
+            items = [facade.change(seq=c.seq, key=c.key.split("\x1f"), changedAt=c.changed_at,
+                                   deleted=c.record is None,
+                                   record=facade._wrap(d, c.record) if c.record is not None else None)
+                     for c in changes]
+            return facade.page(change=items, nextSince=changes[-1].seq if changes else since, hasMore=more)
+
+        body = {"__in_header__": Caller, "listDatasets": listDatasets, "describeDataset": describeDataset,
+                "getRecord": getRecord, "getChanges": getChanges}
+        return type("CatalogService", (ServiceBase,), body)
+
+    # -- requests ---------------------------------------------------------------
+
+    def handle(self, request: SoapRequest, environ: dict[str, Any]) -> tuple[SoapResponse, str]:
+        operation = local_name(request.body_element)
+        if request.body_element.tag not in {f"{{{CATALOG_TNS}}}{op}" for op in OPERATIONS}:
+            raise BridgeFault(faults.UNKNOWN_SERVICE,
+                              f"Unknown operation {request.body_element.tag}; this endpoint offers "
+                              f"{', '.join(OPERATIONS)} in namespace {CATALOG_TNS}")
+        return run_spyne(self.wsgi, environ, request, None), operation
+
+    def wsdl(self) -> bytes:
+        with self._wsdl_lock:
+            if self._wsdl is None:
+                document = Wsdl11(self.wsgi.app.interface)
+                document.build_interface_document(f"{self.base_url}/catalog")
+                self._wsdl = document.get_interface_document()
+            return self._wsdl

@@ -1,0 +1,84 @@
+"""Spyne types generated from dataset manifests.
+
+Each dataset gets a typed record (``<dataset>_record``) so every WSDL says
+exactly what a record holds: no xs:anyType, no string blobs. Lists become
+repeated elements of a nested type, which zeep maps to Python lists and JAXB
+to ``List<...>``. Types are built once per catalog version (Spyne classes
+built on the fly are never freed) and converted to from plain dicts here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from spyne import Boolean, ComplexModel, Date, DateTime, Decimal, Integer64, Unicode
+
+from viss_bridge.catalog.manifest import Dataset, Field, FieldType
+
+_SCALARS = {
+    FieldType.STRING: Unicode,
+    FieldType.INTEGER: Integer64,
+    FieldType.DECIMAL: Decimal,
+    FieldType.BOOLEAN: Boolean,
+    FieldType.DATE: Date,
+    FieldType.DATETIME: DateTime,
+}
+
+
+def scalar_type(field: Field, *, required: bool | None = None) -> Any:
+    base = _SCALARS[field.type]
+    need = field.required if required is None else required
+    kwargs: dict[str, Any] = {"min_occurs": 1 if need else 0, "nillable": False}
+    if field.description:
+        kwargs["doc"] = field.description
+    if field.type is FieldType.STRING and field.max_length:
+        return Unicode(field.max_length, **kwargs)
+    return base.customize(**kwargs)
+
+
+class RecordModels:
+    """The Spyne classes of one dataset plus a dict -> instance converter."""
+
+    def __init__(self, dataset: Dataset, namespace: str) -> None:
+        self.dataset = dataset
+        self.namespace = namespace
+        self._originals: dict[int, type[ComplexModel]] = {}
+        self.record = self._complex(f"{dataset.dataset}_record", dataset.fields, prefix=dataset.dataset)
+        self._convert = self._converter(self.record, dataset.fields)
+
+    def _complex(self, type_name: str, fields: tuple[Field, ...], prefix: str) -> type[ComplexModel]:
+        members: dict[str, Any] = {}
+        for field in fields:
+            if field.type is FieldType.LIST:
+                assert field.fields is not None
+                item = self._complex(f"{prefix}_{field.name}", field.fields, prefix=f"{prefix}_{field.name}")
+                self._originals[id(field)] = item
+                members[field.name] = item.customize(min_occurs=0, max_occurs="unbounded", nillable=False,
+                                                     doc=field.description or None)
+            else:
+                members[field.name] = scalar_type(field, required=field.required or field.name in self.dataset.key)
+        return ComplexModel.produce(self.namespace, type_name, members)
+
+    def _converter(self, cls: type[ComplexModel], fields: tuple[Field, ...]) -> Callable[[dict[str, Any]], Any]:
+        nested = {}
+        for field in fields:
+            if field.type is FieldType.LIST:
+                assert field.fields is not None
+                # instantiate the original class: Spyne warns on instances of customized ones
+                item_cls = self._originals[id(field)]
+                nested[field.name] = self._converter(item_cls, field.fields)
+
+        def convert(values: dict[str, Any]) -> Any:
+            instance = cls()
+            for name, value in values.items():
+                if value is None:
+                    continue
+                if name in nested:
+                    value = [nested[name](item) for item in value]
+                setattr(instance, name, value)
+            return instance
+
+        return convert
+
+    def to_instance(self, values: dict[str, Any]) -> Any:
+        return self._convert(values)

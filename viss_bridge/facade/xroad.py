@@ -1,0 +1,273 @@
+"""The X-Road 4.0 endpoint (``/xroad``): every dataset is a service named by its serviceCode.
+
+Routing follows the ``service`` header, as a security server does; the body's
+wrapper element must agree with it. The answer echoes every request header in
+order (plus ``requestHash``, binding the answer to the request) and is typed
+by the dataset's manifest. Metaservices (listMethods, allowedMethods,
+getWsdl) are answered here without Spyne because they live in the X-Road
+namespace, not the datasets'.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from lxml import etree
+from spyne import ServiceBase, rpc
+from spyne.interface.wsdl import Wsdl11
+
+from viss_bridge.catalog.catalog import Catalog
+from viss_bridge.catalog.manifest import Access, Dataset
+from viss_bridge.catalog.store import DatasetStore, StoreUnavailable
+from viss_bridge.catalog.values import ValueProblem
+from viss_bridge.facade import faults
+from viss_bridge.facade.faults import BridgeFault
+from viss_bridge.facade.soap_runtime import (SoapRequest, SoapResponse, SpyneFault, REQUEST_CONTEXT, make_spyne_wsgi,
+                                             run_spyne)
+from viss_bridge.facade.spyne_models import RecordModels, scalar_type
+from viss_bridge.facade.xroad_headers import NS_ID, NS_XROAD, XRoadHeader, XRoadId, parse_header
+from viss_bridge.facade.xroad_wsdl import HIDDEN_ENDPOINT, add_xroad_headers
+from viss_bridge.xml import NS_SOAP11, local_name
+
+log = logging.getLogger(__name__)
+
+XROAD_TNS = "http://vissbridge.gov.lv/xroad/datasets"
+METASERVICES = ("listMethods", "allowedMethods", "getWsdl")
+SHA512_URI = "http://www.w3.org/2001/04/xmlenc#sha512"
+
+
+class Permissions(Protocol):
+    """What the facades need to know about access; the access package implements it."""
+
+    def may_call(self, client: str | None, dataset: Dataset) -> bool: ...
+
+    def allowed(self, client: str | None, datasets: list[Dataset]) -> list[Dataset]: ...
+
+
+@dataclass
+class XRoadCall:
+    """One request as the facade understood it; read by Spyne handlers and by the caller for logs."""
+
+    request: SoapRequest
+    header: XRoadHeader
+    dataset: Dataset | None = None
+    subjects: list[str] = field(default_factory=list)
+    found: bool | None = None
+
+    def response_header(self) -> list[etree._Element]:
+        elements = [copy.deepcopy(e) for e in self.header.elements]
+        request_hash = etree.Element(f"{{{NS_XROAD}}}requestHash", nsmap={"xrd": NS_XROAD})
+        request_hash.set("algorithmId", SHA512_URI)
+        request_hash.text = base64.b64encode(hashlib.sha512(self.request.raw).digest()).decode()
+        elements.append(request_hash)
+        return elements
+
+
+class XRoadFacade:
+    """Built once per catalog version; serves every dataset of that catalog."""
+
+    def __init__(self, catalog: Catalog, store: DatasetStore, permissions: Permissions, instance: str,
+                 base_url: str) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.permissions = permissions
+        self.instance = instance
+        self.base_url = base_url.rstrip("/")
+        self.models = {d.dataset: RecordModels(d, XROAD_TNS) for d in catalog}
+        self.wsgi = make_spyne_wsgi([self._service_class(list(catalog))], XROAD_TNS, "viss_bridge_xroad",
+                                    echo_header=True)
+        self._wsdl_cache: dict[tuple[str, ...], bytes] = {}
+        self._wsdl_lock = threading.Lock()
+
+    # -- Spyne service ---------------------------------------------------------
+
+    def _service_class(self, datasets: list[Dataset]) -> type[ServiceBase]:
+        body: dict[str, Any] = {}
+        for dataset in datasets:
+            body[dataset.dataset] = self._operation(dataset)
+        return type("XRoadDatasets", (ServiceBase,), body)
+
+    def _operation(self, dataset: Dataset) -> Any:
+        models = self.models[dataset.dataset]
+        store = self.store
+        key_names = tuple(dataset.key)
+        key_types = [scalar_type(f, required=True) for f in dataset.key_fields]
+
+        def lookup(ctx: Any, *keys: Any) -> Any:
+            call: XRoadCall = ctx.transport.req_env[REQUEST_CONTEXT]
+            try:
+                record = store.get(dataset, dict(zip(key_names, keys)))
+            except ValueProblem as exc:
+                raise SpyneFault(BridgeFault(faults.INVALID_REQUEST, f"Invalid key: {exc}")) from None
+            except StoreUnavailable as exc:
+                log.error("dataset store unavailable: %s", exc)
+                raise SpyneFault(faults.service_failed(
+                    "DatabaseError", f"The dataset store is not available; the request for {dataset.dataset} was not served")) from None
+            call.found = record is not None
+            if record is None:
+                return None
+            if dataset.subject and record.get(dataset.subject):
+                call.subjects.append(str(record[dataset.subject]))
+            return models.to_instance(record)
+
+        lookup.__name__ = dataset.dataset
+        return rpc(*key_types, _args=key_names, _returns=models.record.customize(min_occurs=0),
+                   _operation_name=dataset.dataset, _in_message_name=dataset.dataset,
+                   _out_message_name=f"{dataset.dataset}Response", _out_variable_name="record")(lookup)
+
+    # -- requests --------------------------------------------------------------
+
+    def handle(self, request: SoapRequest, environ: dict[str, Any]) -> tuple[SoapResponse, XRoadCall | None]:
+        """Check headers, route and answer. BridgeFaults propagate to the caller's fault writer."""
+        header = parse_header(request.header)
+        call = XRoadCall(request=request, header=header)
+        service = header.service
+        wrapper = local_name(request.body_element)
+        if wrapper != service.service_code:
+            raise BridgeFault(faults.INCONSISTENT_HEADERS,
+                              f"The body element '{wrapper}' does not match serviceCode '{service.service_code}'")
+        if service.instance != self.instance:
+            raise BridgeFault(faults.UNKNOWN_MEMBER,
+                              f"X-Road instance '{service.instance}' is not served here (this bridge serves '{self.instance}')")
+        owners = set(self.catalog.owners())
+        if service.provider not in owners:
+            raise BridgeFault(faults.UNKNOWN_MEMBER, f"Provider '{service.provider}' is not known to this bridge")
+        if service.service_code in METASERVICES:
+            return self._metaservice(call, request), call
+        dataset = self.catalog.get(service.service_code or "")
+        if dataset is None or dataset.owner != service.provider:
+            raise BridgeFault(faults.UNKNOWN_SERVICE, f"Unknown service: {service}")
+        if service.service_version and service.service_version != dataset.version:
+            raise BridgeFault(faults.UNKNOWN_SERVICE,
+                              f"Unknown service version: {service} (this bridge serves {dataset.version})")
+        if request.body_element.tag != f"{{{XROAD_TNS}}}{dataset.dataset}":
+            raise BridgeFault(faults.INVALID_REQUEST,
+                              f"The body element must be in namespace {XROAD_TNS} (see the service WSDL)")
+        client = header.client.provider
+        if not self.permissions.may_call(client, dataset):
+            raise BridgeFault(faults.ACCESS_DENIED,
+                              f"Request is not allowed: client {client} has no permission for service {service}")
+        call.dataset = dataset
+        return run_spyne(self.wsgi, environ, request, call), call
+
+    # -- metaservices ----------------------------------------------------------
+
+    def _services_of(self, provider: str) -> list[Dataset]:
+        return [d for d in self.catalog if d.owner == provider]
+
+    def _service_id(self, dataset: Dataset) -> XRoadId:
+        parts = dataset.owner_parts
+        return XRoadId("SERVICE", parts[0], parts[1], parts[2], parts[3] if len(parts) > 3 else None,
+                       dataset.dataset, dataset.version)
+
+    def _metaservice(self, call: XRoadCall, request: SoapRequest) -> SoapResponse:
+        code = call.header.service.service_code
+        if request.body_element.tag != f"{{{NS_XROAD}}}{code}":
+            raise BridgeFault(faults.INVALID_REQUEST, f"The body of {code} must be the element xrd:{code}")
+        provided = self._services_of(call.header.service.provider)
+        if code == "getWsdl":
+            return self._get_wsdl(call, request, provided)
+        if code == "allowedMethods":
+            provided = self.permissions.allowed(call.header.client.provider, provided)
+        envelope, body = self._response_envelope(call)
+        result = etree.SubElement(body, f"{{{NS_XROAD}}}{code}Response")
+        for dataset in provided:
+            result.append(self._service_id(dataset).to_element(f"{{{NS_XROAD}}}service"))
+        return SoapResponse(200, etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
+
+    def _response_envelope(self, call: XRoadCall) -> tuple[etree._Element, etree._Element]:
+        envelope = etree.Element(f"{{{NS_SOAP11}}}Envelope",
+                                 nsmap={"SOAP-ENV": NS_SOAP11, "xrd": NS_XROAD, "id": NS_ID})
+        header = etree.SubElement(envelope, f"{{{NS_SOAP11}}}Header")
+        for element in call.response_header():
+            header.append(element)
+        body = etree.SubElement(envelope, f"{{{NS_SOAP11}}}Body")
+        return envelope, body
+
+    def _get_wsdl(self, call: XRoadCall, request: SoapRequest, provided: list[Dataset]) -> SoapResponse:
+        code = request.body_element.findtext(f"{{{NS_XROAD}}}serviceCode")
+        version = request.body_element.findtext(f"{{{NS_XROAD}}}serviceVersion")
+        if not code:
+            raise BridgeFault(faults.INVALID_REQUEST, "getWsdl needs a serviceCode")
+        dataset = next((d for d in provided if d.dataset == code.strip()), None)
+        if dataset is None or (version and version.strip() != dataset.version):
+            raise BridgeFault(faults.UNKNOWN_SERVICE, f"Unknown service: {call.header.service.provider}/{code}")
+        wsdl = self.wsdl([dataset.dataset], location=HIDDEN_ENDPOINT)
+        envelope, body = self._response_envelope(call)
+        result = etree.SubElement(body, f"{{{NS_XROAD}}}getWsdlResponse")
+        etree.SubElement(result, f"{{{NS_XROAD}}}serviceCode").text = dataset.dataset
+        etree.SubElement(result, f"{{{NS_XROAD}}}serviceVersion").text = dataset.version
+        soap = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+        boundary = "xroad" + uuid.uuid4().hex
+        attachment_id = f"<wsdl-{uuid.uuid4().hex}@vissbridge>"
+        parts = [
+            f"--{boundary}\r\nContent-Type: text/xml; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+            f"Content-ID: <rootpart@vissbridge>\r\n\r\n".encode(), soap, b"\r\n",
+            f"--{boundary}\r\nContent-Type: text/xml; charset=UTF-8\r\nContent-Transfer-Encoding: binary\r\n"
+            f"Content-ID: {attachment_id}\r\n\r\n".encode(), wsdl, b"\r\n",
+            f"--{boundary}--\r\n".encode(),
+        ]
+        content_type = (f'multipart/related; type="text/xml"; start="<rootpart@vissbridge>"; '
+                        f'boundary="{boundary}"')
+        return SoapResponse(200, b"".join(parts), content_type=content_type)
+
+    # -- WSDL --------------------------------------------------------------------
+
+    def wsdl(self, names: list[str] | None = None, location: str | None = None) -> bytes:
+        """The WSDL of some (default: all) datasets, with X-Road headers bound."""
+        chosen = tuple(sorted(names)) if names is not None else tuple(sorted(self.catalog.datasets))
+        location = location or f"{self.base_url}/xroad"
+        cache_key = chosen + (location,)
+        with self._wsdl_lock:
+            cached = self._wsdl_cache.get(cache_key)
+            if cached is not None:
+                return cached
+            datasets = [self.catalog.datasets[name] for name in chosen]
+            if chosen == tuple(sorted(self.catalog.datasets)):
+                app = self.wsgi.app
+            else:
+                # A separate Spyne app per subset keeps unrelated operations out of a service's WSDL.
+                app = make_spyne_wsgi([self._service_class(datasets)], XROAD_TNS, "viss_bridge_xroad").app
+            document = Wsdl11(app.interface)
+            document.build_interface_document(location)
+            spyne_wsdl = document.get_interface_document()
+            result = add_xroad_headers(spyne_wsdl, {d.dataset: d for d in datasets}, location)
+            self._wsdl_cache[cache_key] = result
+            return result
+
+
+def client_list_xml(members: list[tuple[str, str]]) -> bytes:
+    """``GET /listClients`` answer (PR-META section 2): members and subsystems with names."""
+    root = etree.Element(f"{{{NS_XROAD}}}clientList", nsmap={"xrd": NS_XROAD, "id": NS_ID})
+    for identifier, name in members:
+        member = etree.SubElement(root, f"{{{NS_XROAD}}}member")
+        member.append(XRoadId.parse_client(identifier).to_element(f"{{{NS_XROAD}}}id"))
+        etree.SubElement(member, f"{{{NS_XROAD}}}name").text = name
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def client_list_json(members: list[tuple[str, str]]) -> dict[str, Any]:
+    result = []
+    for identifier, name in members:
+        xid = XRoadId.parse_client(identifier)
+        entry: dict[str, Any] = {"id": {"member_class": xid.member_class, "member_code": xid.member_code,
+                                        "object_type": xid.object_type, "xroad_instance": xid.instance},
+                                 "name": name}
+        if xid.subsystem:
+            entry["id"]["subsystem_code"] = xid.subsystem
+        result.append(entry)
+    return {"member": result}
+
+
+def is_open(dataset: Dataset) -> bool:
+    return dataset.access is Access.OPEN
+
+
+WsgiCallable = Callable[[dict[str, Any], Callable[..., Any]], Any]

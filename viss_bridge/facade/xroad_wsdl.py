@@ -1,0 +1,96 @@
+"""X-Road WSDLs: Spyne's typed WSDL plus the X-Road header bindings.
+
+Spyne cannot declare header elements in a namespace other than the
+application's without emitting a WSDL that references a missing message, and
+X-Road headers must live in ``http://x-road.eu/xsd/xroad.xsd``. So Spyne
+renders the typed body part and this module adds, in the style of PR-MESS
+WSDLs: the inline X-Road schemas (nothing is fetched from the network), a
+``requestheader`` message and ``soap:header`` bindings on every operation,
+plus ``xrd:title`` and ``xrd:version`` per operation.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from lxml import etree
+
+from viss_bridge.catalog.manifest import Dataset
+from viss_bridge.facade.xroad_headers import NS_ID, NS_XROAD
+from viss_bridge.xml import NS_WSDL, NS_WSDL_SOAP11, NS_XSD, parse_trusted
+
+HEADER_PARTS = ("client", "service", "id", "userId", "issue", "protocolVersion")
+HIDDEN_ENDPOINT = "http://example.org/xroad-endpoint"
+
+
+def _xroad_schemas() -> list[etree._Element]:
+    data = resources.files("viss_bridge.facade").joinpath("schemas/xroad-headers.xsd").read_bytes()
+    return list(parse_trusted(data).iterfind(f"{{{NS_XSD}}}schema"))
+
+
+def add_xroad_headers(spyne_wsdl: bytes, datasets: dict[str, Dataset], location: str) -> bytes:
+    """Return the WSDL with X-Road headers bound to every operation and ``location`` as address."""
+    old = parse_trusted(spyne_wsdl)
+    nsmap = dict(old.nsmap)
+    nsmap.update({"xrd": NS_XROAD, "id": NS_ID})
+    root = etree.Element(old.tag, nsmap=nsmap, attrib=dict(old.attrib))
+    for child in old:
+        root.append(child)
+    tns = root.get("targetNamespace")
+
+    types = root.find(f"{{{NS_WSDL}}}types")
+    assert types is not None
+    for index, schema in enumerate(_xroad_schemas()):
+        types.insert(index, schema)
+    # Spyne's schema must be able to see the X-Road types it sits beside.
+    for schema in types.iterfind(f"{{{NS_XSD}}}schema"):
+        if schema.get("targetNamespace") == tns:
+            for ns in (NS_ID, NS_XROAD):
+                etree.SubElement(schema, f"{{{NS_XSD}}}import", namespace=ns)
+            # imports must precede every other schema child
+            imports = schema.findall(f"{{{NS_XSD}}}import")
+            for imp in imports:
+                schema.remove(imp)
+            for position, imp in enumerate(imports):
+                schema.insert(position, imp)
+
+    first_message = root.find(f"{{{NS_WSDL}}}message")
+    header_message = etree.Element(f"{{{NS_WSDL}}}message", name="requestheader")
+    for part in HEADER_PARTS:
+        etree.SubElement(header_message, f"{{{NS_WSDL}}}part", name=part, element=f"xrd:{part}")
+    if first_message is not None:
+        first_message.addprevious(header_message)
+    else:
+        types.addnext(header_message)
+
+    for port_type in root.iterfind(f"{{{NS_WSDL}}}portType"):
+        for operation in port_type.iterfind(f"{{{NS_WSDL}}}operation"):
+            dataset = datasets.get(operation.get("name", ""))
+            if dataset is None:
+                continue
+            for old_doc in operation.findall(f"{{{NS_WSDL}}}documentation"):
+                operation.remove(old_doc)
+            doc = etree.Element(f"{{{NS_WSDL}}}documentation")
+            etree.SubElement(doc, f"{{{NS_XROAD}}}title").text = dataset.title.en
+            operation.insert(0, doc)
+
+    for binding in root.iterfind(f"{{{NS_WSDL}}}binding"):
+        for operation in binding.iterfind(f"{{{NS_WSDL}}}operation"):
+            dataset = datasets.get(operation.get("name", ""))
+            if dataset is not None:
+                version = etree.Element(f"{{{NS_XROAD}}}version")
+                version.text = dataset.version
+                soap_op = operation.find(f"{{{NS_WSDL_SOAP11}}}operation")
+                (soap_op if soap_op is not None else operation[0]).addnext(version)
+            for direction in ("input", "output"):
+                holder = operation.find(f"{{{NS_WSDL}}}{direction}")
+                if holder is None:
+                    continue
+                for part in HEADER_PARTS:
+                    etree.SubElement(holder, f"{{{NS_WSDL_SOAP11}}}header", message="tns:requestheader",
+                                     part=part, use="literal")
+
+    for address in root.iter(f"{{{NS_WSDL_SOAP11}}}address"):
+        address.set("location", location)
+    etree.cleanup_namespaces(root, top_nsmap={"xrd": NS_XROAD, "id": NS_ID}, keep_ns_prefixes=["xrd", "id", "tns"])
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -1,0 +1,71 @@
+"""Structured logs and Prometheus metrics.
+
+Logs are one JSON object per line so an operator can grep a fault id or feed
+them to a log system; metrics count requests and time them per endpoint and
+service. Under gunicorn with several workers the metrics use
+prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``), so
+``/metrics`` adds up all workers instead of showing whichever one answered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess
+
+REQUESTS = Counter("viss_bridge_requests_total", "SOAP and HTTP requests answered",
+                   ["endpoint", "service", "outcome"])
+LATENCY = Histogram("viss_bridge_request_duration_seconds", "Time from request read to response ready",
+                    ["endpoint", "service"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+FAULTS = Counter("viss_bridge_faults_total", "Faults answered, by code", ["endpoint", "code"])
+CATALOG_DATASETS = Gauge("viss_bridge_catalog_datasets", "Datasets published by this worker",
+                         multiprocess_mode="max")
+CATALOG_RELOADS = Counter("viss_bridge_catalog_reloads_total", "Catalog reloads", ["result"])
+
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("spyne", "zeep", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Spyne logs every fault it serialises at ERROR with a traceback; the bridge logs its own.
+    logging.getLogger("spyne.application").setLevel(logging.CRITICAL)
+    logging.getLogger("spyne.server").setLevel(logging.CRITICAL)
+
+
+def metrics_text() -> bytes:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest()

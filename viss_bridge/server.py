@@ -1,0 +1,289 @@
+"""The WSGI application: mounts every endpoint, health and metrics.
+
+One object per worker process. It owns the database engine and the current
+catalog with the facades built from it; when a manifest file changes it
+builds a new catalog and facades and swaps them in whole, so a request is
+served entirely by one catalog version. A broken manifest never takes a
+working catalog down: the old one keeps serving and ``/health`` says why the
+new one was refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs
+
+from viss_bridge.access.policy import RegistryPolicy
+from viss_bridge.access.registry import AccessRegistry, AccessStoreUnavailable
+from viss_bridge.catalog.catalog import Catalog, CatalogError, folder_fingerprint, load_catalog
+from viss_bridge.catalog.store import DatasetStore, StoreUnavailable
+from viss_bridge.config import Settings
+from viss_bridge.db import make_engine, redacted
+from viss_bridge.facade import faults
+from viss_bridge.facade.catalog_native import CATALOG_TNS, CatalogFacade
+from viss_bridge.facade.faults import BridgeFault
+from viss_bridge.facade.soap_runtime import SoapResponse, parse_soap, read_body, to_bridge_fault
+from viss_bridge.facade.xroad import XRoadFacade, client_list_json, client_list_xml
+from viss_bridge.observability import (CATALOG_DATASETS, CATALOG_RELOADS, FAULTS, LATENCY, REQUESTS, metrics_text)
+from viss_bridge.xml import NS_SOAP11
+from pathlib import Path
+
+log = logging.getLogger("viss_bridge.server")
+
+StartResponse = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Published:
+    """One catalog version and the facades built from it."""
+
+    catalog: Catalog
+    xroad: XRoadFacade
+    native: CatalogFacade
+    loaded_at: float
+
+
+class BridgeApp:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        self.store = DatasetStore(self.engine)
+        self.registry = AccessRegistry(self.engine)
+        self.store.create_schema()
+        self.registry.create_schema()
+        self.policy = RegistryPolicy(self.registry)
+        self.catalog_folder = Path(settings.catalog_dir)
+        self._lock = threading.Lock()
+        self._checked = 0.0
+        self._fingerprint = ""
+        self.reload_error: str | None = None
+        self.published = self._publish(load_catalog(self.catalog_folder))
+        CATALOG_DATASETS.set(len(self.published.catalog))
+        self.routes: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = {
+            "/xroad": self._xroad,
+            "/catalog": self._catalog,
+            "/listClients": self._list_clients,
+            "/health": self._health,
+            "/metrics": self._metrics,
+            "/": self._index,
+        }
+
+    # -- catalog versions ------------------------------------------------------
+
+    def _publish(self, catalog: Catalog) -> Published:
+        self._fingerprint = catalog.fingerprint
+        base = self.settings.base_url
+        return Published(catalog=catalog,
+                         xroad=XRoadFacade(catalog, self.store, self.policy, self.settings.xroad_instance, base),
+                         native=CatalogFacade(catalog, self.store, self.policy, base),
+                         loaded_at=time.time())
+
+    def current(self) -> Published:
+        """The catalog to serve this request with, reloading first if manifests changed."""
+        now = time.monotonic()
+        if now - self._checked >= self.settings.reload_interval:
+            with self._lock:
+                if now - self._checked >= self.settings.reload_interval:
+                    self._checked = now
+                    self._maybe_reload()
+        return self.published
+
+    def _maybe_reload(self) -> None:
+        fingerprint = folder_fingerprint([self.catalog_folder])
+        if fingerprint == self._fingerprint:
+            return
+        self._fingerprint = fingerprint
+        try:
+            catalog = load_catalog(self.catalog_folder)
+            self.published = self._publish(catalog)
+        except CatalogError as exc:
+            self.reload_error = str(exc)
+            CATALOG_RELOADS.labels("refused").inc()
+            log.error("catalog reload refused; still serving the previous catalog", extra={"errors": str(exc)})
+            return
+        self.reload_error = None
+        CATALOG_RELOADS.labels("ok").inc()
+        CATALOG_DATASETS.set(len(catalog))
+        log.info("catalog reloaded", extra={"datasets": len(catalog), "version": catalog.version_hash})
+
+    def reload(self) -> None:
+        """Reload now (tests, SIGHUP)."""
+        with self._lock:
+            self._fingerprint = ""
+            self._maybe_reload()
+
+    # -- WSGI --------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO") or "/"
+        handler = self.routes.get(path.rstrip("/") or "/")
+        if handler is None:
+            return _plain(start_response, 404, f"no endpoint at {path}; see / for the list\n")
+        try:
+            return handler(environ, start_response)
+        except Exception:  # the last line of defence: a worker must never die on a request
+            log.exception("unhandled error", extra={"path": path})
+            return _plain(start_response, 500, "internal error; see the log\n")
+
+    def _soap(self, endpoint: str, environ: dict[str, Any], start_response: StartResponse,
+              handle: Callable[[Published, Any], tuple[SoapResponse, str]]) -> Iterable[bytes]:
+        started = time.perf_counter()
+        service = "-"
+        client = None
+        published = self.current()
+        try:
+            raw = read_body(environ, self.settings.max_message_bytes)
+            request = parse_soap(raw, NS_SOAP11, self.settings.max_message_bytes)
+            response, service = handle(published, (request, environ))
+        except Exception as exc:  # BridgeFault or anything unexpected becomes a dialect fault
+            fault = to_bridge_fault(exc)
+            response = SoapResponse(fault.http_status, faults.soap11_fault(fault), fault=fault)
+        outcome = "fault" if response.fault else "ok"
+        elapsed = time.perf_counter() - started
+        REQUESTS.labels(endpoint, service, outcome).inc()
+        LATENCY.labels(endpoint, service).observe(elapsed)
+        extra = {"endpoint": endpoint, "service": service, "status": response.status,
+                 "duration_ms": round(elapsed * 1000, 2)}
+        if response.fault:
+            FAULTS.labels(endpoint, response.fault.code).inc()
+            extra.update(fault_code=response.fault.code, fault_id=response.fault.fault_id,
+                         fault=response.fault.message)
+            log.warning("request answered with a fault", extra=extra)
+        else:
+            log.info("request served", extra=extra)
+        headers = [("Content-Type", response.content_type), ("Content-Length", str(len(response.body)))]
+        headers.extend(response.headers)
+        start_response(_status(response.status), headers)
+        return [response.body]
+
+    def _xroad(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "GET":
+            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+            if "wsdl" in query or "WSDL" in query:
+                xroad = self.current().xroad
+                names = query.get("service")
+                unknown = [n for n in names or [] if n not in xroad.catalog]
+                if unknown:
+                    return _plain(start_response, 404, f"unknown service {unknown[0]}\n")
+                return _xml(start_response, xroad.wsdl(names))
+            return _plain(start_response, 405, "POST a SOAP 1.1 X-Road message, or GET ?wsdl\n")
+
+        def handle(published: Published, args: Any) -> tuple[SoapResponse, str]:
+            request, env = args
+            response, call = published.xroad.handle(request, env)
+            return response, (call.header.service.service_code or "-") if call else "-"
+
+        return self._soap("xroad", environ, start_response, handle)
+
+    def _catalog(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "GET":
+            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+            if "wsdl" in query or "WSDL" in query:
+                return _xml(start_response, self.current().native.wsdl())
+            return _plain(start_response, 405, "POST a SOAP 1.1 message, or GET ?wsdl\n")
+
+        def handle(published: Published, args: Any) -> tuple[SoapResponse, str]:
+            request, env = args
+            response, operation = published.native.handle(request, env)
+            return response, operation
+
+        return self._soap("catalog", environ, start_response, handle)
+
+    def _list_clients(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        instance = query.get("xRoadInstance", [self.settings.xroad_instance])[0]
+        members: dict[str, str] = {}
+        for dataset in self.current().catalog:
+            members.setdefault(dataset.owner, dataset.owner_name or dataset.owner)
+        try:
+            for client in self.registry.clients():
+                members.setdefault(client.client_id, client.name or client.client_id)
+        except AccessStoreUnavailable as exc:
+            return _plain(start_response, 503, f"client registry unavailable: {exc}\n")
+        listed = sorted((cid, name) for cid, name in members.items() if cid.split("/")[0] == instance)
+        if "application/json" in environ.get("HTTP_ACCEPT", ""):
+            body = json.dumps(client_list_json(listed), ensure_ascii=False).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        return _xml(start_response, client_list_xml(listed))
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        report: dict[str, Any] = {"node": self.settings.node_id}
+        ok = True
+        try:
+            self.store.ping()
+            report["store"] = {"status": "ok", "url": redacted(self.settings.database_url)}
+        except StoreUnavailable as exc:
+            ok = False
+            report["store"] = {"status": "unavailable", "error": str(exc), "url": redacted(self.settings.database_url)}
+        published = self.published
+        report["catalog"] = {"status": "ok" if not self.reload_error else "reload-refused",
+                             "datasets": len(published.catalog), "version": published.catalog.version_hash,
+                             "folder": str(self.catalog_folder)}
+        if self.reload_error:
+            report["catalog"]["error"] = self.reload_error
+        report["status"] = "ok" if ok else "unavailable"
+        return ok, report
+
+    def _health(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        self.current()
+        ok, report = self.health()
+        body = json.dumps(report, ensure_ascii=False, indent=2).encode()
+        start_response("200 OK" if ok else "503 Service Unavailable",
+                       [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def _metrics(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        body = metrics_text()
+        start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4; charset=utf-8"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+
+    def _index(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        base = self.settings.base_url
+        published = self.current()
+        body = json.dumps({
+            "service": "viss-bridge",
+            "endpoints": {"xroad": f"{base}/xroad", "xroad_wsdl": f"{base}/xroad?wsdl",
+                          "catalog": f"{base}/catalog", "catalog_wsdl": f"{base}/catalog?wsdl",
+                          "listClients": f"{base}/listClients", "health": f"{base}/health",
+                          "metrics": f"{base}/metrics"},
+            "datasets": [d.dataset for d in published.catalog],
+            "catalog_namespace": CATALOG_TNS,
+        }, indent=2).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
+            500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+def _status(code: int) -> str:
+    return f"{code} {_REASONS.get(code, 'Status')}"
+
+
+def _plain(start_response: StartResponse, code: int, text: str) -> Iterable[bytes]:
+    body = text.encode()
+    start_response(_status(code), [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _xml(start_response: StartResponse, body: bytes) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def create_app(settings: Settings) -> BridgeApp:
+    from viss_bridge.xml import check_libxml_pair
+
+    pair = check_libxml_pair()
+    if not pair.matches:
+        raise RuntimeError(f"lxml links libxml2 {pair.lxml} but xmlsec links {pair.xmlsec}: "
+                           "install the pinned pair (pip install -e .) so XML trees can cross safely")
+    return BridgeApp(settings)
