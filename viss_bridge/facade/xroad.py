@@ -271,3 +271,17 @@ def is_open(dataset: Dataset) -> bool:
 
 
 WsgiCallable = Callable[[dict[str, Any], Callable[..., Any]], Any]
+
+
+def lookup_request(dataset: Dataset, client: str, key_values: dict[str, str], message_id: str,
+                   user_id: str | None = None) -> bytes:
+    """An X-Road request for one dataset lookup, exactly as a consumer would send it."""
+    from viss_bridge.facade.xroad_headers import request_envelope
+
+    parts = dataset.owner_parts
+    service = XRoadId("SERVICE", parts[0], parts[1], parts[2], parts[3] if len(parts) > 3 else None,
+                      dataset.dataset, dataset.version)
+    body = etree.Element(f"{{{XROAD_TNS}}}{dataset.dataset}", nsmap={"ds": XROAD_TNS})
+    for name in dataset.key:
+        etree.SubElement(body, f"{{{XROAD_TNS}}}{name}").text = str(key_values[name])
+    return request_envelope(client, service, body, message_id, user_id)

@@ -155,3 +155,24 @@ def parse_header(header: etree._Element | None) -> XRoadHeader:
 
     return XRoadHeader(client=client, service=service, message_id=message_id, protocol_version=protocol,
                        user_id=optional("userId"), issue=optional("issue"), elements=tuple(elements))
+
+
+def request_envelope(client: str, service: "XRoadId", body: etree._Element, message_id: str,
+                     user_id: str | None = None, issue: str | None = None) -> bytes:
+    """A complete X-Road 4.0 request; used by the demo's example call, tests and benchmarks."""
+    from viss_bridge.xml import NS_SOAP11
+
+    envelope = etree.Element(f"{{{NS_SOAP11}}}Envelope",
+                             nsmap={"SOAP-ENV": NS_SOAP11, "xrd": NS_XROAD, "id": NS_ID})
+    header = etree.SubElement(envelope, f"{{{NS_SOAP11}}}Header")
+    header.append(XRoadId.parse_client(client).to_element(f"{{{NS_XROAD}}}client"))
+    header.append(service.to_element(f"{{{NS_XROAD}}}service"))
+    etree.SubElement(header, f"{{{NS_XROAD}}}id").text = message_id
+    if user_id:
+        etree.SubElement(header, f"{{{NS_XROAD}}}userId").text = user_id
+    if issue:
+        etree.SubElement(header, f"{{{NS_XROAD}}}issue").text = issue
+    etree.SubElement(header, f"{{{NS_XROAD}}}protocolVersion").text = SUPPORTED_PROTOCOL
+    etree.SubElement(envelope, f"{{{NS_SOAP11}}}Body").append(body)
+    etree.cleanup_namespaces(envelope, top_nsmap={"xrd": NS_XROAD, "id": NS_ID})
+    return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")

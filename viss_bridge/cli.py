@@ -1,0 +1,297 @@
+"""The ``viss-bridge`` command. Thin: parses arguments and calls the packages."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from viss_bridge.config import ConfigError, Settings, load_settings, replace
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    try:
+        settings = load_settings(ctx.obj.get("config"), **overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    return settings
+
+
+@click.group()
+@click.option("--config", "config", type=click.Path(dir_okay=False), envvar="VISS_BRIDGE_CONFIG",
+              help="Settings file (TOML). Environment variables VISS_BRIDGE_* override it.")
+@click.version_option(package_name="viss-bridge")
+@click.pass_context
+def main(ctx: click.Context, config: str | None) -> None:
+    """viss-bridge: generation-II SOAP services answered from the dataset catalog."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+
+
+# -- demo and serve -------------------------------------------------------------
+
+@main.command()
+@click.option("--data-dir", default="var/demo", show_default=True, help="Where the demo keeps its catalog and SQLite file.")
+@click.option("--size", default=200, show_default=True, help="Number of synthetic persons (other registers scale with it).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True)
+@click.option("--workers", default=2, show_default=True)
+@click.option("--reset", is_flag=True, help="Throw away the demo data folder's catalog and database first.")
+@click.option("--prepare-only", is_flag=True, help="Prepare the data folder and exit without serving.")
+@click.pass_context
+def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, workers: int, reset: bool,
+         prepare_only: bool) -> None:
+    """Serve the bridge on loopback with the demo registers on an embedded SQLite."""
+    from viss_bridge.demo.seed import DEMO_CLIENTS, example_person_code, prepare_demo
+
+    paths, counts = prepare_demo(data_dir, size=size, reset=reset)
+    click.echo(f"demo data in {paths.data_dir}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    settings = _settings(ctx, database_url=paths.database_url, catalog_dir=str(paths.catalog_dir),
+                         host=host, port=port, workers=workers)
+    if prepare_only:
+        return
+    person = example_person_code(data_dir) or "010190-10009"
+    client = DEMO_CLIENTS[0].client_id
+
+    def announce() -> None:
+        from viss_bridge.catalog.catalog import load_catalog
+        from viss_bridge.facade.xroad import lookup_request
+
+        base = settings.base_url
+        dataset = load_catalog(paths.catalog_dir).get("fpr_person")
+        request_file = paths.data_dir / "example-request.xml"
+        if dataset is not None:
+            request_file.write_bytes(lookup_request(dataset, client, {"person_code": person}, "demo-1",
+                                                    user_id="LV00000000000"))
+        lines = [
+            "",
+            f"viss-bridge demo is serving on {base}  (Ctrl+C stops it)",
+            f"  X-Road 4.0 endpoint   {base}/xroad        WSDL {base}/xroad?wsdl",
+            f"  catalog-native        {base}/catalog      WSDL {base}/catalog?wsdl",
+            f"  listClients           {base}/listClients",
+            f"  health / metrics      {base}/health  {base}/metrics",
+            f"  catalog folder        {paths.catalog_dir}  (add a manifest: it is published within seconds)",
+            "",
+            "Example call (client " + client + " reads person " + person + "):",
+            f"  curl -s -H 'Content-Type: text/xml; charset=utf-8' --data-binary @{request_file} {base}/xroad",
+            "",
+        ]
+        click.echo("\n".join(lines))
+        sys.stdout.flush()
+
+    from viss_bridge.serving import serve
+
+    serve(settings, on_ready=announce)
+
+
+@main.command()
+@click.option("--host")
+@click.option("--port", type=int)
+@click.option("--workers", type=int)
+@click.option("--catalog-dir", type=click.Path(file_okay=False))
+@click.option("--database-url")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None, catalog_dir: str | None,
+          database_url: str | None) -> None:
+    """Serve the bridge under gunicorn with the configured number of workers."""
+    settings = _settings(ctx, host=host, port=port, workers=workers, catalog_dir=catalog_dir,
+                         database_url=database_url)
+    _check_catalog(settings.catalog_dir)
+    from viss_bridge.serving import serve as run
+
+    def announce() -> None:
+        click.echo(f"viss-bridge serving on {settings.base_url} with {settings.workers} worker(s); "
+                   f"catalog {settings.catalog_dir}")
+
+    run(settings, on_ready=announce)
+
+
+def _check_catalog(folder: str) -> None:
+    from viss_bridge.catalog.catalog import CatalogError, load_catalog
+
+    try:
+        load_catalog(folder)
+    except CatalogError as exc:
+        raise click.ClickException(f"the catalog cannot be published:\n{exc}") from None
+
+
+# -- catalog --------------------------------------------------------------------
+
+@main.group()
+def catalog() -> None:
+    """Inspect, validate and load datasets."""
+
+
+def _catalog_dir(ctx: click.Context, folder: str | None) -> str:
+    return folder or _settings(ctx).catalog_dir
+
+
+@catalog.command("validate")
+@click.argument("folder", required=False, type=click.Path())
+@click.pass_context
+def catalog_validate(ctx: click.Context, folder: str | None) -> None:
+    """Check every manifest; print each problem with file, line and field."""
+    from viss_bridge.catalog.catalog import CatalogError, load_catalog
+
+    folder = _catalog_dir(ctx, folder)
+    try:
+        loaded = load_catalog(folder)
+    except CatalogError as exc:
+        for error in exc.errors:
+            click.echo(str(error), err=True)
+        raise SystemExit(1) from None
+    click.echo(f"{folder}: {len(loaded)} dataset(s) valid: {', '.join(d.dataset for d in loaded)}")
+
+
+@catalog.command("list")
+@click.option("--catalog-dir", type=click.Path())
+@click.pass_context
+def catalog_list(ctx: click.Context, catalog_dir: str | None) -> None:
+    """Datasets with owner, access level and record count."""
+    loaded, store = _open(ctx, catalog_dir)
+    counts = _counts(store)
+    rows = [(d.dataset, d.version, d.access.value, d.owner, str(counts.get(d.dataset, "?")), d.title.en) for d in loaded]
+    _table(("dataset", "version", "access", "owner", "records", "title"), rows)
+
+
+@catalog.command("show")
+@click.argument("name")
+@click.option("--catalog-dir", type=click.Path())
+@click.pass_context
+def catalog_show(ctx: click.Context, name: str, catalog_dir: str | None) -> None:
+    """One dataset's manifest as published, with its record count."""
+    import yaml
+
+    from viss_bridge.catalog.manifest import manifest_to_yaml_dict
+
+    loaded, store = _open(ctx, catalog_dir)
+    dataset = loaded.get(name)
+    if dataset is None:
+        raise click.ClickException(f"no dataset '{name}' in {loaded.folders[0]}; known: {', '.join(loaded.datasets)}")
+    click.echo(f"# {dataset.origin}")
+    click.echo(yaml.safe_dump(manifest_to_yaml_dict(dataset), allow_unicode=True, sort_keys=False).rstrip())
+    click.echo(f"# records: {_counts(store).get(name, '?')}")
+
+
+@catalog.command("load")
+@click.argument("name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--replace", "replace_all", is_flag=True, help="Replace the dataset's records instead of upserting.")
+@click.option("--catalog-dir", type=click.Path())
+@click.pass_context
+def catalog_load(ctx: click.Context, name: str, file: str, replace_all: bool, catalog_dir: str | None) -> None:
+    """Load records from a .jsonl, .json or .csv file (all rows are checked before any is written)."""
+    from viss_bridge.catalog.loading import RecordFileError, read_records
+
+    loaded, store = _open(ctx, catalog_dir)
+    dataset = loaded.get(name)
+    if dataset is None:
+        raise click.ClickException(f"no dataset '{name}' in the catalog")
+    try:
+        records = read_records(dataset, file)
+    except RecordFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    written = store.replace_all(dataset, records) if replace_all else store.upsert(dataset, records)
+    click.echo(f"{name}: {written} record(s) {'replaced' if replace_all else 'loaded'}; now {store.count(dataset)}")
+
+
+def _open(ctx: click.Context, catalog_dir: str | None) -> tuple[Any, Any]:
+    from viss_bridge.catalog.catalog import CatalogError, load_catalog
+    from viss_bridge.catalog.store import DatasetStore
+    from viss_bridge.db import make_engine
+
+    settings = _settings(ctx)
+    try:
+        loaded = load_catalog(catalog_dir or settings.catalog_dir)
+    except CatalogError as exc:
+        raise click.ClickException(str(exc)) from None
+    store = DatasetStore(make_engine(settings.database_url))
+    store.create_schema()
+    return loaded, store
+
+
+def _counts(store: Any) -> dict[str, int]:
+    from viss_bridge.catalog.store import StoreUnavailable
+
+    try:
+        return store.counts()
+    except StoreUnavailable:
+        return {}
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)] if rows else [len(h) for h in header]
+    for row in (header, *rows):
+        click.echo("  ".join(str(value).ljust(width) for value, width in zip(row, widths)).rstrip())
+
+
+# -- clients --------------------------------------------------------------------
+
+@main.group()
+def clients() -> None:
+    """Consumer identities and the datasets each may call."""
+
+
+def _registry(ctx: click.Context) -> Any:
+    from viss_bridge.access.registry import AccessRegistry
+    from viss_bridge.db import make_engine
+
+    registry = AccessRegistry(make_engine(_settings(ctx).database_url))
+    registry.create_schema()
+    return registry
+
+
+def _client_id(value: str) -> str:
+    from viss_bridge.facade.xroad_headers import XRoadId
+
+    try:
+        return XRoadId.parse_client(value).provider
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@clients.command("list")
+@click.pass_context
+def clients_list(ctx: click.Context) -> None:
+    registry = _registry(ctx)
+    rows = [(c.client_id, ", ".join(sorted(registry.allowed_datasets(c.client_id))) or "-", c.name)
+            for c in registry.clients()]
+    _table(("client", "datasets", "name"), rows)
+
+
+@clients.command("add")
+@click.argument("client_id")
+@click.option("--name", default="")
+@click.pass_context
+def clients_add(ctx: click.Context, client_id: str, name: str) -> None:
+    _registry(ctx).add_client(_client_id(client_id), name)
+    click.echo(f"client {client_id} registered")
+
+
+@clients.command("grant")
+@click.argument("client_id")
+@click.argument("dataset")
+@click.pass_context
+def clients_grant(ctx: click.Context, client_id: str, dataset: str) -> None:
+    registry = _registry(ctx)
+    client_id = _client_id(client_id)
+    if registry.client(client_id) is None:
+        raise click.ClickException(f"client {client_id} is not registered; run 'viss-bridge clients add' first")
+    registry.grant(client_id, dataset)
+    click.echo(f"{client_id} may call {dataset}")
+
+
+@clients.command("revoke")
+@click.argument("client_id")
+@click.argument("dataset")
+@click.pass_context
+def clients_revoke(ctx: click.Context, client_id: str, dataset: str) -> None:
+    _registry(ctx).revoke(_client_id(client_id), dataset)
+    click.echo(f"{client_id} may no longer call {dataset}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Demo catalog and synthetic data for the `demo` command, benchmarks and tests."""

@@ -1,0 +1,105 @@
+"""Prepare a demo node: catalog folder, SQLite store with the synthetic world, demo consumers.
+
+The demo must run from a fresh clone in one command, so everything it needs
+is made here from the shipped manifests and the deterministic generator.
+The catalog is copied into the data folder so an operator can add a manifest
+there and watch the running bridge publish it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from viss_bridge.access.registry import AccessRegistry
+from viss_bridge.catalog.catalog import load_catalog
+from viss_bridge.catalog.store import DatasetStore
+from viss_bridge.db import make_engine
+from viss_bridge.demo.world import DEMO_CATALOG_DIR, generate_world
+
+
+@dataclass(frozen=True)
+class DemoClient:
+    client_id: str
+    name: str
+    datasets: tuple[str, ...]
+
+
+# Consumers modelled on real first-wave users of the registers.
+DEMO_CLIENTS = (
+    DemoClient("LV/GOV/90000069281/VID-EDS", "Valsts ieņēmumu dienests (State Revenue Service)",
+               ("fpr_person", "ur_company", "vsaa_social_insurance", "vzd_address")),
+    DemoClient("LV/GOV/90000022399/IZM-VIIS", "Izglītības un zinātnes ministrija (Ministry of Education)",
+               ("fpr_person", "viis_education")),
+    DemoClient("LV/GOV/90000056357/RIGA-DOME", "Rīgas valstspilsētas pašvaldība (Riga City Council)",
+               ("fpr_person", "vzd_address", "ur_company")),
+    DemoClient("LV/COM/40003000001/BANK-KYC", "AS Demo Banka (know-your-customer checks)",
+               ("ur_company",)),
+)
+
+
+@dataclass(frozen=True)
+class DemoPaths:
+    data_dir: Path
+    catalog_dir: Path
+    database: Path
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{self.database}"
+
+
+def demo_paths(data_dir: str | Path) -> DemoPaths:
+    data = Path(data_dir).resolve()
+    return DemoPaths(data, data / "catalog", data / "bridge.sqlite")
+
+
+def prepare_demo(data_dir: str | Path, size: int = 200, seed: int = 2026, reset: bool = False) -> tuple[DemoPaths, dict[str, int]]:
+    """Create (or with ``reset``, recreate) the demo data folder; return its paths and record counts."""
+    paths = demo_paths(data_dir)
+    if reset and paths.data_dir.exists():
+        for name in ("catalog",):
+            shutil.rmtree(paths.data_dir / name, ignore_errors=True)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(str(paths.database) + suffix).unlink(missing_ok=True)
+    paths.catalog_dir.mkdir(parents=True, exist_ok=True)
+    for manifest in sorted(DEMO_CATALOG_DIR.glob("*.yaml")):
+        target = paths.catalog_dir / manifest.name
+        if not target.exists():
+            shutil.copyfile(manifest, target)
+    catalog = load_catalog(paths.catalog_dir)
+    engine = make_engine(paths.database_url)
+    store = DatasetStore(engine)
+    store.create_schema()
+    registry = AccessRegistry(engine)
+    registry.create_schema()
+    counts = store.counts()
+    if not counts or reset:
+        world = generate_world(size=size, seed=seed)
+        for name, records in world.items():
+            dataset = catalog.get(name)
+            if dataset is not None:
+                store.replace_all(dataset, records)
+        counts = store.counts()
+    for client in DEMO_CLIENTS:
+        registry.add_client(client.client_id, client.name)
+        for dataset in client.datasets:
+            registry.grant(client.client_id, dataset)
+    engine.dispose()
+    return paths, counts
+
+
+def example_person_code(data_dir: str | Path) -> str | None:
+    """A person code that exists in the demo store, for the printed example call."""
+    paths = demo_paths(data_dir)
+    catalog = load_catalog(paths.catalog_dir)
+    dataset = catalog.get("fpr_person")
+    if dataset is None:
+        return None
+    engine = make_engine(paths.database_url)
+    try:
+        changes = DatasetStore(engine).changes(dataset, 0, 1)
+    finally:
+        engine.dispose()
+    return changes[0].record["person_code"] if changes and changes[0].record else None
