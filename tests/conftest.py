@@ -1,0 +1,125 @@
+"""Shared fixtures: a real bridge (gunicorn workers over HTTP on loopback) on a temp SQLite."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_CONSUMER = "LV/GOV/90000069281/VID-EDS"  # granted fpr_person, ur_company, vsaa_social_insurance, vzd_address
+EDUCATION_CONSUMER = "LV/GOV/90000022399/IZM-VIIS"  # granted fpr_person, viis_education
+BANK_CONSUMER = "LV/COM/40003000001/BANK-KYC"  # granted ur_company only
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cli(*args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real ``viss-bridge`` command."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    result = subprocess.run([sys.executable, "-m", "viss_bridge.cli", *args], capture_output=True, text=True,
+                            env=full_env, timeout=timeout, cwd=ROOT)
+    if check and result.returncode != 0:
+        raise AssertionError(f"viss-bridge {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@dataclass
+class RunningBridge:
+    url: str
+    data_dir: Path
+    catalog_dir: Path
+    database_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def xroad(self) -> str:
+        return f"{self.url}/xroad"
+
+    @property
+    def catalog(self) -> str:
+        return f"{self.url}/catalog"
+
+    def env(self) -> dict[str, str]:
+        return {"VISS_BRIDGE_DATABASE_URL": self.database_url, "VISS_BRIDGE_CATALOG_DIR": str(self.catalog_dir)}
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def start_bridge(data_dir: Path, database_url: str | None = None, workers: int = 2, size: int = 200,
+                 extra_env: dict[str, str] | None = None) -> RunningBridge:
+    """Prepare demo data in ``data_dir`` and start ``viss-bridge serve`` on a free port."""
+    cli("demo", "--prepare-only", "--data-dir", str(data_dir), "--size", str(size))
+    catalog_dir = data_dir / "catalog"
+    database_url = database_url or f"sqlite:///{data_dir / 'bridge.sqlite'}"
+    port = free_port()
+    env = dict(os.environ)
+    env.update({"VISS_BRIDGE_DATABASE_URL": database_url, "VISS_BRIDGE_CATALOG_DIR": str(catalog_dir),
+                "VISS_BRIDGE_RELOAD_INTERVAL": "0.2"})
+    env.update(extra_env or {})
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log_path = data_dir / "bridge.log"
+    log_file = open(log_path, "wb")
+    process = subprocess.Popen([sys.executable, "-m", "viss_bridge.cli", "serve", "--port", str(port),
+                                "--workers", str(workers)], stdout=log_file, stderr=subprocess.STDOUT, env=env,
+                               cwd=ROOT)
+    bridge = RunningBridge(f"http://127.0.0.1:{port}", data_dir, catalog_dir, database_url, process, log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"bridge exited early:\n{bridge.log_text()}")
+        try:
+            if requests.get(f"{bridge.url}/health", timeout=1).status_code == 200:
+                return bridge
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    bridge.stop()
+    raise AssertionError(f"bridge did not become healthy:\n{bridge.log_text()}")
+
+
+@pytest.fixture(scope="session")
+def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBridge]:
+    """One demo bridge for the whole session: 2 gunicorn workers, demo registers, demo consumers."""
+    running = start_bridge(tmp_path_factory.mktemp("bridge"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_catalog(bridge: RunningBridge):  # type: ignore[no-untyped-def]
+    from viss_bridge.catalog.catalog import load_catalog
+
+    return load_catalog(bridge.catalog_dir)
+
+
+@pytest.fixture(scope="session")
+def demo_world():  # type: ignore[no-untyped-def]
+    from viss_bridge.demo.world import generate_world
+
+    return generate_world(size=200)

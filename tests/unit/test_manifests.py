@@ -1,0 +1,100 @@
+"""A wrong manifest is refused with the file, the line and the field named."""
+
+from pathlib import Path
+
+import pytest
+
+from viss_bridge.catalog.catalog import CatalogError, load_catalog
+from viss_bridge.catalog.manifest import ManifestError, load_manifest
+from viss_bridge.demo.world import DEMO_CATALOG_DIR
+
+GOOD = """\
+dataset: sample
+version: v1
+title: {lv: "Paraugs", en: "Sample"}
+owner: LV/GOV/90000000001/SAMPLE
+key: [code]
+subject: code
+access: restricted
+fields:
+  - {name: code, type: string}
+  - {name: born, type: date}
+  - name: items
+    type: list
+    fields:
+      - {name: label, type: string}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "sample.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_for(tmp_path: Path, text: str, name: str = "sample.yaml") -> ManifestError:
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(write(tmp_path, text, name))
+    return caught.value
+
+
+def test_good_manifest_loads(tmp_path: Path) -> None:
+    dataset = load_manifest(write(tmp_path, GOOD))
+    assert dataset.dataset == "sample"
+    assert [f.name for f in dataset.fields] == ["code", "born", "items"]
+    assert dataset.field("items").fields[0].name == "label"
+
+
+def test_wrong_type_names_file_line_and_field(tmp_path: Path) -> None:
+    error = error_for(tmp_path, GOOD.replace("type: date", "type: dat"))
+    assert error.file.endswith("sample.yaml")
+    assert error.line == 10
+    assert error.field == "fields.born.type"
+    assert "dat" in str(error) and "sample.yaml:10" in str(error)
+
+
+def test_unknown_key_is_refused_not_ignored(tmp_path: Path) -> None:
+    error = error_for(tmp_path, GOOD.replace("access: restricted", "acess: restricted"))
+    assert error.line == 7 and error.field == "acess"
+    assert "unknown key" in str(error)
+
+
+def test_missing_required_key(tmp_path: Path) -> None:
+    error = error_for(tmp_path, GOOD.replace("owner: LV/GOV/90000000001/SAMPLE\n", ""))
+    assert error.field == "owner" and "missing" in str(error)
+
+
+def test_key_must_be_a_field(tmp_path: Path) -> None:
+    error = error_for(tmp_path, GOOD.replace("key: [code]", "key: [nope]"))
+    assert "nope" in str(error)
+
+
+def test_list_without_fields(tmp_path: Path) -> None:
+    text = GOOD.replace("    fields:\n      - {name: label, type: string}\n", "")
+    error = error_for(tmp_path, text)
+    assert error.field == "fields.items" and error.line == 11
+
+
+def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
+    error = error_for(tmp_path, GOOD.replace("key: [code]", "key: [code"))
+    assert error.line is not None and "YAML" in str(error)
+
+
+def test_file_name_must_match_dataset(tmp_path: Path) -> None:
+    error = error_for(tmp_path, GOOD, name="other.yaml")
+    assert error.field == "dataset" and error.line == 1
+
+
+def test_catalog_collects_every_bad_manifest(tmp_path: Path) -> None:
+    write(tmp_path, GOOD)
+    write(tmp_path, GOOD.replace("sample", "second").replace("type: date", "type: when"), "second.yaml")
+    write(tmp_path, "just a string\n", "third.yaml")
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(tmp_path)
+    files = sorted(Path(e.file).name for e in caught.value.errors)
+    assert files == ["second.yaml", "third.yaml"]
+
+
+def test_shipped_demo_catalog_is_valid() -> None:
+    catalog = load_catalog(DEMO_CATALOG_DIR)
+    assert {"fpr_person", "ur_company", "vzd_address", "viis_education", "vsaa_social_insurance"} <= set(catalog.datasets)

@@ -1,0 +1,50 @@
+"""The one hardened parser refuses every XML trick before anything else sees the message."""
+
+import pytest
+
+from viss_bridge.xml import XmlRejected, check_libxml_pair, parse_untrusted
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<lolz>&lol3;</lolz>"""
+
+XXE = b"""<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>"""
+
+
+@pytest.mark.parametrize("data, reason", [
+    (BILLION_LAUGHS, "doctype"),
+    (XXE, "doctype"),
+    (b"<!DOCTYPE r><r/>", "doctype"),
+    (b"<r>&undefined;</r>", "malformed"),
+    (b"not xml at all", "malformed"),
+    (b"<r><unclosed></r>", "malformed"),
+    (b"", "empty"),
+    (b"<a>" * 300 + b"</a>" * 300, "depth"),
+])
+def test_rejects_tricks_with_a_reason(data: bytes, reason: str) -> None:
+    with pytest.raises(XmlRejected) as caught:
+        parse_untrusted(data)
+    assert caught.value.reason == reason
+
+
+def test_doctype_in_utf16_is_still_refused() -> None:
+    data = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE r [<!ENTITY x "y">]><r>&x;</r>'.encode("utf-16")
+    with pytest.raises(XmlRejected) as caught:
+        parse_untrusted(data)
+    assert caught.value.reason in ("doctype", "malformed")
+
+
+def test_size_limit_is_checked_before_parsing() -> None:
+    with pytest.raises(XmlRejected) as caught:
+        parse_untrusted(b"<r>" + b"x" * 2000 + b"</r>", max_bytes=1024)
+    assert caught.value.reason == "size"
+
+
+def test_plain_document_parses() -> None:
+    root = parse_untrusted("<r a='1'><ā>teksts</ā></r>".encode())
+    assert root.find("ā").text == "teksts"
+
+
+def test_lxml_and_xmlsec_share_libxml2() -> None:
+    assert check_libxml_pair().matches
