@@ -74,7 +74,8 @@ class RunningBridge:
 def start_bridge(data_dir: Path, database_url: str | None = None, workers: int = 2, size: int = 200,
                  extra_env: dict[str, str] | None = None) -> RunningBridge:
     """Prepare demo data in ``data_dir`` and start ``viss-bridge serve`` on a free port."""
-    cli("demo", "--prepare-only", "--data-dir", str(data_dir), "--size", str(size))
+    prepare = ["demo", "--prepare-only", "--data-dir", str(data_dir), "--size", str(size)]
+    cli(*prepare, *(["--database-url", database_url] if database_url else []))
     catalog_dir = data_dir / "catalog"
     database_url = database_url or f"sqlite:///{data_dir / 'bridge.sqlite'}"
     port = free_port()
@@ -123,3 +124,33 @@ def demo_world():  # type: ignore[no-untyped-def]
     from viss_bridge.demo.world import generate_world
 
     return generate_world(size=200)
+
+
+@pytest.fixture()
+def pg_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards.
+
+    Needs ``VISS_BRIDGE_TEST_PG`` (an admin URL such as postgresql://postgres@127.0.0.1:5432/postgres);
+    skipped without it, except in CI where it is an error.
+    """
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = os.environ.get("VISS_BRIDGE_TEST_PG")
+    if not admin_url:
+        if os.environ.get("CI") == "true":
+            pytest.fail("VISS_BRIDGE_TEST_PG is not set in CI")
+        pytest.skip("set VISS_BRIDGE_TEST_PG to run PostgreSQL tests")
+    name = f"viss_bridge_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()

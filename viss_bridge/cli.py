@@ -41,19 +41,20 @@ def main(ctx: click.Context, config: str | None) -> None:
 @click.option("--workers", default=2, show_default=True)
 @click.option("--reset", is_flag=True, help="Throw away the demo data folder's catalog and database first.")
 @click.option("--prepare-only", is_flag=True, help="Prepare the data folder and exit without serving.")
+@click.option("--database-url", help="Put the demo data in this database (e.g. PostgreSQL) instead of SQLite.")
 @click.pass_context
 def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, workers: int, reset: bool,
-         prepare_only: bool) -> None:
+         prepare_only: bool, database_url: str | None) -> None:
     """Serve the bridge on loopback with the demo registers on an embedded SQLite."""
     from viss_bridge.demo.seed import DEMO_CLIENTS, example_person_code, prepare_demo
 
-    paths, counts = prepare_demo(data_dir, size=size, reset=reset)
+    paths, counts = prepare_demo(data_dir, size=size, reset=reset, database_url=database_url)
     click.echo(f"demo data in {paths.data_dir}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     settings = _settings(ctx, database_url=paths.database_url, catalog_dir=str(paths.catalog_dir),
                          host=host, port=port, workers=workers)
     if prepare_only:
         return
-    person = example_person_code(data_dir) or "010190-10009"
+    person = example_person_code(data_dir, database_url) or "010190-10009"
     client = DEMO_CLIENTS[0].client_id
 
     def announce() -> None:

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 
 from viss_bridge.access.policy import RegistryPolicy
 from viss_bridge.access.registry import AccessRegistry, AccessStoreUnavailable
-from viss_bridge.catalog.catalog import Catalog, CatalogError, folder_fingerprint, load_catalog
+from viss_bridge.catalog.catalog import Catalog, CatalogError, folder_fingerprint, load_catalog_keeping
 from viss_bridge.catalog.store import DatasetStore, StoreUnavailable
 from viss_bridge.config import Settings
 from viss_bridge.db import make_engine, redacted
@@ -62,7 +62,9 @@ class BridgeApp:
         self._checked = 0.0
         self._fingerprint = ""
         self.reload_error: str | None = None
-        self.published = self._publish(load_catalog(self.catalog_folder))
+        catalog, errors = load_catalog_keeping(None, self.catalog_folder)
+        self._note_errors(errors)
+        self.published = self._publish(catalog)
         CATALOG_DATASETS.set(len(self.published.catalog))
         self.routes: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = {
             "/xroad": self._xroad,
@@ -97,19 +99,26 @@ class BridgeApp:
         fingerprint = folder_fingerprint([self.catalog_folder])
         if fingerprint == self._fingerprint:
             return
-        self._fingerprint = fingerprint
         try:
-            catalog = load_catalog(self.catalog_folder)
-            self.published = self._publish(catalog)
-        except CatalogError as exc:
-            self.reload_error = str(exc)
-            CATALOG_RELOADS.labels("refused").inc()
-            log.error("catalog reload refused; still serving the previous catalog", extra={"errors": str(exc)})
+            catalog, errors = load_catalog_keeping(self.published.catalog, self.catalog_folder)
+        except CatalogError as exc:  # the folder itself is gone: keep serving what we have
+            self._fingerprint = fingerprint
+            self._note_errors(exc.errors)
             return
-        self.reload_error = None
-        CATALOG_RELOADS.labels("ok").inc()
-        CATALOG_DATASETS.set(len(catalog))
-        log.info("catalog reloaded", extra={"datasets": len(catalog), "version": catalog.version_hash})
+        self._note_errors(errors)
+        if catalog.version_hash != self.published.catalog.version_hash:
+            self.published = self._publish(catalog)
+            CATALOG_DATASETS.set(len(catalog))
+            log.info("catalog reloaded", extra={"datasets": len(catalog), "version": catalog.version_hash})
+        self._fingerprint = fingerprint
+        CATALOG_RELOADS.labels("refused" if errors else "ok").inc()
+
+    def _note_errors(self, errors: list[Any]) -> None:
+        """Remember manifest problems for /health; broken manifests are skipped, not fatal."""
+        self.reload_error = "\n".join(str(e) for e in errors) or None
+        if errors:
+            log.error("manifests refused; serving the rest (and the last good version of a broken one)",
+                      extra={"errors": self.reload_error})
 
     def reload(self) -> None:
         """Reload now (tests, SIGHUP)."""
@@ -222,7 +231,7 @@ class BridgeApp:
             ok = False
             report["store"] = {"status": "unavailable", "error": str(exc), "url": redacted(self.settings.database_url)}
         published = self.published
-        report["catalog"] = {"status": "ok" if not self.reload_error else "reload-refused",
+        report["catalog"] = {"status": "ok" if not self.reload_error else "manifests-refused",
                              "datasets": len(published.catalog), "version": published.catalog.version_hash,
                              "folder": str(self.catalog_folder)}
         if self.reload_error:

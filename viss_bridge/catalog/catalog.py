@@ -71,20 +71,9 @@ def folder_fingerprint(folders: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def load_catalog(*folders: str | os.PathLike[str]) -> Catalog:
-    """Load every manifest in the folders; raise :class:`CatalogError` listing all problems.
-
-    Several folders let a deployment combine a shipped catalog with local ones;
-    a dataset name may appear only once across them.
-    """
-    paths = [Path(f) for f in folders]
-    for path in paths:
-        if not path.is_dir():
-            raise CatalogError([ManifestError(path, None, None, "catalog folder does not exist")])
-    fingerprint = folder_fingerprint(paths)
+def _load(paths: list[Path]) -> tuple[dict[str, Dataset], list[ManifestError]]:
     datasets: dict[str, Dataset] = {}
     errors: list[ManifestError] = []
-    content = hashlib.sha256()
     for path in manifest_files(paths):
         try:
             dataset = load_manifest(path)
@@ -96,8 +85,53 @@ def load_catalog(*folders: str | os.PathLike[str]) -> Catalog:
                                         f"dataset '{dataset.dataset}' is already defined in {datasets[dataset.dataset].origin}"))
             continue
         datasets[dataset.dataset] = dataset
-        content.update(dataset.model_dump_json().encode())
-    if errors:
-        raise CatalogError(errors)
+    return datasets, errors
+
+
+def _catalog(datasets: dict[str, Dataset], paths: list[Path], fingerprint: str) -> Catalog:
+    content = hashlib.sha256()
+    for name in sorted(datasets):
+        content.update(datasets[name].model_dump_json().encode())
     return Catalog(datasets=datasets, folders=tuple(str(p) for p in paths),
                    fingerprint=fingerprint, version_hash=content.hexdigest()[:16])
+
+
+def _folders(folders: tuple[str | os.PathLike[str], ...]) -> list[Path]:
+    paths = [Path(f) for f in folders]
+    for path in paths:
+        if not path.is_dir():
+            raise CatalogError([ManifestError(path, None, None, "catalog folder does not exist")])
+    return paths
+
+
+def load_catalog(*folders: str | os.PathLike[str]) -> Catalog:
+    """Load every manifest in the folders; raise :class:`CatalogError` listing all problems.
+
+    Several folders let a deployment combine a shipped catalog with local ones;
+    a dataset name may appear only once across them.
+    """
+    paths = _folders(folders)
+    fingerprint = folder_fingerprint(paths)
+    datasets, errors = _load(paths)
+    if errors:
+        raise CatalogError(errors)
+    return _catalog(datasets, paths, fingerprint)
+
+
+def load_catalog_keeping(previous: Catalog | None, *folders: str | os.PathLike[str]) -> tuple[Catalog, list[ManifestError]]:
+    """Load what is valid; for a manifest that is now broken keep its previously published version.
+
+    A running bridge uses this on reload (and when a worker restarts), so that
+    one bad edit neither blocks the other manifests nor unpublishes the
+    dataset it broke, and every worker converges on the same set.
+    """
+    paths = _folders(folders)
+    fingerprint = folder_fingerprint(paths)
+    datasets, errors = _load(paths)
+    if previous is not None:
+        for error in errors:
+            stem = Path(error.file).stem
+            kept = previous.datasets.get(stem)
+            if kept is not None and kept.origin == error.file and stem not in datasets:
+                datasets[stem] = kept
+    return _catalog(datasets, paths, fingerprint), errors

@@ -125,6 +125,21 @@ class DatasetStore:
         rows = list(self._rows(dataset, items))
         if not rows:
             return 0
+        if self.engine.dialect.name == "postgresql":
+            # Concurrent writers of the same key: ON CONFLICT moves the row to a fresh seq
+            # atomically, where delete-then-insert would race into a unique violation.
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            statement = pg_insert(records)
+            statement = statement.on_conflict_do_update(
+                index_elements=[records.c.dataset, records.c.record_key],
+                set_={"seq": statement.excluded.seq, "data": statement.excluded.data,
+                      "changed_at": statement.excluded.changed_at, "deleted": statement.excluded.deleted})
+            rows.sort(key=lambda row: row["record_key"])  # a stable lock order avoids deadlocks
+            with self._guard("write"), self.engine.begin() as conn:
+                conn.execute(statement, rows)
+            return len(rows)
+        # SQLite serialises writers, so replacing rows inside one transaction is safe there.
         with self._guard("write"), self.engine.begin() as conn:
             keys = [row["record_key"] for row in rows]
             for start in range(0, len(keys), 500):

@@ -44,20 +44,25 @@ class DemoPaths:
     data_dir: Path
     catalog_dir: Path
     database: Path
+    other_database_url: str | None = None
 
     @property
     def database_url(self) -> str:
-        return f"sqlite:///{self.database}"
+        return self.other_database_url or f"sqlite:///{self.database}"
 
 
-def demo_paths(data_dir: str | Path) -> DemoPaths:
+def demo_paths(data_dir: str | Path, database_url: str | None = None) -> DemoPaths:
     data = Path(data_dir).resolve()
-    return DemoPaths(data, data / "catalog", data / "bridge.sqlite")
+    return DemoPaths(data, data / "catalog", data / "bridge.sqlite", database_url)
 
 
-def prepare_demo(data_dir: str | Path, size: int = 200, seed: int = 2026, reset: bool = False) -> tuple[DemoPaths, dict[str, int]]:
-    """Create (or with ``reset``, recreate) the demo data folder; return its paths and record counts."""
-    paths = demo_paths(data_dir)
+def prepare_demo(data_dir: str | Path, size: int = 200, seed: int = 2026, reset: bool = False,
+                 database_url: str | None = None) -> tuple[DemoPaths, dict[str, int]]:
+    """Create (or with ``reset``, recreate) the demo data folder; return its paths and record counts.
+
+    ``database_url`` puts the demo data into another database (PostgreSQL) instead of the folder's SQLite.
+    """
+    paths = demo_paths(data_dir, database_url)
     if reset and paths.data_dir.exists():
         for name in ("catalog",):
             shutil.rmtree(paths.data_dir / name, ignore_errors=True)
@@ -90,9 +95,9 @@ def prepare_demo(data_dir: str | Path, size: int = 200, seed: int = 2026, reset:
     return paths, counts
 
 
-def example_person_code(data_dir: str | Path) -> str | None:
+def example_person_code(data_dir: str | Path, database_url: str | None = None) -> str | None:
     """A person code that exists in the demo store, for the printed example call."""
-    paths = demo_paths(data_dir)
+    paths = demo_paths(data_dir, database_url)
     catalog = load_catalog(paths.catalog_dir)
     dataset = catalog.get("fpr_person")
     if dataset is None:
