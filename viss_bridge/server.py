@@ -10,6 +10,7 @@ new one was refused.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import threading
@@ -27,7 +28,8 @@ from viss_bridge.db import make_engine, redacted
 from viss_bridge.facade import faults
 from viss_bridge.facade.catalog_native import CATALOG_TNS, CatalogFacade
 from viss_bridge.facade.faults import BridgeFault
-from viss_bridge.facade.soap_runtime import SoapResponse, parse_soap, read_body, to_bridge_fault
+from viss_bridge.facade.exchange import CallInfo, Exchange, ExchangeSink
+from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, parse_soap, read_body, to_bridge_fault
 from viss_bridge.facade.xroad import XRoadFacade, client_list_json, client_list_xml
 from viss_bridge.observability import (CATALOG_DATASETS, CATALOG_RELOADS, FAULTS, LATENCY, REQUESTS, metrics_text)
 from viss_bridge.xml import NS_SOAP11
@@ -57,6 +59,8 @@ class BridgeApp:
         self.store.create_schema()
         self.registry.create_schema()
         self.policy = RegistryPolicy(self.registry)
+        # Receivers of every exchange before its response leaves (the message log plugs in here).
+        self.sinks: list[ExchangeSink] = []
         self.catalog_folder = Path(settings.catalog_dir)
         self._lock = threading.Lock()
         self._checked = 0.0
@@ -140,24 +144,32 @@ class BridgeApp:
             return _plain(start_response, 500, "internal error; see the log\n")
 
     def _soap(self, endpoint: str, environ: dict[str, Any], start_response: StartResponse,
-              handle: Callable[[Published, Any], tuple[SoapResponse, str]]) -> Iterable[bytes]:
+              handle: Callable[[Published, SoapRequest, dict[str, Any], CallInfo], SoapResponse]) -> Iterable[bytes]:
         started = time.perf_counter()
-        service = "-"
-        client = None
+        started_at = dt.datetime.now(dt.timezone.utc)
+        info = CallInfo()
         published = self.current()
+        raw = b""
         try:
             raw = read_body(environ, self.settings.max_message_bytes)
             request = parse_soap(raw, NS_SOAP11, self.settings.max_message_bytes)
-            response, service = handle(published, (request, environ))
+            response = handle(published, request, environ, info)
         except Exception as exc:  # BridgeFault or anything unexpected becomes a dialect fault
             fault = to_bridge_fault(exc)
             response = SoapResponse(fault.http_status, faults.soap11_fault(fault), fault=fault)
-        outcome = "fault" if response.fault else "ok"
         elapsed = time.perf_counter() - started
+        response = self._record(Exchange(endpoint=endpoint, dialect=endpoint, started_at=started_at,
+                                         duration_ms=round(elapsed * 1000, 3), request=raw, response=response.body,
+                                         status=response.status, info=info,
+                                         fault_code=response.fault.code if response.fault else None,
+                                         fault_id=response.fault.fault_id if response.fault else None,
+                                         remote_addr=environ.get("REMOTE_ADDR")), response)
+        service = info.operation or "-"
+        outcome = "fault" if response.fault else "ok"
         REQUESTS.labels(endpoint, service, outcome).inc()
-        LATENCY.labels(endpoint, service).observe(elapsed)
-        extra = {"endpoint": endpoint, "service": service, "status": response.status,
-                 "duration_ms": round(elapsed * 1000, 2)}
+        LATENCY.labels(endpoint, service).observe(time.perf_counter() - started)
+        extra = {"endpoint": endpoint, "service": info.service or "-", "client": info.client, "message_id": info.message_id,
+                 "status": response.status, "duration_ms": round(elapsed * 1000, 2)}
         if response.fault:
             FAULTS.labels(endpoint, response.fault.code).inc()
             extra.update(fault_code=response.fault.code, fault_id=response.fault.fault_id,
@@ -169,6 +181,19 @@ class BridgeApp:
         headers.extend(response.headers)
         start_response(_status(response.status), headers)
         return [response.body]
+
+    def _record(self, exchange: Exchange, response: SoapResponse) -> SoapResponse:
+        """Hand the exchange to every sink; if one fails, answer LoggingFailed and no data."""
+        for sink in self.sinks:
+            try:
+                sink.record(exchange)
+            except Exception as exc:
+                fault = BridgeFault(faults.LOGGING_FAILED,
+                                    "The message log could not be written; the request was not served")
+                log.error("message log write failed", exc_info=exc,
+                          extra={"fault_id": fault.fault_id, "endpoint": exchange.endpoint})
+                return SoapResponse(fault.http_status, faults.soap11_fault(fault), fault=fault)
+        return response
 
     def _xroad(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") == "GET":
@@ -182,10 +207,8 @@ class BridgeApp:
                 return _xml(start_response, xroad.wsdl(names))
             return _plain(start_response, 405, "POST a SOAP 1.1 X-Road message, or GET ?wsdl\n")
 
-        def handle(published: Published, args: Any) -> tuple[SoapResponse, str]:
-            request, env = args
-            response, call = published.xroad.handle(request, env)
-            return response, (call.header.service.service_code or "-") if call else "-"
+        def handle(published: Published, request: SoapRequest, env: dict[str, Any], info: CallInfo) -> SoapResponse:
+            return published.xroad.handle(request, env, info)
 
         return self._soap("xroad", environ, start_response, handle)
 
@@ -196,10 +219,8 @@ class BridgeApp:
                 return _xml(start_response, self.current().native.wsdl())
             return _plain(start_response, 405, "POST a SOAP 1.1 message, or GET ?wsdl\n")
 
-        def handle(published: Published, args: Any) -> tuple[SoapResponse, str]:
-            request, env = args
-            response, operation = published.native.handle(request, env)
-            return response, operation
+        def handle(published: Published, request: SoapRequest, env: dict[str, Any], info: CallInfo) -> SoapResponse:
+            return published.native.handle(request, env, info)
 
         return self._soap("catalog", environ, start_response, handle)
 

@@ -22,8 +22,10 @@ from viss_bridge.catalog.manifest import Dataset, Field
 from viss_bridge.catalog.store import DatasetStore, StoreUnavailable
 from viss_bridge.catalog.values import ValueProblem
 from viss_bridge.facade import faults
+from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
-from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, SpyneFault, make_spyne_wsgi, run_spyne
+from viss_bridge.facade.soap_runtime import (REQUEST_CONTEXT, SoapRequest, SoapResponse, SpyneFault, make_spyne_wsgi,
+                                             run_spyne)
 from viss_bridge.facade.spyne_models import RecordModels
 from viss_bridge.xml import local_name
 
@@ -186,6 +188,8 @@ class CatalogFacade:
                 raise SpyneFault(BridgeFault(faults.INVALID_REQUEST, f"Invalid key: {exc}")) from None
             except StoreUnavailable as exc:
                 raise store_failed(exc) from None
+            if record is not None and d.subject and record.get(d.subject):
+                ctx.transport.req_env[REQUEST_CONTEXT].subjects.append(str(record[d.subject]))
             return facade._wrap(d, record) if record is not None else None
 
         @rpc(Unicode(**_required), Integer64(**_optional), Integer(**_optional), _args=("dataset", "since", "limit"),
@@ -204,6 +208,9 @@ class CatalogFacade:
                 raise store_failed(exc) from None
             more = len(changes) > limit
             changes = changes[:limit]
+            if d.subject:
+                subjects = ctx.transport.req_env[REQUEST_CONTEXT].subjects
+                subjects.extend(str(c.record[d.subject]) for c in changes if c.record and c.record.get(d.subject))
             items = [facade.change(seq=c.seq, key=c.key.split("\x1f"), changedAt=c.changed_at,
                                    deleted=c.record is None,
                                    record=facade._wrap(d, c.record) if c.record is not None else None)
@@ -216,13 +223,17 @@ class CatalogFacade:
 
     # -- requests ---------------------------------------------------------------
 
-    def handle(self, request: SoapRequest, environ: dict[str, Any]) -> tuple[SoapResponse, str]:
+    def handle(self, request: SoapRequest, environ: dict[str, Any], info: CallInfo) -> SoapResponse:
         operation = local_name(request.body_element)
+        info.service = info.operation = operation
+        if request.header is not None:
+            info.client = request.header.findtext(f"{{{CATALOG_TNS}}}caller/{{{CATALOG_TNS}}}client")
+            info.user_id = request.header.findtext(f"{{{CATALOG_TNS}}}caller/{{{CATALOG_TNS}}}userId")
         if request.body_element.tag not in {f"{{{CATALOG_TNS}}}{op}" for op in OPERATIONS}:
             raise BridgeFault(faults.UNKNOWN_SERVICE,
                               f"Unknown operation {request.body_element.tag}; this endpoint offers "
                               f"{', '.join(OPERATIONS)} in namespace {CATALOG_TNS}")
-        return run_spyne(self.wsgi, environ, request, None), operation
+        return run_spyne(self.wsgi, environ, request, info)
 
     def wsdl(self) -> bytes:
         with self._wsdl_lock:

@@ -28,6 +28,7 @@ from viss_bridge.catalog.manifest import Access, Dataset
 from viss_bridge.catalog.store import DatasetStore, StoreUnavailable
 from viss_bridge.catalog.values import ValueProblem
 from viss_bridge.facade import faults
+from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.soap_runtime import (SoapRequest, SoapResponse, SpyneFault, REQUEST_CONTEXT, make_spyne_wsgi,
                                              run_spyne)
@@ -57,8 +58,8 @@ class XRoadCall:
 
     request: SoapRequest
     header: XRoadHeader
+    info: CallInfo
     dataset: Dataset | None = None
-    subjects: list[str] = field(default_factory=list)
     found: bool | None = None
 
     def response_header(self) -> list[etree._Element]:
@@ -114,7 +115,7 @@ class XRoadFacade:
             if record is None:
                 return None
             if dataset.subject and record.get(dataset.subject):
-                call.subjects.append(str(record[dataset.subject]))
+                call.info.subjects.append(str(record[dataset.subject]))
             return models.to_instance(record)
 
         lookup.__name__ = dataset.dataset
@@ -124,11 +125,13 @@ class XRoadFacade:
 
     # -- requests --------------------------------------------------------------
 
-    def handle(self, request: SoapRequest, environ: dict[str, Any]) -> tuple[SoapResponse, XRoadCall | None]:
+    def handle(self, request: SoapRequest, environ: dict[str, Any], info: CallInfo) -> SoapResponse:
         """Check headers, route and answer. BridgeFaults propagate to the caller's fault writer."""
         header = parse_header(request.header)
-        call = XRoadCall(request=request, header=header)
+        call = XRoadCall(request=request, header=header, info=info)
         service = header.service
+        info.client, info.service, info.operation = header.client.provider, str(service), service.service_code
+        info.message_id, info.user_id = header.message_id, header.user_id
         wrapper = local_name(request.body_element)
         if wrapper != service.service_code:
             raise BridgeFault(faults.INCONSISTENT_HEADERS,
@@ -140,7 +143,7 @@ class XRoadFacade:
         if service.provider not in owners:
             raise BridgeFault(faults.UNKNOWN_MEMBER, f"Provider '{service.provider}' is not known to this bridge")
         if service.service_code in METASERVICES:
-            return self._metaservice(call, request), call
+            return self._metaservice(call, request)
         dataset = self.catalog.get(service.service_code or "")
         if dataset is None or dataset.owner != service.provider:
             raise BridgeFault(faults.UNKNOWN_SERVICE, f"Unknown service: {service}")
@@ -155,7 +158,7 @@ class XRoadFacade:
             raise BridgeFault(faults.ACCESS_DENIED,
                               f"Request is not allowed: client {client} has no permission for service {service}")
         call.dataset = dataset
-        return run_spyne(self.wsgi, environ, request, call), call
+        return run_spyne(self.wsgi, environ, request, call)
 
     # -- metaservices ----------------------------------------------------------
 

@@ -1,0 +1,46 @@
+"""One request/response exchange as the message log and the metrics see it.
+
+Every SOAP endpoint produces an :class:`Exchange` after computing its answer
+and before sending it. Sinks (the message log) get it first; if a sink
+fails, the consumer gets ``Server.ServerProxy.IOError.LoggingFailed``
+instead of the answer, so nothing is served unlogged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass
+class CallInfo:
+    """What a facade learned about the caller and the call (filled in as far as parsing got)."""
+
+    client: str | None = None
+    service: str | None = None  # full identifier, e.g. LV/GOV/90000100015/FPR/fpr_person/v1
+    operation: str | None = None  # short name for metrics: serviceCode or operation name
+    message_id: str | None = None
+    user_id: str | None = None
+    subjects: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Exchange:
+    endpoint: str
+    dialect: str
+    started_at: dt.datetime
+    duration_ms: float
+    request: bytes
+    response: bytes
+    status: int
+    info: CallInfo
+    fault_code: str | None = None
+    fault_id: str | None = None
+    remote_addr: str | None = None
+
+
+class ExchangeSink(Protocol):
+    """Receives every exchange before its response leaves; raising blocks the response."""
+
+    def record(self, exchange: Exchange) -> None: ...
