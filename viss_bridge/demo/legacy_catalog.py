@@ -8,6 +8,7 @@ the replicated copy (``fpr_person_replica``, filled by ``viss-bridge sync``).
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ def legacy_source(register: str, address: str, mode: str = "live", **overrides: 
         "max_concurrent": 8,
     }
     source.update(overrides)
-    return source
+    return copy.deepcopy(source)
 
 
 def legacy_manifest(register: str, address: str, mode: str, name: str | None = None, **overrides: Any) -> dict[str, Any]:
