@@ -294,5 +294,94 @@ def clients_revoke(ctx: click.Context, client_id: str, dataset: str) -> None:
     click.echo(f"{client_id} may no longer call {dataset}")
 
 
+# -- legacy providers and replication (issue 3) ----------------------------------
+
+@main.command()
+@click.argument("datasets", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every dataset whose source is legacy_soap with mode: replicated.")
+@click.option("--full", is_flag=True, help="Forget the cursor and pull everything again.")
+@click.option("--every", type=float, help="Repeat every N seconds (default: the sync_interval setting; 0 runs once).")
+@click.option("--max-pages", type=int, help="Stop after N pages (the cursor keeps the place).")
+@click.option("--catalog-dir", type=click.Path())
+@click.pass_context
+def sync(ctx: click.Context, datasets: tuple[str, ...], all_: bool, full: bool, every: float | None,
+         max_pages: int | None, catalog_dir: str | None) -> None:
+    """Replicate legacy providers' records into the store: full first, then incremental, resumable."""
+    import time as _time
+
+    from viss_bridge.upstream.pool import ProviderPool
+    from viss_bridge.upstream.sync import SyncJob, SyncState, replicated_datasets
+
+    settings = _settings(ctx)
+    interval = settings.sync_interval if every is None else every
+    state = None
+    pool = ProviderPool()
+    failed = False
+    while True:
+        loaded, store = _open(ctx, catalog_dir)
+        if state is None:
+            state = SyncState(store.engine)
+            state.create_schema()
+        chosen = replicated_datasets(loaded) if all_ else []
+        for name in datasets:
+            dataset = loaded.get(name)
+            if dataset is None:
+                raise click.ClickException(f"no dataset '{name}' in the catalog")
+            chosen.append(dataset)
+        if not chosen:
+            raise click.ClickException("name a dataset, or use --all for every replicated legacy dataset")
+        failed = False
+        for dataset in chosen:
+            if full:
+                state.reset(dataset.dataset)
+            try:
+                job = SyncJob(dataset, store, pool, state)
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from None
+            result = job.run(max_pages=max_pages)
+            cursor = result.cursor
+            where = f"cursor {cursor.changed_since.isoformat()} / {cursor.after_key or '-'}" if cursor else ""
+            for note in result.notes:
+                click.echo(f"{dataset.dataset}: {note}")
+            if result.error is not None:
+                failed = True
+                click.echo(f"{dataset.dataset}: stopped after {result.pages} page(s), {result.records} record(s): "
+                           f"{result.error.cause}: {result.error.message}; {where}; run again to resume", err=True)
+            else:
+                state_text = "up to date" if result.complete else "more pages remain"
+                click.echo(f"{dataset.dataset}: {'full' if result.full else 'incremental'} sync, {result.pages} page(s), "
+                           f"{result.records} record(s) in {result.seconds} s; {state_text}; {store.count(dataset)} in store; {where}")
+        full = False
+        if not interval:
+            break
+        _time.sleep(interval)
+    if failed:
+        raise SystemExit(1)
+
+
+@main.command()
+@click.argument("registers", nargs=-1)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8091, show_default=True, help="Port of the first register; the next ones follow.")
+@click.option("--size", default=200, show_default=True, help="Synthetic world size (as for `demo`).")
+def provider(registers: tuple[str, ...], host: str, port: int, size: int) -> None:
+    """Run demo legacy providers (persons, addresses): generation-II registers with their own WSDLs."""
+    from viss_bridge.demo.legacy_providers.registers import REGISTERS
+    from viss_bridge.demo.legacy_providers.server import run_providers
+
+    names = list(registers) or list(REGISTERS)
+    unknown = [n for n in names if n not in REGISTERS]
+    if unknown:
+        raise click.ClickException(f"unknown register {unknown[0]}; known: {', '.join(REGISTERS)}")
+
+    def ready(servers: list[Any]) -> None:
+        for server in servers:
+            click.echo(f"legacy provider {server.register.name:<10} {server.url}  WSDL {server.wsdl_url}  "
+                       f"control {server.base_url}/control")
+        sys.stdout.flush()
+
+    run_providers(names, host, port, size, on_ready=ready)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -38,7 +38,7 @@ from spyne import Application
 from spyne.protocol.soap import Soap11
 from spyne.server.wsgi import WsgiApplication
 
-from viss_bridge.catalog.values import to_json
+from viss_bridge.catalog.values import record_to_python, to_json
 from viss_bridge.demo.legacy_providers.registers import EPOCH, REGISTERS, STATE_KEY, Register, wsdl_path
 from viss_bridge.demo.world import REFERENCE_DATETIME, generate_world
 from viss_bridge.xml import NS_SOAP11, NS_WSDL_SOAP11, XmlRejected, parse_untrusted
@@ -111,11 +111,17 @@ class ProviderState:
                 raise KeyError(key)
             record = dict(self.records[key])
             record.update(values)
-            self.records[key] = record
+            self.records[key] = record_to_python(self._fields(), to_json(record))
             latest = max(self.changed.values())
             now = max(dt.datetime.now(dt.timezone.utc), latest + dt.timedelta(microseconds=1))
             self.changed[key] = now
             return now
+
+    def _fields(self) -> tuple[Any, ...]:
+        from viss_bridge.catalog.manifest import load_manifest
+        from viss_bridge.demo.world import DEMO_CATALOG_DIR
+
+        return load_manifest(DEMO_CATALOG_DIR / f"{self.register.dataset}.yaml").fields
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Every record as JSON values (tests compare the store with it)."""
