@@ -42,9 +42,11 @@ def main(ctx: click.Context, config: str | None) -> None:
 @click.option("--reset", is_flag=True, help="Throw away the demo data folder's catalog and database first.")
 @click.option("--prepare-only", is_flag=True, help="Prepare the data folder and exit without serving.")
 @click.option("--database-url", help="Put the demo data in this database (e.g. PostgreSQL) instead of SQLite.")
+@click.option("--provider-port", default=8091, show_default=True,
+              help="First port of the demo legacy providers (persons, addresses); 0: do not start them.")
 @click.pass_context
 def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, workers: int, reset: bool,
-         prepare_only: bool, database_url: str | None) -> None:
+         prepare_only: bool, database_url: str | None, provider_port: int) -> None:
     """Serve the bridge on loopback with the demo registers on an embedded SQLite."""
     from viss_bridge.demo.seed import DEMO_CLIENTS, example_person_code, prepare_demo
 
@@ -56,6 +58,19 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
         return
     person = example_person_code(data_dir, database_url) or "010190-10009"
     client = DEMO_CLIENTS[0].client_id
+    providers = None
+    provider_lines: list[str] = []
+    if provider_port:
+        from viss_bridge.demo.providers_runner import start_demo_providers, wire_demo_providers
+
+        providers = start_demo_providers(host, provider_port, size, paths.data_dir / "providers.log")
+        wired = wire_demo_providers(paths.catalog_dir, paths.database_url, providers.addresses, [client])
+        provider_lines = ["Demo legacy providers (generation-II registers, own WSDLs; control: GET/POST .../control):"]
+        provider_lines += [f"  {name:<10} {url}   WSDL {url}?wsdl" for name, url in providers.addresses.items()]
+        provider_lines += [f"  datasets from them: {', '.join(n for n in wired if ':' not in n)}"]
+        provider_lines += [f"  {n}" for n in wired if ":" in n]
+        provider_lines += ["  resync: viss-bridge sync --all   (VISS_BRIDGE_DATABASE_URL=" + paths.database_url
+                           + " VISS_BRIDGE_CATALOG_DIR=" + str(paths.catalog_dir) + ")", ""]
 
     def announce() -> None:
         from viss_bridge.catalog.catalog import load_catalog
@@ -75,7 +90,9 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
             f"  listClients           {base}/listClients",
             f"  health / metrics      {base}/health  {base}/metrics",
             f"  catalog folder        {paths.catalog_dir}  (add a manifest: it is published within seconds)",
+            f"  legacy contracts      {base}/legacy/fpr  {base}/legacy/var   WSDL: add ?wsdl (original WSDLs)",
             "",
+            *provider_lines,
             "Example call (client " + client + " reads person " + person + "):",
             f"  curl -s -H 'Content-Type: text/xml; charset=utf-8' --data-binary @{request_file} {base}/xroad",
             "",
@@ -85,7 +102,11 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
 
     from viss_bridge.serving import serve
 
-    serve(settings, on_ready=announce)
+    try:
+        serve(settings, on_ready=announce)
+    finally:
+        if providers is not None:
+            providers.stop()
 
 
 @main.command()
