@@ -304,6 +304,9 @@ class BridgeApp:
                              "folder": str(self.catalog_folder)}
         if self.reload_error:
             report["catalog"]["error"] = self.reload_error
+        breakers = self.upstream.breaker_states()
+        if breakers:  # legacy providers used by this worker; an open breaker does not make the node unhealthy
+            report["providers"] = {name: {"breaker": state} for name, state in sorted(breakers.items())}
         report["status"] = "ok" if ok else "unavailable"
         return ok, report
 
