@@ -123,3 +123,35 @@ def test_serve_keeps_replicas_fresh_with_sync_interval(tmp_path_factory, provide
         assert _store_records(bridge) == provider.state.snapshot()
     finally:
         bridge.stop()
+
+
+@pytest.mark.postgres
+def test_sync_resume_on_postgresql(provider, pg_database, tmp_path):  # type: ignore[no-untyped-def]
+    from viss_bridge.catalog.catalog import load_catalog
+    from viss_bridge.catalog.store import DatasetStore
+    from viss_bridge.db import make_engine
+    from viss_bridge.upstream.pool import ProviderPool
+    from viss_bridge.upstream.sync import SyncJob, SyncState
+
+    manifest = legacy_manifest("persons", provider.url, "replicated", retries={"attempts": 1, "backoff": 0})
+    manifest["source"]["changes"]["page_size"] = 40
+    (tmp_path / "fpr_person_replica.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True))
+    dataset = load_catalog(tmp_path).get("fpr_person_replica")
+    engine = make_engine(pg_database)
+    try:
+        store, state = DatasetStore(engine), SyncState(engine)
+        store.create_schema()
+        state.create_schema()
+        pool = ProviderPool()
+        provider.reset()
+        provider.set_mode("down", after=3)
+        first = SyncJob(dataset, store, pool, state).run()
+        assert first.error is not None and first.error.cause == "ProviderUnavailable"
+        assert store.count(dataset) == 3 * 40
+        provider.reset()
+        second = SyncJob(dataset, store, pool, state).run()
+        assert second.error is None and second.complete
+        records = {c.record["person_code"]: to_json(c.record) for c in store.changes(dataset, 0, 10000) if c.record}
+        assert records == provider.state.snapshot()
+    finally:
+        engine.dispose()

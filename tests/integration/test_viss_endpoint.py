@@ -188,3 +188,20 @@ def test_wsdl_loads_in_zeep(viss_bridge):  # type: ignore[no-untyped-def]
     assert text.status_code == 200
     client = zeep.Client(f"{_url(viss_bridge)}?wsdl")
     assert set(client.service._binding._operations) == {"StartTransaction", "SubmitSync", "EndTransaction"}
+
+
+@pytest.mark.postgres
+def test_replay_refused_on_postgresql_with_several_workers(pki, pg_database, tmp_path):  # type: ignore[no-untyped-def]
+    consumers = tmp_path / "viss-consumers.yaml"
+    consumers.write_text(yaml.safe_dump({"consumers": [
+        {"client": VID, "participant": "AU:90000069281", "cert": str(pki.consumers[VID].cert)}]}))
+    bridge = start_bridge(tmp_path / "data", database_url=pg_database, workers=3, extra_env={
+        "VISS_BRIDGE_VISS_TRUST_CA": str(pki.ca_cert), "VISS_BRIDGE_VISS_CONSUMERS": str(consumers)})
+    try:
+        message, key = _submit(bridge, pki)
+        signed = sign(message, key)
+        assert post12(_url(bridge), signed).status_code == 200
+        codes = {parse_fault12(post12(_url(bridge), signed)).code for _ in range(6)}
+        assert codes == {"Client.Security.Replay"}
+    finally:
+        bridge.stop()
