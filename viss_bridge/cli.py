@@ -52,10 +52,13 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
 
     paths, counts = prepare_demo(data_dir, size=size, reset=reset, database_url=database_url)
     click.echo(f"demo data in {paths.data_dir}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    settings = _settings(ctx, database_url=paths.database_url, catalog_dir=str(paths.catalog_dir),
-                         host=host, port=port, workers=workers)
     if prepare_only:
         return
+    from viss_bridge.demo.viss_client import prepare_viss
+
+    viss_settings = prepare_viss(paths.data_dir, [(c.client_id, "AU:" + c.client_id.split("/")[2]) for c in DEMO_CLIENTS])
+    settings = _settings(ctx, database_url=paths.database_url, catalog_dir=str(paths.catalog_dir),
+                         host=host, port=port, workers=workers, **viss_settings)
     person = example_person_code(data_dir, database_url) or "010190-10009"
     client = DEMO_CLIENTS[0].client_id
     providers = None
@@ -91,6 +94,9 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
             f"  health / metrics      {base}/health  {base}/metrics",
             f"  catalog folder        {paths.catalog_dir}  (add a manifest: it is published within seconds)",
             f"  legacy contracts      {base}/legacy/fpr  {base}/legacy/var   WSDL: add ?wsdl (original WSDLs)",
+            f"  VISS request service  {base}/viss        WSDL {base}/viss?wsdl   (SOAP 1.2, WS-Addressing, WS-Security)",
+            f"    try: python -m viss_bridge.demo.viss_client --data-dir {paths.data_dir} --url {base}/viss "
+            f"--key person_code={person}",
             "",
             *provider_lines,
             "Example call (client " + client + " reads person " + person + "):",

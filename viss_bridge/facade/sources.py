@@ -9,6 +9,7 @@ what relieves the provider.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -23,6 +24,8 @@ from viss_bridge.upstream import errors as upstream_errors
 from viss_bridge.upstream.errors import UpstreamError
 from viss_bridge.upstream.pool import ProviderPool
 
+
+log = logging.getLogger("viss_bridge.upstream")
 
 PROVIDER_CALLS = Counter("viss_bridge_provider_calls_total", "HTTP exchanges with legacy providers (retries included)",
                          ["provider", "operation", "status"])
@@ -89,6 +92,10 @@ class ProviderLegSink:
         outcome = str(call.status) if call.status is not None else "no-answer"
         PROVIDER_CALLS.labels(call.provider, call.operation, outcome).inc()
         PROVIDER_LATENCY.labels(call.provider, call.operation).observe(call.duration_ms / 1000)
+        log.info("provider call", extra={"provider": call.provider, "operation": call.operation, "address": call.address,
+                                         "status": call.status, "attempt": call.attempt, "error": call.error,
+                                         "duration_ms": call.duration_ms,
+                                         "message_id": getattr(call.caller, "message_id", None)})
         if not self.sinks:
             return
         exchange = provider_exchange(call)
