@@ -349,10 +349,11 @@ def clients_revoke(ctx: click.Context, client_id: str, dataset: str) -> None:
 @click.option("--full", is_flag=True, help="Forget the cursor and pull everything again.")
 @click.option("--every", type=float, help="Repeat every N seconds (default: the sync_interval setting; 0 runs once).")
 @click.option("--max-pages", type=int, help="Stop after N pages (the cursor keeps the place).")
+@click.option("--status", is_flag=True, help="Show every dataset's sync cursor, progress and last error, and exit.")
 @click.option("--catalog-dir", type=click.Path())
 @click.pass_context
 def sync(ctx: click.Context, datasets: tuple[str, ...], all_: bool, full: bool, every: float | None,
-         max_pages: int | None, catalog_dir: str | None) -> None:
+         max_pages: int | None, status: bool, catalog_dir: str | None) -> None:
     """Replicate legacy providers' records into the store: full first, then incremental, resumable."""
     import time as _time
 
@@ -360,6 +361,16 @@ def sync(ctx: click.Context, datasets: tuple[str, ...], all_: bool, full: bool, 
     from viss_bridge.upstream.sync import SyncJob, SyncState, replicated_datasets
 
     settings = _settings(ctx)
+    if status:
+        from viss_bridge.db import make_engine
+
+        sync_state = SyncState(make_engine(settings.database_url))
+        sync_state.create_schema()
+        rows = [(c.dataset, "yes" if c.full_done else "no", c.changed_since.isoformat(), c.after_key or "-",
+                 str(c.pages), str(c.records), moved.isoformat(timespec="seconds"), c.last_error or "-")
+                for c, moved in sync_state.all() if not datasets or c.dataset in datasets]
+        _table(("dataset", "full done", "changed since", "after key", "pages", "records", "last sync", "last error"), rows)
+        return
     interval = settings.sync_interval if every is None else every
     state = None
     pool = ProviderPool()
