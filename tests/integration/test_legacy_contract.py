@@ -60,6 +60,29 @@ def test_address_contract_equals_provider_including_optional_and_decimal_fields(
         assert plain(via_bridge.GetAddress(AddressCode=code)) == plain(via_provider.GetAddress(AddressCode=code))
 
 
+def test_changes_operation_pages_through_the_whole_dataset_like_the_provider(bridge, persons_provider):  # type: ignore[no-untyped-def]
+    """GetPersonChanges (changed since, paged by time and key) from the store, with the original client."""
+    import datetime as dt
+
+    def pull(service) -> dict:  # type: ignore[no-untyped-def,type-arg]
+        seen: dict = {}  # type: ignore[type-arg]
+        since, after, pages = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), None, 0
+        while True:
+            page = service.GetPersonChanges(ChangedSince=since, AfterPersonCode=after, PageSize=70)
+            pages += 1
+            for change in page.Change:
+                seen[change.Person.PersonCode] = plain(change.Person)
+                since, after = change.ChangedAt, change.Person.PersonCode
+            if not page.MoreAvailable:
+                return {"records": seen, "pages": pages}
+
+    from_bridge = pull(original_client(PERSONS_WSDL, f"{bridge.url}/legacy/fpr"))
+    from_provider = pull(original_client(PERSONS_WSDL, persons_provider.url))
+    assert from_bridge["pages"] == from_provider["pages"] == 3
+    assert from_bridge["records"] == from_provider["records"]
+    assert len(from_bridge["records"]) == 200
+
+
 def test_served_wsdl_is_the_original_with_only_the_address_changed(bridge):  # type: ignore[no-untyped-def]
     served = etree.fromstring(requests.get(f"{bridge.url}/legacy/fpr?wsdl", timeout=10).content)
     original = etree.parse(str(PERSONS_WSDL)).getroot()
@@ -80,8 +103,9 @@ def test_legacy_faults_are_soap11_with_precise_codes(bridge):  # type: ignore[no
     envelope = (b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
                 b'<p:GetPersonChangesRequest xmlns:p="http://ivis.eps.gov.lv/XMLSchemas/PMLP/FizPersonas/v1-0">'
                 b'<p:ChangedSince>2020-01-01T00:00:00Z</p:ChangedSince></p:GetPersonChangesRequest></soap:Body></soap:Envelope>')
-    fault = parse_fault(post(f"{bridge.url}/legacy/fpr", envelope))
-    assert fault.code == "Server.ServerProxy.UnknownService"  # not mapped in the demo contract
+    unmapped = envelope.replace(b"GetPersonChangesRequest", b"GetSomethingElseRequest")
+    fault = parse_fault(post(f"{bridge.url}/legacy/fpr", unmapped))
+    assert fault.code == "Server.ServerProxy.UnknownService"  # not an operation of the contract
     fault = parse_fault(post(f"{bridge.url}/legacy/nothing", envelope))
     assert fault.code == "Server.ServerProxy.UnknownService"
     empty = envelope.replace(b"GetPersonChangesRequest", b"GetPersonRequest").replace(
