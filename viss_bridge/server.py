@@ -360,8 +360,10 @@ def _xml(start_response: StartResponse, body: bytes) -> Iterable[bytes]:
 
 
 def _fault_response(fault: BridgeFault, soap_ns: str) -> SoapResponse:
-    if soap_ns == NS_SOAP12:
-        return SoapResponse(fault.http_status, faults.soap12_fault(fault), content_type="application/soap+xml; charset=utf-8",
+    if soap_ns == NS_SOAP12:  # SOAP 1.2 HTTP binding: Sender faults are 400 (413 stays 413)
+        sender = fault.is_client_error and fault.code != faults.VERSION_MISMATCH
+        status = 400 if sender and fault.http_status == 500 else fault.http_status
+        return SoapResponse(status, faults.soap12_fault(fault), content_type="application/soap+xml; charset=utf-8",
                             fault=fault)
     return SoapResponse(fault.http_status, faults.soap11_fault(fault), fault=fault)
 

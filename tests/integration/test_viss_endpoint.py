@@ -176,8 +176,13 @@ def test_addressing_destination_and_version_faults(viss_bridge, pki):  # type: i
     action = no_action.find(f".//{{{NS_WSA}}}Action")
     action.getparent().remove(action)
     assert parse_fault12(post12(_url(viss_bridge), sign(no_action, key))).code == "Client.MissingHeaderField"
+    elsewhere = envelope("SubmitSync", submit_sync(transaction, PERSON_URN, {"person_code": "x"}),
+                         "http://other-bridge.example/viss")
+    fault = parse_fault12(post12(_url(viss_bridge), sign(elsewhere, key)))
+    assert (fault.status, fault.code) == (400, "Client.InvalidAddressing")
     soap11 = (b'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body><x/></e:Body></e:Envelope>')
     response = post12(_url(viss_bridge), soap11)
+    assert response.status_code == 500  # SOAP 1.2: VersionMismatch is 500, Sender faults 400
     assert etree.fromstring(response.content).findtext(f".//{{{NS_SOAP12}}}Code/{{{NS_SOAP12}}}Value") == "env:VersionMismatch"
 
 

@@ -65,6 +65,7 @@ UNREGISTERED_CERTIFICATE = "Client.Security.UnregisteredCertificate"
 REPLAY = "Client.Security.Replay"
 ACTION_NOT_SUPPORTED = "Client.ActionNotSupported"
 UNKNOWN_TRANSACTION = "Client.UnknownTransaction"
+INVALID_ADDRESSING = "Client.InvalidAddressing"
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,8 @@ class VissFacade:
             return SoapResponse(200, self._reply(addressing, f"{ACTION_BASE}{operation}Response", payload),
                                 content_type=CONTENT_TYPE)
         except BridgeFault as fault:
-            return SoapResponse(fault.http_status, faults.soap12_fault(fault, self._reply_headers(addressing, FAULT_ACTION)),
+            status = 400 if fault.is_client_error else fault.http_status  # SOAP 1.2 HTTP binding: Sender faults are 400
+            return SoapResponse(status, faults.soap12_fault(fault, self._reply_headers(addressing, FAULT_ACTION)),
                                 content_type=CONTENT_TYPE, fault=fault)
 
     def _addressing(self, request: SoapRequest) -> Addressing:
@@ -160,6 +162,10 @@ class VissFacade:
         for name, value in values.items():
             if not value:
                 raise BridgeFault(faults.MISSING_HEADER, f"Required WS-Addressing header wsa:{name} is missing")
+        if self.wsdl_location and _norm(addressing.to or "") != _norm(self.wsdl_location):
+            # A message signed for another endpoint must not be accepted here (the signature covers wsa:To).
+            raise BridgeFault(INVALID_ADDRESSING, f"wsa:To is {addressing.to}, not this endpoint ({self.wsdl_location}); "
+                                                  f"behind a proxy set public_url")
         return addressing
 
     def _operation(self, request: SoapRequest, addressing: Addressing) -> str:
@@ -321,6 +327,10 @@ class VissFacade:
             sign_envelope(envelope, self.reply_key, soap_ns=NS_SOAP12,
                           sign_headers=tuple(f"{{{NS_WSA}}}{n}" for n in ("Action", "MessageID", "RelatesTo", "To")))
         return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+
+
+def _norm(url: str) -> str:
+    return url.strip().rstrip("/").lower()
 
 
 def _result(parent: etree._Element, code: str, message: str | None) -> None:
