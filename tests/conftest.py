@@ -81,7 +81,10 @@ def start_bridge(data_dir: Path, database_url: str | None = None, workers: int =
     port = free_port()
     env = dict(os.environ)
     env.update({"VISS_BRIDGE_DATABASE_URL": database_url, "VISS_BRIDGE_CATALOG_DIR": str(catalog_dir),
-                "VISS_BRIDGE_RELOAD_INTERVAL": "0.2"})
+                "VISS_BRIDGE_RELOAD_INTERVAL": "0.2",
+                # development mode, as `viss-bridge demo`: tests that are not about authentication
+                # name their client in the header; tests/integration/test_access_*.py turn it off.
+                "VISS_BRIDGE_TRUST_CLIENT_HEADER": "true"})
     env.update(extra_env or {})
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log_path = data_dir / "bridge.log"

@@ -50,8 +50,9 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
 
     paths, counts = prepare_demo(data_dir, size=size, reset=reset, database_url=database_url)
     click.echo(f"demo data in {paths.data_dir}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    # The demo is a development node: it believes the client named in the message (no certificates).
     settings = _settings(ctx, database_url=paths.database_url, catalog_dir=str(paths.catalog_dir),
-                         host=host, port=port, workers=workers)
+                         host=host, port=port, workers=workers, trust_client_header=True)
     if prepare_only:
         return
     person = example_person_code(data_dir, database_url) or "010190-10009"
@@ -75,6 +76,10 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
             f"  listClients           {base}/listClients",
             f"  health / metrics      {base}/health  {base}/metrics",
             f"  catalog folder        {paths.catalog_dir}  (add a manifest: it is published within seconds)",
+            f"  access requests       {base}/access       WSDL {base}/access?wsdl   (docs/access.md)",
+            "",
+            "DEVELOPMENT MODE: trust_client_header = true -- the client named in the X-Road header is believed",
+            "without a certificate. Never run a production node like this (see docs/access.md).",
             "",
             "Example call (client " + client + " reads person " + person + "):",
             f"  curl -s -H 'Content-Type: text/xml; charset=utf-8' --data-binary @{request_file} {base}/xroad",
@@ -106,6 +111,12 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     def announce() -> None:
         click.echo(f"viss-bridge serving on {settings.base_url} with {settings.workers} worker(s); "
                    f"catalog {settings.catalog_dir}")
+        if settings.tls_certfile:
+            click.echo("TLS: client certificates " + ("required" if settings.tls_require_client_cert else
+                                                      "requested") + f" (CA {settings.tls_client_ca or 'none'})")
+        if settings.trust_client_header:
+            click.echo("WARNING: DEVELOPMENT MODE: trust_client_header = true -- message client headers are believed "
+                       "without a certificate")
 
     run(settings, on_ready=announce)
 
@@ -258,40 +269,105 @@ def _client_id(value: str) -> str:
 @click.pass_context
 def clients_list(ctx: click.Context) -> None:
     registry = _registry(ctx)
-    rows = [(c.client_id, ", ".join(sorted(registry.allowed_datasets(c.client_id))) or "-", c.name)
+    rows = [(c.client_id, ", ".join(sorted(registry.allowed_datasets(c.client_id))) or "-",
+             str(len(registry.certificates(c.client_id))), c.name)
             for c in registry.clients()]
-    _table(("client", "datasets", "name"), rows)
+    _table(("client", "datasets", "certs", "name"), rows)
 
 
 @clients.command("add")
 @click.argument("client_id")
 @click.option("--name", default="")
+@click.option("--cert", "certs", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="PEM certificate the connection authenticates with (repeatable).")
 @click.pass_context
-def clients_add(ctx: click.Context, client_id: str, name: str) -> None:
-    _registry(ctx).add_client(_client_id(client_id), name)
+def clients_add(ctx: click.Context, client_id: str, name: str, certs: tuple[str, ...]) -> None:
+    """Register a connection (a consumer's client identifier), optionally with its certificate(s)."""
+    registry = _registry(ctx)
+    client_id = _client_id(client_id)
+    registry.add_client(client_id, name)
     click.echo(f"client {client_id} registered")
+    for path in certs:
+        _add_cert(registry, client_id, path)
+
+
+def _add_cert(registry: Any, client_id: str, path: str) -> None:
+    from viss_bridge.access.identity import CertificateError, CertificateInfo
+    from viss_bridge.access.registry import PermissionProblem
+
+    try:
+        info = CertificateInfo.from_pem(Path(path).read_bytes())
+        registry.add_certificate(client_id, info, actor=_actor())
+    except (CertificateError, PermissionProblem) as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
+    click.echo(f"certificate {info.fingerprint} ({info.subject}, valid to {info.not_after:%Y-%m-%d}) "
+               f"authenticates {client_id}")
+
+
+def _actor() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return "cli:operator"
+
+
+@clients.command("cert")
+@click.argument("client_id")
+@click.argument("pem", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def clients_cert(ctx: click.Context, client_id: str, pem: str) -> None:
+    """Add a certificate to a registered connection (e.g. during a key rotation)."""
+    _add_cert(_registry(ctx), _client_id(client_id), pem)
 
 
 @clients.command("grant")
 @click.argument("client_id")
 @click.argument("dataset")
+@click.option("--purpose", help="Purpose of use.")
+@click.option("--legal-basis", help="Legal basis (default: given).")
+@click.option("--legal-obligation", is_flag=True, help="The legal basis is a legal obligation (overrides restrictions).")
+@click.option("--fields", help="Comma-separated readable fields (default: all).")
+@click.option("--valid-to", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="Last moment of validity (UTC).")
+@click.option("--quota", type=click.IntRange(min=1), help="Number of calls allowed (default: unlimited).")
 @click.pass_context
-def clients_grant(ctx: click.Context, client_id: str, dataset: str) -> None:
+def clients_grant(ctx: click.Context, client_id: str, dataset: str, purpose: str | None, legal_basis: str | None,
+                  legal_obligation: bool, fields: str | None, valid_to: Any, quota: int | None) -> None:
+    """Grant a permission directly (without an access request). Plain grants are idempotent."""
+    import datetime as dt
+
+    from viss_bridge.access.registry import GRANT_LEGAL_BASIS, GRANT_PURPOSE, PermissionProblem
+
     registry = _registry(ctx)
     client_id = _client_id(client_id)
     if registry.client(client_id) is None:
         raise click.ClickException(f"client {client_id} is not registered; run 'viss-bridge clients add' first")
-    registry.grant(client_id, dataset)
-    click.echo(f"{client_id} may call {dataset}")
+    try:
+        permission = registry.grant(
+            client_id, dataset, purpose=purpose or GRANT_PURPOSE, legal_basis=legal_basis or GRANT_LEGAL_BASIS,
+            legal_obligation=legal_obligation,
+            fields=[f.strip() for f in fields.split(",") if f.strip()] if fields else None,
+            valid_to=valid_to.replace(tzinfo=dt.timezone.utc) if valid_to else None, quota=quota, actor=_actor())
+    except PermissionProblem as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{client_id} may call {dataset} (permission {permission.number})")
 
 
 @clients.command("revoke")
 @click.argument("client_id")
 @click.argument("dataset")
+@click.option("--reason", default="")
 @click.pass_context
-def clients_revoke(ctx: click.Context, client_id: str, dataset: str) -> None:
-    _registry(ctx).revoke(_client_id(client_id), dataset)
-    click.echo(f"{client_id} may no longer call {dataset}")
+def clients_revoke(ctx: click.Context, client_id: str, dataset: str, reason: str) -> None:
+    """Revoke every active permission of a client for a dataset."""
+    numbers = _registry(ctx).revoke(_client_id(client_id), dataset, actor=_actor(), reason=reason)
+    click.echo(f"{client_id} may no longer call {dataset}" + (f" (revoked {', '.join(numbers)})" if numbers else ""))
+
+
+from viss_bridge.cli_access import register as _register_access  # noqa: E402  (access, tracker commands)
+
+_register_access(main)
 
 
 if __name__ == "__main__":  # pragma: no cover
