@@ -55,6 +55,7 @@ class Consumer:
 
     def session(self) -> requests.Session:
         session = requests.Session()
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override session.verify
         session.cert = self.cert
         session.verify = self.verify
         return session
