@@ -59,9 +59,10 @@ def _as_caller(client: "Caller | str | None") -> Caller:
 class RegistryPolicy:
     """Answers from the database, with a short per-worker cache.
 
-    ``ttl`` bounds how long a new permission may stay unseen by one worker;
-    revocation, expiry and quota are always checked again in the database
-    when a use is counted, so they take effect at once.
+    ``ttl`` bounds how long one worker reuses what it read. A refusal is
+    always re-checked in the database (so a permission approved a moment ago
+    works at once), and revocation, expiry and quota are checked again in the
+    database when a use is counted, so they take effect at once.
     """
 
     def __init__(self, registry: AccessRegistry, ttl: float = 1.0, tracker: DataTracker | None = None) -> None:
@@ -71,11 +72,11 @@ class RegistryPolicy:
         self._cache: dict[str, tuple[float, bool, tuple[Permission, ...]]] = {}
         self._lock = threading.Lock()
 
-    def _lookup(self, client: str) -> tuple[bool, tuple[Permission, ...]]:
+    def _lookup(self, client: str, fresh: bool = False) -> tuple[bool, tuple[Permission, ...]]:
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(client)
-            if hit and now - hit[0] < self.ttl:
+            if hit and now - hit[0] < self.ttl and not fresh:
                 return hit[1], hit[2]
         known = self.registry.client(client) is not None
         held = tuple(self.registry.permissions(client_id=client, include_revoked=True)) if known else ()
@@ -91,6 +92,14 @@ class RegistryPolicy:
                 self._cache.pop(client, None)
 
     def decide(self, client: "Caller | str | None", dataset: "Dataset") -> Decision:
+        decision = self._decide(client, dataset, fresh=False)
+        if not decision.allowed and decision.client_id is not None:
+            # A refusal is checked against the database, not the cache: a permission approved a
+            # moment ago works at once, and the refusal names the current reason.
+            decision = self._decide(client, dataset, fresh=True)
+        return decision
+
+    def _decide(self, client: "Caller | str | None", dataset: "Dataset", fresh: bool) -> Decision:
         caller = _as_caller(client)
         level = dataset.access.value
         name = dataset.dataset
@@ -102,7 +111,7 @@ class RegistryPolicy:
                                     f"registered TLS client certificate or a WS-Security signature) may read only "
                                     f"open data, and {name} is not open data")
         assert caller.client_id is not None
-        known, held = self._lookup(caller.client_id)
+        known, held = self._lookup(caller.client_id, fresh)
         now = now_utc()
         mine = [p for p in held if p.dataset == name]
         usable = sorted((p for p in mine if p.usable(now)), key=lambda p: (not p.legal_obligation, p.created_at))
