@@ -77,6 +77,7 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
             f"  health / metrics      {base}/health  {base}/metrics",
             f"  catalog folder        {paths.catalog_dir}  (add a manifest: it is published within seconds)",
             f"  access requests       {base}/access       WSDL {base}/access?wsdl   (docs/access.md)",
+            f"  data tracker          {base}/xroad (findUsage...)  WSDL {base}/tracker?wsdl",
             "",
             "DEVELOPMENT MODE: trust_client_header = true -- the client named in the X-Road header is believed",
             "without a certificate. Never run a production node like this (see docs/access.md).",
@@ -329,15 +330,14 @@ def clients_cert(ctx: click.Context, client_id: str, pem: str) -> None:
 @click.option("--legal-basis", help="Legal basis (default: given).")
 @click.option("--legal-obligation", is_flag=True, help="The legal basis is a legal obligation (overrides restrictions).")
 @click.option("--fields", help="Comma-separated readable fields (default: all).")
-@click.option("--valid-to", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="Last moment of validity (UTC).")
+@click.option("--valid-to", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="Last day (or moment) of validity, UTC.")
 @click.option("--quota", type=click.IntRange(min=1), help="Number of calls allowed (default: unlimited).")
 @click.pass_context
 def clients_grant(ctx: click.Context, client_id: str, dataset: str, purpose: str | None, legal_basis: str | None,
                   legal_obligation: bool, fields: str | None, valid_to: Any, quota: int | None) -> None:
     """Grant a permission directly (without an access request). Plain grants are idempotent."""
-    import datetime as dt
-
     from viss_bridge.access.registry import GRANT_LEGAL_BASIS, GRANT_PURPOSE, PermissionProblem
+    from viss_bridge.cli_access import end_of
 
     registry = _registry(ctx)
     client_id = _client_id(client_id)
@@ -348,7 +348,7 @@ def clients_grant(ctx: click.Context, client_id: str, dataset: str, purpose: str
             client_id, dataset, purpose=purpose or GRANT_PURPOSE, legal_basis=legal_basis or GRANT_LEGAL_BASIS,
             legal_obligation=legal_obligation,
             fields=[f.strip() for f in fields.split(",") if f.strip()] if fields else None,
-            valid_to=valid_to.replace(tzinfo=dt.timezone.utc) if valid_to else None, quota=quota, actor=_actor())
+            valid_to=end_of(valid_to), quota=quota, actor=_actor())
     except PermissionProblem as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{client_id} may call {dataset} (permission {permission.number})")

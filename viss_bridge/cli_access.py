@@ -21,6 +21,13 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.timezone.utc) if value is not None and value.tzinfo is None else value
 
 
+def end_of(value: dt.datetime | None) -> dt.datetime | None:
+    """``--valid-to 2027-12-31`` means through that whole day (UTC)."""
+    if value is not None and value.time() == dt.time(0, 0):
+        value = value.replace(hour=23, minute=59, second=59)
+    return _utc(value)
+
+
 def _services(ctx: click.Context) -> tuple[Any, Any, Any]:
     """(registry, requests workflow, tracker) on the configured database and catalog."""
     from viss_bridge.access.requests import AccessRequests
@@ -66,7 +73,7 @@ def access() -> None:
 @click.option("--legal-basis", required=True, help="The law or regulation that allows the processing.")
 @click.option("--legal-obligation", is_flag=True, help="The legal basis obliges you to process the data.")
 @click.option("--fields", help="Comma-separated fields (default: all).")
-@click.option("--valid-to", type=DATE, help="Requested end of validity (UTC).")
+@click.option("--valid-to", type=DATE, help="Requested last day (or moment) of validity, UTC.")
 @click.option("--quota", type=click.IntRange(min=1), help="Requested number of calls.")
 @click.pass_context
 def access_request(ctx: click.Context, client_id: str, dataset: str, purpose: str, legal_basis: str,
@@ -79,7 +86,7 @@ def access_request(ctx: click.Context, client_id: str, dataset: str, purpose: st
     try:
         request = requests.submit(_client_id(client_id), dataset, purpose=purpose, legal_basis=legal_basis,
                                   fields=_fields(fields), legal_obligation=legal_obligation,
-                                  valid_to=_utc(valid_to), quota=quota, actor=_actor())
+                                  valid_to=end_of(valid_to), quota=quota, actor=_actor())
     except PermissionProblem as exc:
         raise _fail(exc) from None
     click.echo(f"access request {request.request_id} submitted: {request.client_id} asks for {request.dataset} "
@@ -126,7 +133,7 @@ def access_approve(ctx: click.Context, request_id: str, fields: str | None, vali
     _, requests, _ = _services(ctx)
     try:
         _, permission = requests.approve(request_id, as_client or _actor(), fields=_fields(fields),
-                                         valid_from=_utc(valid_from), valid_to=_utc(valid_to), quota=quota,
+                                         valid_from=_utc(valid_from), valid_to=end_of(valid_to), quota=quota,
                                          note=note)
     except PermissionProblem as exc:
         raise _fail(exc) from None
