@@ -70,7 +70,7 @@ class BridgeApp:
                                            trust_client_header=settings.trust_client_header,
                                            proxy_cert_header=settings.proxy_cert_header,
                                            trusted_proxies=settings.trusted_proxies,
-                                           wss_trust_ca=settings.wss_trust_ca)
+                                           wss_trust_ca=settings.wss_trust_ca, cache_seconds=1.0)
         self.access_requests = AccessRequests(self.registry, lambda name: self.current().catalog.get(name))
         self.access_admin = AccessAdminFacade(self.access_requests, self.authenticator, settings.base_url,
                                               on_change=self.policy.forget)

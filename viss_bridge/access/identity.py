@@ -25,6 +25,7 @@ import datetime as dt
 import hashlib
 import ipaddress
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import unquote
@@ -143,8 +144,11 @@ class Authenticator:
     """Turns a request's transport evidence into an :class:`Identity` (or None)."""
 
     def __init__(self, lookup: Callable[[str], str | None], *, trust_client_header: bool = False,
-                 proxy_cert_header: str = "", trusted_proxies: str = "", wss_trust_ca: str = "") -> None:
-        self.lookup = lookup
+                 proxy_cert_header: str = "", trusted_proxies: str = "", wss_trust_ca: str = "",
+                 cache_seconds: float = 0.0) -> None:
+        self._lookup = lookup
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, str | None]] = {}
         self.wss_trust_ca = wss_trust_ca
         self.trust_client_header = trust_client_header
         self.proxy_env_key = ("HTTP_" + proxy_cert_header.upper().replace("-", "_")) if proxy_cert_header else ""
@@ -171,6 +175,21 @@ class Authenticator:
         except ValueError:
             return False
         return any(ip in network for network in self.trusted_proxies)
+
+    def lookup(self, fingerprint: str) -> str | None:
+        """The connection holding a certificate; remembered for ``cache_seconds`` (a removal takes that long)."""
+        if self.cache_seconds <= 0:
+            return self._lookup(fingerprint)
+        now = time.monotonic()
+        hit = self._cache.get(fingerprint)
+        if hit is not None and now - hit[0] < self.cache_seconds:
+            return hit[1]
+        client = self._lookup(fingerprint)
+        if client is not None:  # unknown certificates are looked up again: a new registration works at once
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[fingerprint] = (now, client)
+        return client
 
     def from_certificate(self, certificate: CertificateInfo, method: str) -> Identity:
         return Identity(method=method, certificate=certificate, client_id=self.lookup(certificate.fingerprint))
