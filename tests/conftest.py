@@ -179,3 +179,11 @@ def pg_database() -> Iterator[str]:
             conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def dev_pki(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A development PKI made by the project's own code (as `viss-bridge certs init` does)."""
+    from viss_bridge.security.pki import init_dev_pki
+
+    return init_dev_pki(tmp_path_factory.mktemp("certs"))

@@ -370,5 +370,31 @@ from viss_bridge.cli_access import register as _register_access  # noqa: E402  (
 _register_access(main)
 
 
+# -- certificates ---------------------------------------------------------------
+
+@main.group()
+def certs() -> None:
+    """Development PKI (throw-away keys made on this machine; never commit them)."""
+
+
+@certs.command("init")
+@click.option("--dir", "folder", default="certs", show_default=True, type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Replace an existing development PKI.")
+def certs_init(folder: str, force: bool) -> None:
+    """Create a root CA, node signing, time-stamping, TLS and demo consumer/provider certificates."""
+    from viss_bridge.security.pki import init_dev_pki, load_certificate, subject_cn
+
+    pki = init_dev_pki(folder, force=force)
+    rows = [("root CA", str(pki.ca_cert))]
+    rows += [(label, str(ident.cert)) for label, ident in (("node signing", pki.node), ("time-stamping", pki.tsa),
+                                                           ("TLS server", pki.tls))]
+    rows += [(f"consumer {cid}", str(ident.cert)) for cid, ident in pki.consumers.items()]
+    rows += [(f"provider {pid}", str(ident.cert)) for pid, ident in pki.providers.items()]
+    _table(("certificate", "file"), rows)
+    ca = load_certificate(pki.ca_cert)
+    click.echo(f"trust anchor: {subject_cn(ca)}, valid until {ca.not_valid_after_utc:%Y-%m-%d}; "
+               f"private keys (*.key) are mode 0600 and must never be committed")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
