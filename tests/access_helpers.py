@@ -38,7 +38,8 @@ def start_tls_bridge(folder: Path, pki: Pki, database_url: str | None = None, wo
     """A production-like node: TLS with optional client certificates, no header trust, and a trusted proxy."""
     env = {"VISS_BRIDGE_TLS_CERTFILE": str(pki.server[0]), "VISS_BRIDGE_TLS_KEYFILE": str(pki.server[1]),
            "VISS_BRIDGE_TLS_CLIENT_CA": str(pki.ca.cert_path), "VISS_BRIDGE_TRUST_CLIENT_HEADER": "false",
-           "VISS_BRIDGE_PROXY_CERT_HEADER": PROXY_HEADER, "VISS_BRIDGE_TRUSTED_PROXIES": "127.0.0.1/32"}
+           "VISS_BRIDGE_PROXY_CERT_HEADER": PROXY_HEADER, "VISS_BRIDGE_TRUSTED_PROXIES": "127.0.0.1/32",
+           "VISS_BRIDGE_WSS_TRUST_CA": str(pki.ca.cert_path)}
     return start_bridge(folder, database_url=database_url, workers=workers, extra_env=env,
                         server_ca=str(pki.ca.cert_path))
 
@@ -96,10 +97,6 @@ def record_of(response: requests.Response) -> dict[str, str] | None:
     return {etree.QName(child).localname: (child.text or "") for child in record}
 
 
-def withheld_of(response: requests.Response) -> str | None:
-    return answer_body(response).findtext(f"{{{XROAD_TNS}}}withheld/{{{XROAD_TNS}}}reason")
-
-
 def fault_of(response: requests.Response) -> tuple[str, str]:
     root = etree.fromstring(response.content)
     fault = root.find(f"{{{NS_SOAP11}}}Body/{{{NS_SOAP11}}}Fault")
@@ -129,3 +126,18 @@ def usages_of(response: requests.Response) -> tuple[list[dict[str, str]], int]:
                for usage in page.findall(f"{{{TRACKER_TNS}}}usage")]
     return entries, int(page.findtext(f"{{{TRACKER_TNS}}}total"))
 
+
+
+def signed(body: bytes, cert: tuple[str, str] | tuple[Path, Path]) -> etree._Element:
+    """The request signed with WS-Security (Body and Timestamp) by this certificate's key."""
+    from viss_bridge.security.keys import SigningKey
+    from viss_bridge.security.wssecurity import sign_envelope
+
+    envelope = etree.fromstring(body)
+    return sign_envelope(envelope, SigningKey.from_files(cert[0], cert[1]))
+
+
+def post_plain(url: str, body: bytes, verify: str) -> requests.Response:
+    """POST over TLS without a client certificate."""
+    return requests.post(url, data=body, headers={"Content-Type": "text/xml; charset=utf-8"}, verify=verify,
+                         timeout=30)

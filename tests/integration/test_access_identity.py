@@ -13,9 +13,10 @@ import pytest
 import requests
 from lxml import etree
 
-from tests.access_helpers import (PROXY_HEADER, Consumer, fault_of, lookup, new_consumer, record_of, registry_for)
+from tests.access_helpers import (PROXY_HEADER, Consumer, fault_of, lookup, new_consumer, post_plain, record_of,
+                                  registry_for, signed)
 from tests.conftest import DEMO_CONSUMER
-from tests.soap_helpers import NS_SOAP11
+from tests.soap_helpers import XROAD_TNS
 
 
 def test_registered_certificate_reads_what_its_permission_allows(tls_bridge, pki, demo_catalog, demo_world):  # type: ignore[no-untyped-def]
@@ -120,18 +121,35 @@ def test_certificate_forwarded_by_a_trusted_proxy(tls_bridge, pki, demo_catalog,
     assert code == "Server.ServerProxy.AccessDenied" and "not authenticated" in text
 
 
-def test_ws_security_signed_message_is_not_believed_without_a_verifier(tls_bridge, pki, demo_catalog, demo_world):  # type: ignore[no-untyped-def]
-    """SEAM(issue-5/WSS): until viss_bridge.security lands, a signed message is refused, never believed."""
-    try:
-        import viss_bridge.security.wssecurity  # noqa: F401
-        pytest.skip("viss_bridge.security is present: see test_access_wssecurity")
-    except ImportError:
-        pass
-    person = demo_world["fpr_person"][5]["person_code"]
-    root = etree.fromstring(lookup(demo_catalog.get("fpr_person"), DEMO_CONSUMER, {"person_code": person}))
-    ns = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-    etree.SubElement(root.find(f"{{{NS_SOAP11}}}Header"), f"{{{ns}}}Security")
-    response = requests.post(tls_bridge.xroad, data=etree.tostring(root), headers={"Content-Type": "text/xml"},
-                             verify=str(pki.ca.cert_path), timeout=30)
-    code, text = fault_of(response)
-    assert code == "Server.ServerProxy.AccessDenied" and "WS-Security" in text
+def test_ws_security_signature_authenticates_without_a_tls_certificate(tls_bridge, pki, demo_catalog, demo_world):  # type: ignore[no-untyped-def]
+    consumer = new_consumer(tls_bridge, pki, "signer")
+    registry_for(tls_bridge).grant(consumer.client_id, "fpr_person")
+    ca = str(pki.ca.cert_path)
+    dataset = demo_catalog.get("fpr_person")
+    person = demo_world["fpr_person"][6]["person_code"]
+    body = lookup(dataset, consumer.client_id, {"person_code": person})
+    response = post_plain(tls_bridge.xroad, etree.tostring(signed(body, consumer.cert)), ca)
+    assert record_of(response)["person_code"] == person
+
+    # signed by a registered connection, but naming another client
+    other = lookup(dataset, DEMO_CONSUMER, {"person_code": person})
+    code, _ = fault_of(post_plain(tls_bridge.xroad, etree.tostring(signed(other, consumer.cert)), ca))
+    assert code == "Client.InconsistentHeaders"
+
+    # the Body changed after signing
+    envelope = signed(body, consumer.cert)
+    envelope.find(f".//{{{XROAD_TNS}}}person_code").text = demo_world["fpr_person"][7]["person_code"]
+    code, text = fault_of(post_plain(tls_bridge.xroad, etree.tostring(envelope), ca))
+    assert code == "Server.ServerProxy.AccessDenied" and "InvalidSignature" in text
+
+    # a trusted CA's certificate that no connection holds, and a certificate from an untrusted CA
+    stranger = pki.ca.issue("unregistered-signer")
+    code, text = fault_of(post_plain(tls_bridge.xroad, etree.tostring(signed(body, stranger)), ca))
+    assert code == "Server.ServerProxy.AccessDenied" and "not registered to any connection" in text
+    rogue = pki.rogue.issue("rogue-signer")
+    code, text = fault_of(post_plain(tls_bridge.xroad, etree.tostring(signed(body, rogue)), ca))
+    assert code == "Server.ServerProxy.AccessDenied" and "UntrustedCertificate" in text
+
+    # TLS certificate and signature must name the same connection
+    code, _ = fault_of(consumer.post(tls_bridge.xroad, etree.tostring(signed(body, stranger))))
+    assert code == "Client.InconsistentHeaders"

@@ -11,18 +11,22 @@ here, on the parsed envelope. Disagreements become the X-Road faults:
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
+
+from cryptography.hazmat.primitives import serialization
 
 from viss_bridge.access.identity import (IDENTITY_ENV, WS_SECURITY, Authenticator, Caller, CertificateInfo, Identity,
                                          IdentityProblem)
 from viss_bridge.facade import faults
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.soap_runtime import SoapRequest
+from viss_bridge.security.pki import CertificateError as PkiCertificateError, TrustStore
+from viss_bridge.security.wssecurity import NS_WSSE, SecurityError, verify_envelope
 from viss_bridge.xml import NS_SOAP11
 
 log = logging.getLogger(__name__)
 
-NS_WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 CALLER_ENV = "viss_bridge.caller"
 
 
@@ -51,54 +55,42 @@ def resolve_caller(environ: dict[str, Any], authenticator: Authenticator | None,
 
 
 # -- WS-Security ------------------------------------------------------------------------
-# SEAM(issue-5/WSS): viss_bridge.security (the lead's package) provides
-# wssecurity.verify_envelope(envelope, trust, soap_ns=..., ...) -> VerifiedMessage
-# (.certificate, .body, .signed_ids) and TrustStore. Until it is merged, a
-# signed message is refused with AccessDenied ("cannot be verified on this
-# node") rather than believed. Adapt _trust_store() if TrustStore's loader differs.
 
-_trust_cache: dict[str, Any] = {}
+_trust_lock = threading.Lock()
+_trust_stores: dict[str, TrustStore] = {}
 
 
-def _trust_store(security: Any, path: str) -> Any:
-    store = _trust_cache.get(path)
-    if store is None:
-        trust_cls = security.TrustStore
-        for loader in ("from_pem_file", "from_file", "load"):
-            if hasattr(trust_cls, loader):
-                store = getattr(trust_cls, loader)(path)
-                break
-        else:
-            store = trust_cls(path)
-        _trust_cache[path] = store
-    return store
+def _trust_store(path: str) -> TrustStore:
+    with _trust_lock:
+        store = _trust_stores.get(path)
+        if store is None:
+            store = _trust_stores[path] = TrustStore.from_files(path)
+        return store
 
 
 def wss_identity(request: SoapRequest, authenticator: Authenticator, soap_ns: str) -> Identity:
-    """Verify the message's WS-Security signature; the signer's certificate is the identity."""
-    trust_path = getattr(authenticator, "wss_trust_ca", "")
-    try:
-        from viss_bridge.security import wssecurity  # type: ignore[attr-defined]
-        from viss_bridge.security import pki  # noqa: F401  (TrustStore may live in either module)
-    except ImportError:
-        raise BridgeFault(faults.ACCESS_DENIED, "The message is signed with WS-Security, but WS-Security signatures "
-                                                "cannot be verified on this node yet; use a TLS client certificate") from None
+    """Verify the message's WS-Security signature; the signer's certificate is the identity.
+
+    The verifier checks the Body it returns is the envelope's own Body and is signed; the
+    facade then serves that very element (``request.body_element`` is its child in the same
+    tree), so a wrapped or unsigned Body is never served.
+    """
+    trust_path = authenticator.wss_trust_ca
     if not trust_path:
         raise BridgeFault(faults.ACCESS_DENIED, "The message is signed with WS-Security, but this node has no "
                                                 "WS-Security trust store configured (wss_trust_ca)")
-    security = wssecurity if hasattr(wssecurity, "TrustStore") else pki
     try:
-        verified = wssecurity.verify_envelope(request.envelope, _trust_store(security, trust_path), soap_ns=soap_ns)
-    except getattr(wssecurity, "SecurityError", Exception) as exc:
-        reason = getattr(exc, "reason", None) or str(exc)
-        raise BridgeFault(faults.ACCESS_DENIED, f"The WS-Security signature was not accepted: {reason}") from None
-    body = verified.body
-    children = [c for c in body if isinstance(c.tag, str)] if body is not None else []
+        trust = _trust_store(trust_path)
+    except (OSError, PkiCertificateError) as exc:
+        log.error("WS-Security trust store unusable: %s", exc)
+        raise faults.service_failed("InternalError", "The WS-Security trust store cannot be read") from None
+    try:
+        verified = verify_envelope(request.envelope, trust, soap_ns=soap_ns)
+    except SecurityError as exc:
+        raise BridgeFault(faults.ACCESS_DENIED,
+                          f"The WS-Security signature was not accepted ({exc.reason}): {exc}") from None
+    children = [c for c in verified.body if isinstance(c.tag, str)]
     if len(children) != 1 or children[0] is not request.body_element:
-        # Only the verified Body may be processed (signature wrapping defence).
         raise BridgeFault(faults.ACCESS_DENIED, "The WS-Security signature does not cover the Body being served")
-    from cryptography.hazmat.primitives import serialization
-
     der = verified.certificate.public_bytes(serialization.Encoding.DER)
     return authenticator.from_certificate(CertificateInfo.from_der(der), WS_SECURITY)
-

@@ -225,9 +225,9 @@ class CatalogFacade:
                 raise store_failed(exc) from None
             persons = [str(record[d.subject])] if record is not None and d.subject and record.get(d.subject) else []
             if persons and facade._withheld(decision, d, persons):
-                raise SpyneFault(BridgeFault(faults.ACCESS_DENIED_RESTRICTED,
-                                             "The data subject has restricted the distribution of this record; your "
-                                             "permission does not rest on a legal obligation that overrides it"))
+                from viss_bridge.facade.xroad import withheld_fault
+
+                raise withheld_fault(d)
             facade._count(ctx, decision, d, persons)
             return facade._wrap(d, facade._readable(decision, d, record)) if record is not None else None
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from lxml import etree
-from spyne import ComplexModel, ServiceBase, Unicode, rpc
+from spyne import ServiceBase, rpc
 from spyne.interface.wsdl import Wsdl11
 
 from viss_bridge.access.identity import Authenticator, Caller
@@ -48,21 +48,16 @@ METASERVICES = ("listMethods", "allowedMethods", "getWsdl")
 SHA512_URI = "http://www.w3.org/2001/04/xmlenc#sha512"
 
 
-WITHHELD_SUBJECT_RESTRICTION = "subject-restriction"
+def withheld_fault(dataset: Dataset) -> SpyneFault:
+    """The answer to a lookup whose record its data subject restricted (docs/access.md).
 
-
-class Withheld(ComplexModel):
-    """Typed indication that a record exists but was left out of the answer (docs/access.md)."""
-
-    __namespace__ = XROAD_TNS
-    _type_info = [("reason", Unicode(min_occurs=1, nillable=False)),
-                  ("message", Unicode(min_occurs=0, nillable=False))]
-
-
-def withheld_indication() -> Withheld:
-    return Withheld(reason=WITHHELD_SUBJECT_RESTRICTION,
-                    message="The data subject has restricted the distribution of this record; your permission "
-                            "does not rest on a legal obligation that overrides the restriction")
+    A fault, not an empty answer: a consumer that does not know restrictions must not read
+    "withheld" as "no such person", and the service's contract (its WSDL, generated stubs)
+    stays exactly as it was.
+    """
+    return SpyneFault(BridgeFault(faults.ACCESS_DENIED_RESTRICTED,
+                                  f"The data subject has restricted the distribution of this {dataset.dataset} record; "
+                                  "your permission does not rest on a legal obligation that overrides the restriction"))
 
 
 class Permissions(Protocol):
@@ -179,11 +174,10 @@ class XRoadFacade:
                     "DatabaseError", f"The dataset store is not available; the request for {dataset.dataset} was not served")) from None
             call.found = record is not None
             persons = [str(record[dataset.subject])] if record and dataset.subject and record.get(dataset.subject) else []
-            withheld = None
             if call.decision is not None:
                 try:
                     if persons and permissions.withheld(call.decision, dataset, persons):
-                        record, persons, withheld = None, [], withheld_indication()
+                        raise withheld_fault(dataset)
                 except AccessStoreUnavailable as exc:
                     log.error("restriction store unavailable: %s", exc)
                     raise SpyneFault(faults.service_failed(
@@ -192,16 +186,9 @@ class XRoadFacade:
             call.info.subjects.extend(persons)
             if record is not None and readable is not None:
                 record = {k: v for k, v in record.items() if k in readable}
-            answer = models.to_instance(record) if record is not None else None
-            return (answer, withheld) if dataset.subject else answer
+            return models.to_instance(record) if record is not None else None
 
         lookup.__name__ = dataset.dataset
-        if dataset.subject:
-            return rpc(*key_types, _args=key_names,
-                       _returns=(models.record.customize(min_occurs=0), Withheld.customize(min_occurs=0)),
-                       _out_variable_names=("record", "withheld"),
-                       _operation_name=dataset.dataset, _in_message_name=dataset.dataset,
-                       _out_message_name=f"{dataset.dataset}Response")(lookup)
         return rpc(*key_types, _args=key_names, _returns=models.record.customize(min_occurs=0),
                    _operation_name=dataset.dataset, _in_message_name=dataset.dataset,
                    _out_message_name=f"{dataset.dataset}Response", _out_variable_name="record")(lookup)
