@@ -153,3 +153,25 @@ def test_simple_grant_still_reads_everything(bridge, demo_catalog, demo_world): 
     response = requests.post(bridge.xroad, data=body, headers={"Content-Type": "text/xml"}, timeout=30)
     record = etree.fromstring(response.content).find(f".//{{{XROAD_TNS}}}record")
     assert record.findtext(f"{{{XROAD_TNS}}}birth_date") == str(person["birth_date"])
+
+
+def test_get_wsdl_metaservice_shows_the_readable_fields(tls_bridge, narrow, demo_catalog):  # type: ignore[no-untyped-def]
+    import email
+    import email.policy
+    import uuid
+
+    from tests.soap_helpers import NS_XROAD
+    from viss_bridge.facade.xroad_headers import XRoadId, request_envelope
+
+    consumer, _ = narrow
+    parts = demo_catalog.get("fpr_person").owner.split("/")
+    service = XRoadId("SERVICE", parts[0], parts[1], parts[2], parts[3], "getWsdl")
+    body = etree.Element(f"{{{NS_XROAD}}}getWsdl")
+    etree.SubElement(body, f"{{{NS_XROAD}}}serviceCode").text = "fpr_person"
+    response = consumer.post(tls_bridge.xroad, request_envelope(consumer.client_id, service, body, str(uuid.uuid4())))
+    assert response.status_code == 200, response.text
+    message = email.message_from_bytes(b"Content-Type: " + response.headers["Content-Type"].encode() + b"\r\n\r\n"
+                                       + response.content, policy=email.policy.HTTP)
+    _, wsdl_part = list(message.iter_parts())
+    wsdl = etree.fromstring(wsdl_part.get_payload(decode=True))
+    assert record_elements(wsdl, "fpr_person_record") == ["person_code", "first_name", "last_name"]
