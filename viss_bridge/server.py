@@ -350,6 +350,12 @@ class BridgeApp:
                              "folder": str(self.catalog_folder)}
         if self.reload_error:
             report["catalog"]["error"] = self.reload_error
+        # How callers are authenticated; "development" means the client header is believed without proof.
+        report["authentication"] = {
+            "mode": "development (trust_client_header)" if self.settings.trust_client_header else "certificates",
+            "tls_client_certificates": bool(self.settings.tls_certfile and self.settings.tls_client_ca),
+            "proxy_certificate_header": self.settings.proxy_cert_header or None,
+            "ws_security": bool(self.settings.wss_trust_ca)}
         report["status"] = "ok" if ok else "unavailable"
         return ok, report
 

@@ -56,7 +56,9 @@ def test_certificate_from_another_ca_fails_the_tls_handshake(tls_bridge, pki, de
     person = demo_world["fpr_person"][2]["person_code"]
     with pytest.raises(requests.exceptions.ConnectionError):  # SSLError is a ConnectionError
         rogue.post(tls_bridge.xroad, lookup(demo_catalog.get("fpr_person"), DEMO_CONSUMER, {"person_code": person}))
-    assert requests.get(f"{tls_bridge.url}/health", verify=str(pki.ca.cert_path), timeout=5).status_code == 200
+    health = requests.get(f"{tls_bridge.url}/health", verify=str(pki.ca.cert_path), timeout=5).json()
+    assert health["status"] == "ok" and health["authentication"]["mode"] == "certificates"
+    assert health["authentication"]["tls_client_certificates"] and health["authentication"]["ws_security"]
 
 
 def test_header_naming_another_client_is_inconsistent(tls_bridge, pki, demo_catalog, demo_world):  # type: ignore[no-untyped-def]
