@@ -201,3 +201,37 @@ def test_settings_trust_no_header_by_default_and_check_tls_pairs() -> None:
         load_settings(environ={"VISS_BRIDGE_TLS_CERTFILE": "s.crt"})
     with pytest.raises(ConfigError, match="trusted_proxies"):
         load_settings(environ={"VISS_BRIDGE_PROXY_CERT_HEADER": "X-SSL-Client-Cert"})
+
+
+@pytest.mark.postgres
+def test_a_request_is_decided_once_even_by_concurrent_owners_postgresql(pg_database: str) -> None:
+    registry = AccessRegistry(make_engine(pg_database))
+    registry.create_schema()
+    registry.add_client(CLIENT, "user")
+    requests = AccessRequests(registry, {"people": DATASET}.get)
+    request = requests.submit(CLIENT, "people", purpose="p", legal_basis="l")
+    barrier = threading.Barrier(6)
+    results: list[str] = []
+
+    def decide(index: int) -> None:
+        barrier.wait()
+        try:
+            if index % 2:
+                requests.approve(request.request_id, "LV/GOV/90000000001/OWNER")
+                results.append("approved")
+            else:
+                requests.reject(request.request_id, "LV/GOV/90000000001/OWNER", "no")
+                results.append("rejected")
+        except PermissionProblem:
+            results.append("refused")
+
+    threads = [threading.Thread(target=decide, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count("refused") == 5
+    final = requests.get(request.request_id)
+    granted = [p for p in registry.permissions(client_id=CLIENT) if p.request_id == request.request_id]
+    assert len(granted) == (1 if final.status == "approved" else 0)
+    registry.engine.dispose()

@@ -327,8 +327,12 @@ class AccessRegistry:
             if row.status != "active":
                 raise PermissionProblem(f"permission {number} is already revoked")
             at = now_utc()
-            conn.execute(update(permissions).where(permissions.c.number == number)
-                         .values(status="revoked", revoked_at=at, revoked_by=actor, revoked_reason=reason or None))
+            result = conn.execute(update(permissions).where(permissions.c.number == number,
+                                                            permissions.c.status == "active")
+                                  .values(status="revoked", revoked_at=at, revoked_by=actor,
+                                          revoked_reason=reason or None))
+            if result.rowcount != 1:  # revoked concurrently by someone else
+                raise PermissionProblem(f"permission {number} is already revoked")
             self.audit.write(conn, AuditEvent(audit.PERMISSION_REVOKED, actor, "permission", number,
                                               {"client": row.client_id, "dataset": row.dataset, "reason": reason,
                                                "used": int(row.used)}))

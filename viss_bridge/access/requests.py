@@ -175,6 +175,16 @@ class AccessRequests:
             raise PermissionProblem(f"access request {request_id} is already {request.status}")
         return request, d
 
+    @staticmethod
+    def _claim(conn: Any, request_id: str, status: str, actor: str, reason: str | None) -> None:
+        """Decide a request exactly once: a conditional UPDATE, so two owners deciding at once
+        cannot both succeed (the second finds it decided and its transaction rolls back)."""
+        result = conn.execute(update(access_requests)
+                              .where(access_requests.c.request_id == request_id, access_requests.c.status == PENDING)
+                              .values(status=status, decided_at=now_utc(), decided_by=actor, reason=reason))
+        if result.rowcount != 1:
+            raise PermissionProblem(f"access request {request_id} was decided by someone else just now")
+
     def approve(self, request_id: str, actor: str, *, fields: Iterable[str] | None = None,
                 valid_from: dt.datetime | None = None, valid_to: dt.datetime | None = None,
                 quota: int | None = None, note: str = "") -> tuple[AccessRequest, Permission]:
@@ -197,13 +207,13 @@ class AccessRequests:
             limit = quota if quota is not None else request.quota
             if request.quota is not None and limit is not None and limit > request.quota:
                 raise PermissionProblem("approval may only lower the requested quota")
+            self._claim(conn, request_id, APPROVED, actor, note or None)
             permission = self.registry.grant(request.client_id, d.dataset, purpose=request.purpose,
                                              legal_basis=request.legal_basis,
                                              legal_obligation=request.legal_obligation, fields=granted_fields,
                                              valid_from=valid_from or now_utc(), valid_to=end, quota=limit,
                                              actor=actor, request_id=request_id, conn=conn)
             conn.execute(update(access_requests).where(access_requests.c.request_id == request_id).values(
-                status=APPROVED, decided_at=now_utc(), decided_by=actor, reason=note or None,
                 permission_number=permission.number))
             self.registry.audit.write(conn, AuditEvent(audit.REQUEST_APPROVED, actor, "request", request_id,
                                                        {"permission": permission.number, "note": note,
@@ -219,8 +229,7 @@ class AccessRequests:
             raise PermissionProblem("a rejection needs a reason the consumer can act on")
         with self.engine.begin() as conn:
             self._pending_for_owner(conn, request_id, actor)
-            conn.execute(update(access_requests).where(access_requests.c.request_id == request_id).values(
-                status=REJECTED, decided_at=now_utc(), decided_by=actor, reason=reason.strip()))
+            self._claim(conn, request_id, REJECTED, actor, reason.strip())
             self.registry.audit.write(conn, AuditEvent(audit.REQUEST_REJECTED, actor, "request", request_id,
                                                        {"reason": reason.strip()}))
             row = conn.execute(select(access_requests).where(access_requests.c.request_id == request_id)).first()
