@@ -128,13 +128,16 @@ def usages_of(response: requests.Response) -> tuple[list[dict[str, str]], int]:
 
 
 
-def signed(body: bytes, cert: tuple[str, str] | tuple[Path, Path]) -> etree._Element:
-    """The request signed with WS-Security (Body and Timestamp) by this certificate's key."""
+XROAD_SIGNED = tuple(f"{{http://x-road.eu/xsd/xroad.xsd}}{n}" for n in ("client", "service", "id", "userId", "issue"))
+
+
+def signed(body: bytes, cert: tuple[str, str] | tuple[Path, Path], headers: tuple[str, ...] = XROAD_SIGNED) -> etree._Element:
+    """The request signed with WS-Security (Body, Timestamp and the X-Road headers) by this certificate's key."""
     from viss_bridge.security.keys import SigningKey
     from viss_bridge.security.wssecurity import sign_envelope
 
     envelope = etree.fromstring(body)
-    return sign_envelope(envelope, SigningKey.from_files(cert[0], cert[1]))
+    return sign_envelope(envelope, SigningKey.from_files(cert[0], cert[1]), sign_headers=headers)
 
 
 def post_plain(url: str, body: bytes, verify: str) -> requests.Response:

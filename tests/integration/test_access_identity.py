@@ -138,6 +138,10 @@ def test_ws_security_signature_authenticates_without_a_tls_certificate(tls_bridg
     code, _ = fault_of(post_plain(tls_bridge.xroad, etree.tostring(signed(other, consumer.cert)), ca))
     assert code == "Client.InconsistentHeaders"
 
+    # only the Body signed: the X-Road headers (who asks, for which official) must be signed too
+    code, text = fault_of(post_plain(tls_bridge.xroad, etree.tostring(signed(body, consumer.cert, headers=())), ca))
+    assert code == "Server.ServerProxy.AccessDenied" and "not covered by the signature" in text
+
     # the Body changed after signing
     envelope = signed(body, consumer.cert)
     envelope.find(f".//{{{XROAD_TNS}}}person_code").text = demo_world["fpr_person"][7]["person_code"]

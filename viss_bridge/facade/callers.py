@@ -31,7 +31,8 @@ CALLER_ENV = "viss_bridge.caller"
 
 
 def resolve_caller(environ: dict[str, Any], authenticator: Authenticator | None, claimed: str | None,
-                   request: SoapRequest | None = None, soap_ns: str = NS_SOAP11) -> Caller:
+                   request: SoapRequest | None = None, soap_ns: str = NS_SOAP11,
+                   signed_headers: tuple[str, ...] = ()) -> Caller:
     """The caller for this request; raises BridgeFault when proof and message disagree."""
     if authenticator is None:  # a facade used without a server (unit use): the header is all there is
         caller = Caller(claimed, "header" if claimed else None)
@@ -39,7 +40,7 @@ def resolve_caller(environ: dict[str, Any], authenticator: Authenticator | None,
         return caller
     identity: Identity | None = environ.get(IDENTITY_ENV)
     if request is not None and request.header is not None and request.header.find(f"{{{NS_WSSE}}}Security") is not None:
-        signed = wss_identity(request, authenticator, soap_ns)
+        signed = wss_identity(request, authenticator, soap_ns, signed_headers)
         if identity is not None and identity.client_id != signed.client_id:
             raise BridgeFault(faults.INCONSISTENT_HEADERS,
                               f"The TLS client certificate ({identity.client_id or 'unregistered'}) and the "
@@ -68,8 +69,13 @@ def _trust_store(path: str) -> TrustStore:
         return store
 
 
-def wss_identity(request: SoapRequest, authenticator: Authenticator, soap_ns: str) -> Identity:
+def wss_identity(request: SoapRequest, authenticator: Authenticator, soap_ns: str,
+                 signed_headers: tuple[str, ...] = ()) -> Identity:
     """Verify the message's WS-Security signature; the signer's certificate is the identity.
+
+    ``signed_headers`` (Clark tags): header elements that, when present, must be signed too
+    (for X-Road: client, service, id, userId, issue), so a signed message cannot be replayed
+    under another official's userId or message id.
 
     The verifier checks the Body it returns is the envelope's own Body and is signed; the
     facade then serves that very element (``request.body_element`` is its child in the same
@@ -85,7 +91,7 @@ def wss_identity(request: SoapRequest, authenticator: Authenticator, soap_ns: st
         log.error("WS-Security trust store unusable: %s", exc)
         raise faults.service_failed("InternalError", "The WS-Security trust store cannot be read") from None
     try:
-        verified = verify_envelope(request.envelope, trust, soap_ns=soap_ns)
+        verified = verify_envelope(request.envelope, trust, soap_ns=soap_ns, required_headers=signed_headers)
     except SecurityError as exc:
         raise BridgeFault(faults.ACCESS_DENIED,
                           f"The WS-Security signature was not accepted ({exc.reason}): {exc}") from None

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 XROAD_TNS = "http://vissbridge.gov.lv/xroad/datasets"
 METASERVICES = ("listMethods", "allowedMethods", "getWsdl")
 SHA512_URI = "http://www.w3.org/2001/04/xmlenc#sha512"
+# With WS-Security, these X-Road headers (when present) must be covered by the signature.
+SIGNED_HEADERS = tuple(f"{{{NS_XROAD}}}{name}" for name in ("client", "service", "id", "userId", "issue"))
 
 
 def withheld_fault(dataset: Dataset) -> SpyneFault:
@@ -222,7 +224,8 @@ class XRoadFacade:
         if service.instance != self.instance:
             raise BridgeFault(faults.UNKNOWN_MEMBER,
                               f"X-Road instance '{service.instance}' is not served here (this bridge serves '{self.instance}')")
-        call.caller = resolve_caller(environ, self.authenticator, header.client.provider, request)
+        call.caller = resolve_caller(environ, self.authenticator, header.client.provider, request,
+                                     signed_headers=SIGNED_HEADERS)
         info.authenticated_by = call.caller.authenticated_by
         tracker = self.tracker_service
         if tracker is not None and service.provider == tracker.provider and tracker.serves(service.service_code):
