@@ -267,8 +267,6 @@ class BridgeApp:
         """The caller of a plain GET: the proven identity, or ``?client=`` in development mode only.
 
         Returns a Caller, or a message (str) saying why the identity is refused."""
-        from viss_bridge.access.identity import Caller
-
         claimed = (query.get("client") or [None])[0]
         identity = environ.get(IDENTITY_ENV)
         if identity is None and not self.settings.trust_client_header:
@@ -277,8 +275,6 @@ class BridgeApp:
             return self.authenticator.caller(identity, claimed)
         except IdentityProblem as problem:
             return problem.message + "\n"
-        except AccessStoreUnavailable:  # pragma: no cover - identify() already reached the store
-            return Caller(None, None)
 
     def _access(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") == "GET":

@@ -113,7 +113,7 @@ def test_approval_may_only_narrow(registry: AccessRegistry) -> None:
 
 
 class _FailingSink:
-    def record(self, event: audit.AuditEvent) -> None:
+    def record(self, event: audit.AuditEvent, connection: object) -> None:
         raise OSError("message log is down")
 
 
@@ -121,7 +121,8 @@ class _ListSink:
     def __init__(self) -> None:
         self.events: list[audit.AuditEvent] = []
 
-    def record(self, event: audit.AuditEvent) -> None:
+    def record(self, event: audit.AuditEvent, connection: object) -> None:
+        assert connection is not None  # the change's own transaction
         self.events.append(event)
 
 

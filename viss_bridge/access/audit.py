@@ -9,9 +9,12 @@ cannot exist.
 Other receivers (the message log of issue 4, which will sign the records) hook
 in through :class:`AuditSink`: add a sink to :data:`DEFAULT_SINKS` (every
 registry created afterwards in this process uses it) or to one registry's
-``audit.sinks``. A sink is called inside the transaction, before commit; if it
-raises, the change is rolled back and the caller gets :class:`AuditFailed`, so
-no step happens that the sinks did not see.
+``audit.sinks``. A sink is called inside the transaction, before commit, with
+that transaction's connection; if it raises, the change is rolled back and the
+caller gets :class:`AuditFailed`, so no step happens that the sinks did not see.
+A sink that keeps its records in the same database must write through the
+connection it is given (a second connection to the same SQLite file would wait
+for this transaction's write lock).
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ class AuditEvent:
 class AuditSink(Protocol):
     """Receives every audit event inside the transaction of its change; raising aborts the change."""
 
-    def record(self, event: AuditEvent) -> None: ...
+    def record(self, event: AuditEvent, connection: Connection) -> None: ...
 
 
 class AuditFailed(RuntimeError):
@@ -86,7 +89,7 @@ class AuditTrail:
                                                           default=str)))
         for sink in self.sinks:
             try:
-                sink.record(event)
+                sink.record(event, conn)
             except Exception as exc:
                 log.error("audit sink failed; rolling the change back", exc_info=exc,
                           extra={"action": event.action, "object_id": event.object_id})
