@@ -314,6 +314,25 @@ def _actor() -> str:
         return "cli:operator"
 
 
+@clients.command("show")
+@click.argument("client_id")
+@click.pass_context
+def clients_show(ctx: click.Context, client_id: str) -> None:
+    """One connection: its certificates and permissions."""
+    registry = _registry(ctx)
+    client_id = _client_id(client_id)
+    client = registry.client(client_id)
+    if client is None:
+        raise click.ClickException(f"client {client_id} is not registered")
+    click.echo(f"{client.client_id}  {client.name}")
+    for cert in registry.certificates(client_id):
+        click.echo(f"  certificate {cert['fingerprint']}  {cert['subject']}  valid to {cert['not_after'][:10]}")
+    for p in registry.permissions(client_id=client_id):
+        fields = "all fields" if p.fields is None else ", ".join(p.fields)
+        click.echo(f"  permission {p.number}  {p.state():<13} {p.dataset}  ({fields}; used {p.used}"
+                   f"{'/' + str(p.quota) if p.quota else ''})")
+
+
 @clients.command("cert")
 @click.argument("client_id")
 @click.argument("pem", type=click.Path(exists=True, dir_okay=False))
