@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import zeep
+import zeep.exceptions
 from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field as PydField, ValidationError, model_validator
 
@@ -45,7 +46,8 @@ from viss_bridge.catalog.yaml_lines import YamlSyntaxError, line_for, load_with_
 from viss_bridge.facade import faults
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
-from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, SpyneFault
+from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse
+from viss_bridge.facade.sources import apply_use, guarded_lookup
 from viss_bridge.xml import NS_SOAP11, NS_WSDL_SOAP11, NS_WSDL_SOAP12, parse_trusted
 
 log = logging.getLogger(__name__)
@@ -259,10 +261,26 @@ class LegacyContracts:
 class LegacyContractFacade:
     """Serves every contract of the folder against the current catalog."""
 
-    def __init__(self, contracts: LegacyContracts, store: Any, permissions: Any) -> None:
+    def __init__(self, contracts: LegacyContracts, store: Any, permissions: Any, authenticator: Any = None) -> None:
         self.contracts = contracts
         self.store = store  # a SourceRouter: live legacy datasets are answered by their provider
         self.permissions = permissions
+        self.authenticator = authenticator
+
+    def caller(self, contract: LegacyContract, environ: dict[str, Any]) -> Any:
+        """Who is served: a proven identity (TLS client certificate, trusted proxy) if the request has one,
+        else the connection the contract mapping names (old contracts carry no caller), else anonymous."""
+        from viss_bridge.access.identity import IDENTITY_ENV, Caller, IdentityProblem
+
+        identity = environ.get(IDENTITY_ENV)
+        if identity is not None and self.authenticator is not None:
+            try:
+                return self.authenticator.caller(identity, None)
+            except IdentityProblem as problem:
+                raise BridgeFault(faults.ACCESS_DENIED, problem.message) from None
+        if contract.mapping.consumer:
+            return Caller(contract.mapping.consumer, "contract-mapping")
+        return Caller(None, None)
 
     def contract(self, name: str, catalog: Catalog) -> LegacyContract:
         try:
@@ -279,7 +297,8 @@ class LegacyContractFacade:
                                         f"The mapping of legacy service '{name}' is invalid: {exc}") from None
         return contract
 
-    def handle(self, name: str, catalog: Catalog, request: SoapRequest, info: CallInfo) -> SoapResponse:
+    def handle(self, name: str, catalog: Catalog, request: SoapRequest, info: CallInfo,
+               environ: dict[str, Any] | None = None) -> SoapResponse:
         contract = self.contract(name, catalog)
         body = request.body_element
         operation = contract.by_request.get(body.tag)
@@ -289,45 +308,31 @@ class LegacyContractFacade:
                               f"Legacy service '{name}' has no mapped operation for body element {body.tag}")
         info.service = f"legacy/{name}/{operation.name}"
         info.operation = operation.name
-        info.client = contract.mapping.consumer
+        caller = self.caller(contract, environ or {})
+        info.client, info.authenticated_by = caller.client_id, caller.authenticated_by
         dataset = catalog.get(operation.mapping.dataset)
         assert dataset is not None  # check_against
-        if not self.permissions.may_call(contract.mapping.consumer, dataset):
-            who = contract.mapping.consumer or "an anonymous legacy consumer"
-            raise BridgeFault(faults.ACCESS_DENIED,
-                              f"Request is not allowed: {who} has no permission for dataset {dataset.dataset}")
         try:
             parsed = operation.request_element.parse(body, contract.client.wsdl.types)
         except Exception as exc:
             raise BridgeFault(faults.INVALID_REQUEST, f"Invalid request for {operation.name}: {exc}") from None
         if operation.mapping.kind == "changes":
-            return SoapResponse(200, self._changes(operation, dataset, parsed, info))
+            return SoapResponse(200, self._changes(operation, dataset, parsed, info, caller))
         key_values = {}
         for element, field_name in operation.mapping.request.items():
             value = getattr(parsed, element, None)
             if value in (None, ""):
                 raise BridgeFault(faults.INVALID_REQUEST, f"Invalid request for {operation.name}: {element} is missing")
             key_values[field_name] = value
-        record = self._read(dataset, key_values)
-        if record is not None and dataset.subject and record.get(dataset.subject):
-            info.subjects.append(str(record[dataset.subject]))
+        record = guarded_lookup(self.store, self.permissions, caller, dataset, key_values, info)
         return SoapResponse(200, self._render(operation, record))
 
-    def _read(self, dataset: Dataset, key_values: dict[str, Any]) -> dict[str, Any] | None:
-        try:
-            return self.store.get(dataset, key_values)
-        except ValueProblem as exc:
-            raise BridgeFault(faults.INVALID_REQUEST, f"Invalid key: {exc}") from None
-        except StoreUnavailable as exc:
-            log.error("dataset store unavailable: %s", exc)
-            raise faults.service_failed("DatabaseError",
-                                        f"The dataset store is not available; the request for {dataset.dataset} was not served") from None
-        except SpyneFault as exc:  # a live provider failed
-            raise exc.bridge_fault from None
-
-    def _changes(self, operation: BoundOperation, dataset: Dataset, parsed: Any, info: CallInfo) -> bytes:
+    def _changes(self, operation: BoundOperation, dataset: Dataset, parsed: Any, info: CallInfo, caller: Any) -> bytes:
         """A page of records changed after (since, after key) from the store's change times."""
         mapping = operation.mapping
+        decision = self.permissions.decide(caller, dataset)
+        if not decision.allowed:
+            raise BridgeFault(faults.ACCESS_DENIED, decision.message)
         since = getattr(parsed, mapping.since or "", None)
         if not isinstance(since, dt.datetime):
             raise BridgeFault(faults.INVALID_REQUEST, f"Invalid request for {operation.name}: {mapping.since} is missing")
@@ -341,20 +346,30 @@ class LegacyContractFacade:
             raise BridgeFault(faults.INVALID_REQUEST, f"Invalid key: {exc}") from None
         except StoreUnavailable:
             raise faults.service_failed("DatabaseError", "The dataset store is not available") from None
+        page = changes[:size]
+        persons = [str(c.record[dataset.subject]) for c in page
+                   if c.record is not None and dataset.subject and c.record.get(dataset.subject)]
+        # a feed leaves out the records of persons who restricted the dataset (a lookup answers a fault)
+        withheld = apply_use(self.permissions, decision, dataset, persons, info, drop_withheld=True)
+        readable = set(decision.fields) | set(dataset.key) if decision.fields is not None else None
         items = []
-        for change in changes[:size]:
+        for change in page:
             assert change.record is not None
-            if dataset.subject and change.record.get(dataset.subject):
-                info.subjects.append(str(change.record[dataset.subject]))
-            items.append({mapping.changed_at: change.changed_at,
-                          mapping.record: map_to_legacy(mapping.fields, change.record)})
+            if dataset.subject and str(change.record.get(dataset.subject)) in withheld:
+                continue
+            record = change.record if readable is None else {k: v for k, v in change.record.items() if k in readable}
+            items.append({mapping.changed_at: change.changed_at, mapping.record: map_to_legacy(mapping.fields, record)})
         values: dict[str, Any] = {mapping.items: items}
         if mapping.more:
             values[mapping.more] = len(changes) > size
         envelope = etree.Element(f"{{{NS_SOAP11}}}Envelope", nsmap={"soap": NS_SOAP11})
         body = etree.SubElement(envelope, f"{{{NS_SOAP11}}}Body")
         element = operation.response_element
-        element.render(body, element(**values))
+        try:
+            element.render(body, element(**values))
+        except zeep.exceptions.ValidationError as exc:
+            raise BridgeFault(faults.ACCESS_DENIED, f"The answer cannot be given in this contract: {exc.message} "
+                                                    "(does the permission cover every field the contract requires?)") from None
         return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
 
     @staticmethod
@@ -365,5 +380,10 @@ class LegacyContractFacade:
         values = {}
         if record is not None:
             values[operation.mapping.response or ""] = map_to_legacy(operation.mapping.fields, record)
-        element.render(body, element(**values))
+        try:
+            element.render(body, element(**values))
+        except zeep.exceptions.ValidationError as exc:
+            # e.g. a permission reading fewer fields than the old contract requires
+            raise BridgeFault(faults.ACCESS_DENIED, f"The answer cannot be given in this contract: {exc.message} "
+                                                    "(does the permission cover every field the contract requires?)") from None
         return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
