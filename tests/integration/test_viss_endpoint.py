@@ -210,3 +210,23 @@ def test_replay_refused_on_postgresql_with_several_workers(pki, pg_database, tmp
         assert codes == {"Client.Security.Replay"}
     finally:
         bridge.stop()
+
+
+def test_access_rules_apply_to_viss(viss_bridge, pki, demo_world):  # type: ignore[no-untyped-def]
+    """A certificate registered to a connection in the access registry (not in the VISS file) is accepted,
+    and that connection's permissions, and persons' restrictions, decide the answer."""
+    from tests.conftest import cli
+
+    bank = "LV/COM/40003000001/BANK-KYC"  # granted ur_company only in the demo
+    cli("clients", "cert", bank, str(pki.consumers[bank].cert), env=viss_bridge.env())
+    message, key = _submit(viss_bridge, pki, client=bank)
+    fault = parse_fault12(post12(_url(viss_bridge), sign(message, key)))
+    assert fault.code == "Server.ServerProxy.AccessDenied" and bank in fault.reason
+
+    person = demo_world["fpr_person"][10]["person_code"]
+    cli("access", "restrict", person, "fpr_person", env=viss_bridge.env())
+    key = _key(pki, VID)
+    transaction = _transaction(viss_bridge, key)
+    restricted = envelope("SubmitSync", submit_sync(transaction, PERSON_URN, {"person_code": person}), _url(viss_bridge))
+    fault = parse_fault12(post12(_url(viss_bridge), sign(restricted, key)))
+    assert fault.code.startswith("Server.ServerProxy.AccessDenied") and "restricted" in fault.reason
