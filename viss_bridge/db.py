@@ -41,3 +41,20 @@ def make_engine(url: str, **kwargs: object) -> Engine:
 def redacted(url: str) -> str:
     """The URL without its password, for logs and /health."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+def create_tables(metadata: object, engine: Engine) -> None:
+    """``metadata.create_all`` that tolerates another process creating the same tables at the same time.
+
+    Several gunicorn workers start together on a fresh database; the loser of the race gets
+    "already exists" (SQLite) or a unique violation on the catalog (PostgreSQL): fine if the tables are there.
+    """
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        metadata.create_all(engine)  # type: ignore[attr-defined]
+    except DBAPIError:
+        present = set(inspect(engine).get_table_names())
+        if not all(table.name in present for table in metadata.sorted_tables):  # type: ignore[attr-defined]
+            raise

@@ -85,6 +85,12 @@ def prepare_demo(data_dir: str | Path, size: int = 200, seed: int = 2026, reset:
     store.create_schema()
     registry = AccessRegistry(engine)
     registry.create_schema()
+    # Tables of the VISS endpoint and of replication, made here so serving workers do not race to create them.
+    from viss_bridge.facade.viss_state import VissState
+    from viss_bridge.upstream.sync import SyncState
+
+    VissState(engine, 300).create_schema()
+    SyncState(engine).create_schema()
     counts = store.counts()
     if not counts or reset:
         world = generate_world(size=size, seed=seed)

@@ -14,6 +14,8 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from viss_bridge.db import create_tables
+
 metadata = MetaData()
 
 seen_messages = Table(
@@ -47,7 +49,7 @@ class VissState:
         self._inserts = 0
 
     def create_schema(self) -> None:
-        metadata.create_all(self.engine)
+        create_tables(metadata, self.engine)
 
     def first_sighting(self, message_id: str, sender: str | None) -> bool:
         """Record a MessageID; False if it was already seen within the freshness window (a replay)."""

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from viss_bridge.catalog.legacy_source import LegacySoapSource
 from viss_bridge.catalog.manifest import Dataset
 from viss_bridge.catalog.store import DatasetStore
+from viss_bridge.db import create_tables
 from viss_bridge.upstream.errors import UpstreamError
 from viss_bridge.upstream.pool import ProviderPool
 
@@ -84,7 +85,7 @@ class SyncState:
         self.engine = engine
 
     def create_schema(self) -> None:
-        metadata.create_all(self.engine)
+        create_tables(metadata, self.engine)
 
     def get(self, dataset: str) -> Cursor:
         with self.engine.connect() as conn:
