@@ -72,7 +72,9 @@ def main() -> None:
         manifest["source"]["changes"]["page_size"] = 500
         (paths.catalog_dir / f"{manifest['dataset']}.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True))
     env = dict(os.environ, VISS_BRIDGE_DATABASE_URL=paths.database_url, VISS_BRIDGE_CATALOG_DIR=str(paths.catalog_dir),
-               VISS_BRIDGE_LOG_LEVEL="WARNING")
+               VISS_BRIDGE_LOG_LEVEL="WARNING",
+               # development node: the X-Road client header names the consumer (no TLS client certificates here)
+               VISS_BRIDGE_TRUST_CLIENT_HEADER="true")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     for name in ("fpr_person_live", "fpr_person_replica"):
         run(["clients", "grant", CLIENT, name], env)
