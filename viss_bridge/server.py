@@ -431,7 +431,9 @@ class BridgeApp:
                           "access": f"{base}/access", "access_wsdl": f"{base}/access?wsdl",
                           "current_permissions": f"{base}/access/permissions",
                           "tracker_wsdl": f"{base}/tracker?wsdl",
+                          "viss": f"{base}/viss", "viss_wsdl": f"{base}/viss?wsdl",
                           "metrics": f"{base}/metrics"},
+            "legacy_contracts": {name: f"{base}/legacy/{name}" for name in self.legacy.contracts.names()},
             "datasets": [d.dataset for d in published.catalog],
             "catalog_namespace": CATALOG_TNS,
         }, indent=2).encode()
