@@ -72,6 +72,9 @@ def provider_exchange(call: Any) -> Any:
     info = CallInfo(client=caller.client if caller else None, service=f"{call.provider}/{call.operation}",
                     operation=call.operation, message_id=caller.message_id if caller else None,
                     user_id=caller.user_id if caller else None)
+    exchange_id = getattr(caller, "exchange_id", None)
+    if exchange_id is not None:  # the message log (issue 4) ties both legs of one consumer call by this id
+        info.exchange_id = exchange_id  # type: ignore[attr-defined]
     return Exchange(endpoint=f"provider/{call.provider}", dialect="legacy_soap", started_at=call.started_at,
                     duration_ms=call.duration_ms, request=call.request, response=call.response,
                     status=call.status or 0, info=info, leg="provider", peer=f"{call.provider} {call.address}",
