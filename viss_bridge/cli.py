@@ -294,6 +294,126 @@ def clients_revoke(ctx: click.Context, client_id: str, dataset: str) -> None:
     click.echo(f"{client_id} may no longer call {dataset}")
 
 
+# -- migration ------------------------------------------------------------------
+
+@main.group()
+def migrate() -> None:
+    """Move legacy services onto datasets: inventory, scaffold, shadow, status, report."""
+
+
+@migrate.command("inventory")
+@click.argument("wsdls", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--fields", "with_fields", is_flag=True, help="In the table, list every field under its operation.")
+@click.option("--allow-network", is_flag=True, help="Fetch URLs and remote imports (never done otherwise).")
+@click.option("--schema-dir", "schema_dirs", multiple=True, type=click.Path(file_okay=False, exists=True),
+              help="Folder with local copies of remote schemas (matched by file name). Repeatable.")
+@click.option("--record", is_flag=True, help="Record the services in the migration database (state: inventoried).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of the terminal.")
+@click.pass_context
+def migrate_inventory(ctx: click.Context, wsdls: tuple[str, ...], fmt: str, with_fields: bool, allow_network: bool,
+                      schema_dirs: tuple[str, ...], record: bool, output: str | None) -> None:
+    """Services, ports, operations and flattened fields of WSDL files, folders or URLs.
+
+    A WSDL that cannot be read is reported (file and cause) and the others continue;
+    the exit status is 1 when any failed.
+    """
+    from viss_bridge.migration.inventory import render_csv, render_json, render_table, run_inventory
+
+    result = run_inventory(wsdls, allow_network=allow_network, schema_dirs=schema_dirs)
+    text = {"json": render_json, "csv": render_csv}.get(fmt, lambda r: render_table(r, with_fields))(result)
+    if output:
+        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text.rstrip("\n"))
+    if record and result.inventories:
+        tracker = _tracker(ctx)
+        for inventory in result.inventories:
+            for name in tracker.record_inventory(inventory):
+                click.echo(f"recorded {name}", err=True)
+    for error in result.errors:
+        click.echo(f"error: {error}", err=True)
+    if result.errors:
+        raise SystemExit(1)
+
+
+@migrate.command("status")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def migrate_status(ctx: click.Context, fmt: str) -> None:
+    """Every tracked legacy service: state, parity of the latest shadow run, datasets."""
+    import json
+
+    from viss_bridge.migration.tracking import STATE_LABELS, summary
+
+    states = _tracker(ctx).services()
+    figures = summary(states)
+    if fmt == "json":
+        click.echo(json.dumps({"services": [s.to_json() for s in states], "summary": figures}, indent=2))
+        return
+    rows = [(s.name, STATE_LABELS.get(s.state, s.state), "-" if s.parity is None else f"{s.parity:.1f}%",
+             str(s.shadow_requests), str(s.complexity), ", ".join(s.datasets) or "-",
+             s.updated_at.strftime("%Y-%m-%d %H:%M")) for s in states]
+    _table(("service", "state", "parity", "shadowed", "complexity", "datasets", "updated"), rows)
+    counts = ", ".join(f"{STATE_LABELS[k]} {v}" for k, v in figures["counts"].items())
+    click.echo(f"{figures['total']} service(s): {counts}; moved {figures['moved_percent']:.1f}%")
+
+
+@migrate.command("mark")
+@click.argument("service")
+@click.argument("state", type=click.Choice(["inventoried", "mapped", "shadowing", "switched_over", "switched-over",
+                                            "retired"]))
+@click.option("--dataset", "datasets", multiple=True, help="Dataset(s) now answering the service. Repeatable.")
+@click.option("--note", default="", help="Why (kept in the service's history).")
+@click.option("--min-parity", default=100.0, show_default=True,
+              help="Switching over needs at least this parity (percent) in the latest shadow run.")
+@click.option("--force", is_flag=True, help="Allow a move outside the usual order or below the parity threshold.")
+@click.pass_context
+def migrate_mark(ctx: click.Context, service: str, state: str, datasets: tuple[str, ...], note: str,
+                 min_parity: float, force: bool) -> None:
+    """Move a legacy service to another migration state (recorded with who, when and why)."""
+    from viss_bridge.migration.tracking import STATE_LABELS, TransitionRefused
+
+    try:
+        result = _tracker(ctx).transition(service, state.replace("-", "_"), note=note, force=force,
+                                          min_parity=min_parity, datasets=datasets or None)
+    except TransitionRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{result.name}: {STATE_LABELS[result.state]}")
+
+
+@migrate.command("report")
+@click.option("-o", "--output", default="migration-report.html", show_default=True, type=click.Path(dir_okay=False),
+              help="The HTML report (self-contained: open it from a file).")
+@click.option("--markdown", type=click.Path(dir_okay=False), help="Also write Markdown for a ticket to this file "
+                                                                  "('-' prints it).")
+@click.option("--title", default="Legacy service migration", show_default=True)
+@click.pass_context
+def migrate_report(ctx: click.Context, output: str, markdown: str | None, title: str) -> None:
+    """Progress and parity report: HTML with inline SVG charts, and Markdown."""
+    from viss_bridge.migration.report import render_html, render_markdown
+
+    tracker = _tracker(ctx)
+    states, events = tracker.services(), tracker.events()
+    Path(output).write_text(render_html(states, events, title=title), encoding="utf-8")
+    click.echo(f"wrote {output} ({len(states)} service(s))")
+    if markdown == "-":
+        click.echo(render_markdown(states))
+    elif markdown:
+        Path(markdown).write_text(render_markdown(states), encoding="utf-8")
+        click.echo(f"wrote {markdown}")
+
+
+def _tracker(ctx: click.Context) -> Any:
+    from viss_bridge.db import make_engine
+    from viss_bridge.migration.tracking import MigrationTracker
+
+    tracker = MigrationTracker(make_engine(_settings(ctx).database_url))
+    tracker.create_schema()
+    return tracker
+
+
 # -- certificates ---------------------------------------------------------------
 
 @main.group()
