@@ -33,6 +33,10 @@ class Settings:
 
     database_url: str = "sqlite:///var/viss-bridge.sqlite"
     catalog_dir: str = "catalog"
+    # Legacy contracts (/legacy/<name>): mapping files + original WSDLs; default <catalog_dir>/legacy.
+    legacy_dir: str = ""
+    # Seconds between scheduled syncs of replicated legacy datasets (`viss-bridge sync --all`); 0: off.
+    sync_interval: float = 0.0
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 2
@@ -48,6 +52,10 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "json"
     source_file: str | None = field(default=None, repr=False)
+
+    @property
+    def legacy_folder(self) -> Path:
+        return Path(self.legacy_dir) if self.legacy_dir else Path(self.catalog_dir) / "legacy"
 
     @property
     def base_url(self) -> str:

@@ -30,7 +30,11 @@ from viss_bridge.facade.catalog_native import CATALOG_TNS, CatalogFacade
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.exchange import CallInfo, Exchange, ExchangeSink
 from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, parse_soap, read_body, to_bridge_fault
+from viss_bridge.facade.legacy_contract import LegacyContractFacade, LegacyContracts
+from viss_bridge.facade.sources import ProviderLegSink, SourceRouter
 from viss_bridge.facade.xroad import XRoadFacade, client_list_json, client_list_xml
+from viss_bridge.upstream.client import CALLER
+from viss_bridge.upstream.pool import ProviderPool
 from viss_bridge.observability import (CATALOG_DATASETS, CATALOG_RELOADS, FAULTS, LATENCY, REQUESTS, metrics_text)
 from viss_bridge.xml import NS_SOAP11
 from pathlib import Path
@@ -61,6 +65,10 @@ class BridgeApp:
         self.policy = RegistryPolicy(self.registry)
         # Receivers of every exchange before its response leaves (the message log plugs in here).
         self.sinks: list[ExchangeSink] = []
+        # Legacy providers (issue 3): one zeep client per provider; provider-leg exchanges go to the same sinks.
+        self.upstream = ProviderPool(sink=ProviderLegSink(self.sinks))
+        self.sources = SourceRouter(self.store, self.upstream)
+        self.legacy = LegacyContractFacade(LegacyContracts(settings.legacy_folder), self.sources, self.policy)
         self.catalog_folder = Path(settings.catalog_dir)
         self._lock = threading.Lock()
         self._checked = 0.0
@@ -85,8 +93,8 @@ class BridgeApp:
         self._fingerprint = catalog.fingerprint
         base = self.settings.base_url
         return Published(catalog=catalog,
-                         xroad=XRoadFacade(catalog, self.store, self.policy, self.settings.xroad_instance, base),
-                         native=CatalogFacade(catalog, self.store, self.policy, base),
+                         xroad=XRoadFacade(catalog, self.sources, self.policy, self.settings.xroad_instance, base),
+                         native=CatalogFacade(catalog, self.sources, self.policy, base),
                          loaded_at=time.time())
 
     def current(self) -> Published:
@@ -135,6 +143,8 @@ class BridgeApp:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
         handler = self.routes.get(path.rstrip("/") or "/")
+        if handler is None and path.startswith("/legacy/"):
+            handler = self._legacy
         if handler is None:
             return _plain(start_response, 404, f"no endpoint at {path}; see / for the list\n")
         try:
@@ -150,6 +160,7 @@ class BridgeApp:
         info = CallInfo()
         published = self.current()
         raw = b""
+        caller = CALLER.set(info)  # provider-leg exchanges made while serving this request carry its info
         try:
             raw = read_body(environ, self.settings.max_message_bytes)
             request = parse_soap(raw, NS_SOAP11, self.settings.max_message_bytes)
@@ -157,6 +168,8 @@ class BridgeApp:
         except Exception as exc:  # BridgeFault or anything unexpected becomes a dialect fault
             fault = to_bridge_fault(exc)
             response = SoapResponse(fault.http_status, faults.soap11_fault(fault), fault=fault)
+        finally:
+            CALLER.reset(caller)
         elapsed = time.perf_counter() - started
         response = self._record(Exchange(endpoint=endpoint, dialect=endpoint, started_at=started_at,
                                          duration_ms=round(elapsed * 1000, 3), request=raw, response=response.body,
@@ -223,6 +236,24 @@ class BridgeApp:
             return published.native.handle(request, env, info)
 
         return self._soap("catalog", environ, start_response, handle)
+
+    def _legacy(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """/legacy/<name>: an old service's own contract (see facade/legacy_contract.py)."""
+        name = (environ.get("PATH_INFO") or "").removeprefix("/legacy/").strip("/")
+        if environ.get("REQUEST_METHOD") == "GET":
+            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+            if "wsdl" in query or "WSDL" in query:
+                try:
+                    contract = self.legacy.contract(name, self.current().catalog)
+                except BridgeFault as exc:
+                    return _plain(start_response, 404 if exc.code == faults.UNKNOWN_SERVICE else 503, exc.message + "\n")
+                return _xml(start_response, contract.wsdl(f"{self.settings.base_url}/legacy/{name}"))
+            return _plain(start_response, 405, "POST a SOAP 1.1 message, or GET ?wsdl\n")
+
+        def handle(published: Published, request: SoapRequest, env: dict[str, Any], info: CallInfo) -> SoapResponse:
+            return self.legacy.handle(name, published.catalog, request, info)
+
+        return self._soap("legacy", environ, start_response, handle)
 
     def _list_clients(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         query = parse_qs(environ.get("QUERY_STRING", ""))

@@ -11,9 +11,12 @@ from __future__ import annotations
 import re
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field as PydField, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field as PydField, Tag, ValidationError, field_validator,
+                      model_validator)
+
+from viss_bridge.catalog.legacy_source import LegacySoapSource, mapping_problems
 
 from viss_bridge.catalog.yaml_lines import YamlSyntaxError, line_for, load_with_lines
 
@@ -90,7 +93,16 @@ class Source(BaseModel):
     """Where records come from. Source kinds add their own keys (validated by them)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    kind: Literal["store", "legacy_soap", "csv"] = "store"
+    kind: Literal["store", "csv"] = "store"
+
+
+def _source_tag(value: Any) -> str:
+    kind = value.get("kind", "store") if isinstance(value, dict) else getattr(value, "kind", "store")
+    return "legacy_soap" if kind == "legacy_soap" else "store"
+
+
+AnySource = Annotated[Union[Annotated[Source, Tag("store")], Annotated[LegacySoapSource, Tag("legacy_soap")]],
+                      Discriminator(_source_tag)]
 
 
 class LegacyContract(_Strict):
@@ -109,7 +121,7 @@ class Dataset(_Strict):
     subject: str | None = None
     access: Access = Access.RESTRICTED
     fields: Annotated[tuple[Field, ...], PydField(min_length=1)]
-    source: Source = Source()
+    source: AnySource = Source()
     legacy: tuple[LegacyContract, ...] = ()
 
     # Not part of the YAML: where it was read from, for messages and reloads.
@@ -171,7 +183,10 @@ def _unique_names(fields: tuple[Field, ...]) -> None:
 
 def _loc_to_path(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     """Pydantic locations name union branches and validators; keep only real keys."""
-    return tuple(part for part in loc if isinstance(part, int) or not str(part).startswith(("function-", "tagged-union")))
+    kept = tuple(part for part in loc if isinstance(part, int) or not str(part).startswith(("function-", "tagged-union")))
+    if len(kept) > 1 and kept[0] == "source" and kept[1] in ("store", "legacy_soap"):
+        kept = kept[:1] + kept[2:]  # the source kind's tag is not a key in the YAML
+    return kept
 
 
 def _field_label(data: Any, path: tuple[str | int, ...]) -> str:
@@ -217,7 +232,33 @@ def parse_manifest(text: str, file: str | Path) -> Dataset:
     if stem != dataset.dataset:
         raise ManifestError(file, line_for(lines, ("dataset",)), "dataset",
                             f"the file name '{stem}' must equal the dataset name '{dataset.dataset}'")
+    if isinstance(dataset.source, LegacySoapSource):
+        _check_legacy_source(dataset, lines, file)
     return dataset.model_copy(update={"origin": str(file)})
+
+
+def _check_legacy_source(dataset: Dataset, lines: dict[Any, int], file: str | Path) -> None:
+    """Cross-checks of a legacy_soap source against the dataset's fields and key."""
+    source = dataset.source
+    assert isinstance(source, LegacySoapSource)
+    problems: list[tuple[tuple[str, ...], str]] = []
+    keys = set(dataset.key)
+    requested = set(source.lookup.request.values())
+    for element, name in source.lookup.request.items():
+        if name not in keys:
+            problems.append((("lookup", "request", element), f"'{name}' is not a key field (key: {', '.join(dataset.key)})"))
+    if not problems and requested != keys:
+        problems.append((("lookup", "request"), f"the request must carry every key field: {', '.join(sorted(keys - requested))} missing"))
+    problems.extend(mapping_problems(source.fields, dataset.fields))
+    if source.mode == "replicated" and source.changes is None:
+        problems.append((("mode",), "mode replicated needs a 'changes' operation to pull records from"))
+    if problems:
+        path, message = problems[0]
+        more = len(problems) - 1
+        if more:
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        full = ("source",) + path
+        raise ManifestError(file, line_for(lines, full), ".".join(full), message)
 
 
 def load_manifest(path: str | Path) -> Dataset:

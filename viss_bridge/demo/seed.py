@@ -73,6 +73,7 @@ def prepare_demo(data_dir: str | Path, size: int = 200, seed: int = 2026, reset:
         target = paths.catalog_dir / manifest.name
         if not target.exists():
             shutil.copyfile(manifest, target)
+    _copy_contracts(paths.catalog_dir / "legacy")
     catalog = load_catalog(paths.catalog_dir)
     engine = make_engine(paths.database_url)
     store = DatasetStore(engine)
@@ -93,6 +94,21 @@ def prepare_demo(data_dir: str | Path, size: int = 200, seed: int = 2026, reset:
             registry.grant(client.client_id, dataset)
     engine.dispose()
     return paths, counts
+
+
+def _copy_contracts(folder: Path) -> None:
+    """The demo legacy contracts (mapping + original WSDL) for /legacy/fpr and /legacy/var."""
+    from viss_bridge.demo.legacy_providers.registers import wsdl_dir
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for mapping in sorted((Path(__file__).parent / "contracts").glob("*.yaml")):
+        target = folder / mapping.name
+        if not target.exists():
+            shutil.copyfile(mapping, target)
+    for wsdl in sorted(wsdl_dir().glob("*.wsdl")):
+        target = folder / wsdl.name
+        if not target.exists():
+            shutil.copyfile(wsdl, target)
 
 
 def example_person_code(data_dir: str | Path, database_url: str | None = None) -> str | None:

@@ -38,6 +38,11 @@ class Exchange:
     fault_code: str | None = None
     fault_id: str | None = None
     remote_addr: str | None = None
+    # "consumer": a consumer called the bridge (request in, response out);
+    # "provider": the bridge called a legacy provider (request out, response in).
+    leg: str = "consumer"
+    peer: str | None = None  # provider name and address on the provider leg
+    error: str | None = None  # provider leg: why no (usable) answer came, e.g. a timeout
 
 
 class ExchangeSink(Protocol):

@@ -127,6 +127,8 @@ def _echo_request_header(ctx) -> None:  # type: ignore[no-untyped-def]
 def to_bridge_fault(error: BaseException) -> BridgeFault:
     if isinstance(error, BridgeFault):
         return error
+    if isinstance(error, SpyneFault):
+        return error.bridge_fault
     cause = getattr(error, "__cause__", None) or getattr(error, "__context__", None)
     if isinstance(cause, BridgeFault):
         return cause

@@ -1,0 +1,154 @@
+"""Legacy providers as live dataset sources, over real HTTP: bridge (gunicorn) -> zeep -> demo provider.
+
+A provider that hangs, faults or is down yields its precise fault; repeated failures open the
+breaker, which then answers without calling the provider, and a probe closes it again.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import requests
+import yaml
+import zeep
+
+from tests.conftest import DEMO_CONSUMER, RunningBridge, cli, start_bridge
+from tests.soap_helpers import normalise, parse_fault, post, xroad_headers, xroad_lookup
+from viss_bridge.demo.legacy_catalog import legacy_manifest
+from viss_bridge.demo.legacy_providers import ProviderServer, start_provider
+
+RESET_AFTER = 1.0
+
+
+def _wait_for_dataset(bridge: RunningBridge, name: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if name in requests.get(bridge.url + "/", timeout=5).json()["datasets"]:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{name} was not published:\n{bridge.log_text()}")
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[ProviderServer]:
+    server = start_provider("persons", size=200)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def live_bridge(tmp_path_factory: pytest.TempPathFactory, provider: ProviderServer) -> Iterator[RunningBridge]:
+    # One worker: breakers are per process, so the test sees the one breaker it drives.
+    bridge = start_bridge(tmp_path_factory.mktemp("live-bridge"), workers=1)
+    try:
+        manifest = legacy_manifest("persons", provider.url, "live",
+                                   timeouts={"connect": 1, "operation": 0.5},
+                                   retries={"attempts": 2, "backoff": 0.05},
+                                   breaker={"failures": 3, "reset_after": RESET_AFTER})
+        (bridge.catalog_dir / "fpr_person_live.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True))
+        cli("clients", "grant", DEMO_CONSUMER, "fpr_person_live", env=bridge.env())
+        _wait_for_dataset(bridge, "fpr_person_live")
+        yield bridge
+    finally:
+        bridge.stop()
+
+
+@pytest.fixture()
+def catalog_of(live_bridge):  # type: ignore[no-untyped-def]
+    from viss_bridge.catalog.catalog import load_catalog
+
+    return load_catalog(live_bridge.catalog_dir)
+
+
+def _call(bridge: RunningBridge, dataset, code: str):  # type: ignore[no-untyped-def]
+    return post(bridge.xroad, xroad_lookup(dataset, DEMO_CONSUMER, {"person_code": code}))
+
+
+def test_live_lookup_through_the_provider_equals_the_register(live_bridge, provider, catalog_of, demo_world):  # type: ignore[no-untyped-def]
+    provider.reset()
+    dataset = catalog_of.get("fpr_person_live")
+    client = zeep.Client(f"{live_bridge.xroad}?wsdl")
+    expected = next(p for p in demo_world["fpr_person"] if len(p["addresses"]) > 1)
+    answer = client.service.fpr_person_live(person_code=expected["person_code"],
+                                            _soapheaders=xroad_headers(DEMO_CONSUMER, dataset))
+    assert normalise(answer.body.record) == normalise(expected)
+    assert provider.calls() == {"GetPerson": 1}
+    # unknown person: the provider says none, the consumer gets an empty answer
+    assert client.service.fpr_person_live(person_code="010101-00000",
+                                          _soapheaders=xroad_headers(DEMO_CONSUMER, dataset)).body.record is None
+
+
+def test_hang_fault_down_then_breaker_opens_and_probe_closes_it(live_bridge, provider, catalog_of, demo_world):  # type: ignore[no-untyped-def]
+    dataset = catalog_of.get("fpr_person_live")
+    code = demo_world["fpr_person"][0]["person_code"]
+    provider.reset()
+
+    provider.set_mode("slow", delay=5)  # hangs far longer than the 0.5 s operation timeout
+    started = time.monotonic()
+    fault = parse_fault(_call(live_bridge, dataset, code))
+    assert fault.code == "Server.ServerProxy.ServiceFailed.ProviderTimeout"
+    assert time.monotonic() - started < 4  # answered at the timeout, not when the provider woke up
+    assert provider.calls() == {"GetPerson": 1}  # a timeout is not retried
+
+    provider.set_mode("fault")
+    fault = parse_fault(_call(live_bridge, dataset, code))
+    assert fault.code == "Server.ServerProxy.ServiceFailed.ProviderFault"
+    assert "demo fault" in fault.string
+
+    provider.set_mode("down")
+    fault = parse_fault(_call(live_bridge, dataset, code))
+    assert fault.code == "Server.ServerProxy.ServiceFailed.ProviderUnavailable"
+    assert provider.calls()["GetPerson"] == 4  # dropped connection: one retry (attempts: 2)
+
+    # three consecutive failures: the breaker is open; the provider is healthy again but not called
+    provider.reset()
+    fault = parse_fault(_call(live_bridge, dataset, code))
+    assert fault.code == "Server.ServerProxy.ServiceFailed.ProviderUnavailable"
+    assert "circuit breaker" in fault.string
+    assert provider.calls() == {}
+
+    time.sleep(RESET_AFTER + 0.2)  # half-open: one probe goes out and closes the breaker
+    response = _call(live_bridge, dataset, code)
+    assert response.status_code == 200, response.text
+    assert provider.calls() == {"GetPerson": 1}
+    assert _call(live_bridge, dataset, code).status_code == 200
+
+
+def test_failed_probe_reopens_the_breaker(live_bridge, provider, catalog_of, demo_world):  # type: ignore[no-untyped-def]
+    dataset = catalog_of.get("fpr_person_live")
+    code = demo_world["fpr_person"][1]["person_code"]
+    provider.reset()
+    provider.set_mode("fault")
+    for _ in range(3):
+        assert parse_fault(_call(live_bridge, dataset, code)).code.endswith("ProviderFault")
+    assert parse_fault(_call(live_bridge, dataset, code)).code.endswith("ProviderUnavailable")
+    time.sleep(RESET_AFTER + 0.2)
+    assert parse_fault(_call(live_bridge, dataset, code)).code.endswith("ProviderFault")  # the probe failed
+    calls = provider.calls()["GetPerson"]
+    assert parse_fault(_call(live_bridge, dataset, code)).code.endswith("ProviderUnavailable")  # open again
+    assert provider.calls()["GetPerson"] == calls
+    provider.reset()
+    time.sleep(RESET_AFTER + 0.2)
+    assert _call(live_bridge, dataset, code).status_code == 200
+
+
+def test_provider_that_was_never_there(live_bridge, catalog_of, demo_world):  # type: ignore[no-untyped-def]
+    from tests.conftest import free_port
+
+    manifest = legacy_manifest("persons", f"http://127.0.0.1:{free_port()}/ivis/FizPersonas/v1-0", "live",
+                               name="fpr_person_gone", provider="pmlp-gone",
+                               timeouts={"connect": 1, "operation": 1}, retries={"attempts": 1, "backoff": 0})
+    (live_bridge.catalog_dir / "fpr_person_gone.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True))
+    cli("clients", "grant", DEMO_CONSUMER, "fpr_person_gone", env=live_bridge.env())
+    _wait_for_dataset(live_bridge, "fpr_person_gone")
+    time.sleep(1.1)  # the permission cache (1 s) must see the new grant
+    from viss_bridge.catalog.catalog import load_catalog
+
+    dataset = load_catalog(live_bridge.catalog_dir).get("fpr_person_gone")
+    fault = parse_fault(post(live_bridge.xroad, xroad_lookup(dataset, DEMO_CONSUMER,
+                                                             {"person_code": demo_world["fpr_person"][0]["person_code"]})))
+    assert fault.code == "Server.ServerProxy.ServiceFailed.ProviderUnavailable"
+    assert fault.detail  # the UUID that finds the log line

@@ -1,0 +1,85 @@
+"""Where a facade reads a dataset's records: the store, or a legacy provider live.
+
+The facades were written against :class:`DatasetStore`; :class:`SourceRouter`
+has the same read interface and sends lookups of ``legacy_soap`` datasets in
+``mode: live`` through the provider pool. Replicated datasets are read from
+the store like any other (``viss-bridge sync`` keeps them filled), which is
+what relieves the provider.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from viss_bridge.catalog.legacy_source import LegacySoapSource
+from viss_bridge.catalog.manifest import Dataset
+from viss_bridge.catalog.store import DatasetStore
+from viss_bridge.facade import faults
+from viss_bridge.facade.faults import BridgeFault
+from viss_bridge.facade.soap_runtime import SpyneFault
+from viss_bridge.upstream import errors as upstream_errors
+from viss_bridge.upstream.errors import UpstreamError
+from viss_bridge.upstream.pool import ProviderPool
+
+
+def is_live(dataset: Dataset) -> bool:
+    return isinstance(dataset.source, LegacySoapSource) and dataset.source.mode == "live"
+
+
+def upstream_fault(error: UpstreamError) -> BridgeFault:
+    """The consumer-facing fault for a provider-leg failure."""
+    if error.cause == upstream_errors.LOGGING_FAILED:
+        return BridgeFault(faults.LOGGING_FAILED, "The message log could not be written; the request was not served")
+    return faults.service_failed(error.cause, error.message)
+
+
+class SourceRouter:
+    """Drop-in for the store's read side; lookups of live legacy datasets go to the provider."""
+
+    def __init__(self, store: DatasetStore, pool: ProviderPool) -> None:
+        self.store = store
+        self.pool = pool
+
+    def get(self, dataset: Dataset, key_values: dict[str, Any]) -> dict[str, Any] | None:
+        if not is_live(dataset):
+            return self.store.get(dataset, key_values)
+        try:
+            return self.pool.lookup(dataset, key_values)
+        except UpstreamError as exc:
+            # SpyneFault carries the fault through Spyne to the dialect's fault writer.
+            raise SpyneFault(upstream_fault(exc)) from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def provider_exchange(call: Any) -> Any:
+    """A provider-leg :class:`~viss_bridge.facade.exchange.Exchange` from an upstream ProviderCall."""
+    from viss_bridge.facade.exchange import CallInfo, Exchange
+
+    caller = call.caller if isinstance(call.caller, CallInfo) else None
+    info = CallInfo(client=caller.client if caller else None, service=f"{call.provider}/{call.operation}",
+                    operation=call.operation, message_id=caller.message_id if caller else None,
+                    user_id=caller.user_id if caller else None)
+    return Exchange(endpoint=f"provider/{call.provider}", dialect="legacy_soap", started_at=call.started_at,
+                    duration_ms=call.duration_ms, request=call.request, response=call.response,
+                    status=call.status or 0, info=info, leg="provider", peer=f"{call.provider} {call.address}",
+                    error=call.error)
+
+
+class ProviderLegSink:
+    """Hands every provider exchange to the server's exchange sinks (the message log).
+
+    A sink that fails makes the provider call fail with LoggingFailed, so a provider's answer is never used
+    unlogged.
+    """
+
+    def __init__(self, sinks: list[Any]) -> None:
+        self.sinks = sinks  # the server's list, shared: sinks added later are seen
+
+    def record(self, call: Any) -> None:
+        if not self.sinks:
+            return
+        exchange = provider_exchange(call)
+        for sink in self.sinks:
+            sink.record(exchange)
