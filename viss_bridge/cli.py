@@ -338,6 +338,51 @@ def migrate_inventory(ctx: click.Context, wsdls: tuple[str, ...], fmt: str, with
         raise SystemExit(1)
 
 
+@migrate.command("scaffold")
+@click.argument("wsdl")
+@click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False),
+              help="Catalog folder to write the drafts to (manifests here, contract mapping in legacy/).")
+@click.option("--name", help="The /legacy/<name> of the contract (default: from the service, e.g. pmlp-fizpersonas-v1-0).")
+@click.option("--prefix", help="Prefix of the dataset names (default: the institution, e.g. pmlp).")
+@click.option("--owner", help="Data owner's X-Road member/subsystem (default: a placeholder marked TODO).")
+@click.option("--access", type=click.Choice(["open", "public", "restricted", "private"]), default="restricted",
+              show_default=True)
+@click.option("--consumer", help="Identity old callers get for permission checks (written into the mapping).")
+@click.option("--provider-url", help="Address of the legacy provider: the drafts get a legacy_soap source.")
+@click.option("--mode", type=click.Choice(["live", "replicated"]), default="live", show_default=True,
+              help="With --provider-url: answer live, or replicate with `viss-bridge sync`.")
+@click.option("--allow-network", is_flag=True)
+@click.option("--schema-dir", "schema_dirs", multiple=True, type=click.Path(file_okay=False, exists=True))
+@click.option("--force", is_flag=True, help="Overwrite existing drafts.")
+@click.option("--record", is_flag=True, help="Record the service in the migration database.")
+@click.pass_context
+def migrate_scaffold(ctx: click.Context, wsdl: str, out: str, name: str | None, prefix: str | None, owner: str | None,
+                     access: str, consumer: str | None, provider_url: str | None, mode: str, allow_network: bool,
+                     schema_dirs: tuple[str, ...], force: bool, record: bool) -> None:
+    """Draft dataset manifests and a /legacy contract mapping from a WSDL, marked TODO(decide) where a person decides."""
+    from viss_bridge.migration.scaffold import ScaffoldError, scaffold
+    from viss_bridge.migration.wsdl import WsdlError, read_wsdl
+
+    try:
+        inventory = read_wsdl(wsdl, allow_network=allow_network, schema_dirs=schema_dirs)
+        results = scaffold(inventory, out, name=name, prefix=prefix, owner=owner, access=access, consumer=consumer,
+                           provider_url=provider_url, mode=mode, force=force)
+    except (WsdlError, ScaffoldError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for result in results:
+        click.echo(f"{result.service}: contract /legacy/{result.contract}, dataset(s) {', '.join(result.datasets)}")
+        for file in result.files:
+            click.echo(f"  wrote {file}")
+        for op in result.changes:
+            click.echo(f"  {op}: change feed, offered as a legacy_soap changes section (not a lookup)")
+        for skipped in result.skipped_operations:
+            click.echo(f"  not mapped: {skipped}")
+        click.echo(f"  {result.todo_count} TODO(decide) mark(s) to settle; check with: viss-bridge catalog validate {out}")
+    if record:
+        tracker = _tracker(ctx)
+        tracker.record_inventory(inventory)
+
+
 @migrate.command("status")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
