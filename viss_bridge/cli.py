@@ -383,6 +383,69 @@ def migrate_scaffold(ctx: click.Context, wsdl: str, out: str, name: str | None, 
         tracker.record_inventory(inventory)
 
 
+@migrate.command("shadow")
+@click.option("--service", required=True, help="The tracked legacy service (as in `migrate status`), e.g. PMLP/FizPersonas/v1-0.")
+@click.option("--legacy-url", required=True, help="The legacy provider's SOAP endpoint.")
+@click.option("--bridge-url", required=True, help="The bridge's endpoint for the same contract (/legacy/<name>).")
+@click.option("--requests", "requests_dir", required=True, type=click.Path(file_okay=False, exists=True),
+              help="Folder of saved SOAP request files (*.xml), replayed in file-name order.")
+@click.option("--wsdl", help="The service's WSDL: values are compared by their XSD types and SOAPAction is set.")
+@click.option("--unordered", multiple=True, help="Path of a repeated element whose order does not matter, e.g. "
+                                                 "Person/Address. Repeatable; * matches any name.")
+@click.option("--ignore", multiple=True, help="Path to leave out of the comparison. Repeatable.")
+@click.option("--rate", default=5.0, show_default=True, help="Requests per second at most (token bucket).")
+@click.option("--burst", default=1, show_default=True, help="Requests at once at most after an idle period.")
+@click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for each answer.")
+@click.option("--limit", type=int, help="Replay at most this many requests.")
+@click.option("--record", is_flag=True, help="Store the run and its parity in the migration database.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Also write the full JSON report here.")
+@click.option("--fail-under", type=float, help="Exit with status 1 when parity (percent) is below this.")
+@click.pass_context
+def migrate_shadow(ctx: click.Context, service: str, legacy_url: str, bridge_url: str, requests_dir: str,
+                   wsdl: str | None, unordered: tuple[str, ...], ignore: tuple[str, ...], rate: float, burst: int,
+                   timeout: float, limit: int | None, record: bool, fmt: str, output: str | None,
+                   fail_under: float | None) -> None:
+    """Replay saved requests against the legacy provider and the bridge; report parity and every differing field."""
+    import json
+
+    from viss_bridge.migration.compare import CompareOptions, types_from_inventory
+    from viss_bridge.migration.shadow import ShadowTarget, folder_requests, replay, soap_actions_from_inventory
+    from viss_bridge.migration.tracking import TransitionRefused
+    from viss_bridge.migration.wsdl import WsdlError, read_wsdl
+
+    options = CompareOptions(unordered=unordered, ignore=ignore)
+    actions: dict[str, str] = {}
+    if wsdl:
+        try:
+            inventory = read_wsdl(wsdl)
+        except WsdlError as exc:
+            raise click.ClickException(str(exc)) from None
+        options.types = types_from_inventory(inventory)
+        actions = soap_actions_from_inventory(inventory)
+    saved = folder_requests(requests_dir)
+    if not saved:
+        raise click.ClickException(f"{requests_dir}: no *.xml request files")
+    tracker = _tracker(ctx) if record else None
+    if tracker is not None and tracker.get(service) is None:
+        raise click.ClickException(f"no service '{service}' is tracked; run 'viss-bridge migrate inventory WSDL "
+                                   "--record' first (or leave out --record)")
+    target = ShadowTarget(service, legacy_url, bridge_url, options, actions)
+    report = replay(target, saved, rate=rate, burst=burst, timeout=timeout, limit=limit)
+    if output:
+        Path(output).write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
+    click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False) if fmt == "json" else report.render_text())
+    if tracker is not None:
+        try:
+            state = tracker.record_shadow(service, report.total, report.count("equal"), report.count("different"),
+                                          report.count("error"))
+        except TransitionRefused as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"recorded: {service} is {state.state.replace('_', ' ')}, parity {state.parity:.1f}%", err=True)
+    if fail_under is not None and report.parity < fail_under:
+        raise SystemExit(1)
+
+
 @migrate.command("status")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
