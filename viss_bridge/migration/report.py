@@ -73,6 +73,12 @@ def parity_svg(states: list[ServiceState]) -> str:
     width = label_width + PARITY_BAR_WIDTH + 90
     parts = [f'<svg id="parity-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" role="img" aria-label="Parity per service">']
+    axis_y = len(states) * row + 4
+    for tick in (0, 50, 90, 100):
+        tx = label_width + PARITY_BAR_WIDTH * tick / 100
+        parts.append(f'<line x1="{tx:.1f}" y1="0" x2="{tx:.1f}" y2="{axis_y}" stroke="#bbbbbb" '
+                     f'stroke-dasharray="3,3"/><text x="{tx:.1f}" y="{axis_y + 16}" font-size="11" '
+                     f'text-anchor="middle" fill="#333333">{tick}%</text>')
     for index, state in enumerate(states):
         y = index * row
         parts.append(f'<text x="{label_width - 10}" y="{y + 19}" text-anchor="end" font-size="13" '
@@ -89,12 +95,6 @@ def parity_svg(states: list[ServiceState]) -> str:
                      f'fill="{parity_colour(state.parity)}"/>')
         parts.append(f'<text x="{label_width + PARITY_BAR_WIDTH + 8}" y="{y + 19}" font-size="13" '
                      f'fill="#222222">{state.parity:.1f}%</text>')
-    axis_y = len(states) * row + 4
-    for tick in (0, 50, 90, 100):
-        tx = label_width + PARITY_BAR_WIDTH * tick / 100
-        parts.append(f'<line x1="{tx:.1f}" y1="0" x2="{tx:.1f}" y2="{axis_y}" stroke="#bbbbbb" '
-                     f'stroke-dasharray="3,3"/><text x="{tx:.1f}" y="{axis_y + 16}" font-size="11" '
-                     f'text-anchor="middle" fill="#333333">{tick}%</text>')
     parts.append("</svg>")
     return "".join(parts)
 
