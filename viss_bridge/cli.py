@@ -42,9 +42,11 @@ def main(ctx: click.Context, config: str | None) -> None:
 @click.option("--reset", is_flag=True, help="Throw away the demo data folder's catalog and database first.")
 @click.option("--prepare-only", is_flag=True, help="Prepare the data folder and exit without serving.")
 @click.option("--database-url", help="Put the demo data in this database (e.g. PostgreSQL) instead of SQLite.")
+@click.option("--provider-port", default=8091, show_default=True,
+              help="First port of the demo legacy providers (persons, addresses); 0: do not start them.")
 @click.pass_context
 def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, workers: int, reset: bool,
-         prepare_only: bool, database_url: str | None) -> None:
+         prepare_only: bool, database_url: str | None, provider_port: int) -> None:
     """Serve the bridge on loopback with the demo registers on an embedded SQLite."""
     from viss_bridge.demo.seed import DEMO_CLIENTS, example_person_code, prepare_demo
 
@@ -56,6 +58,19 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
         return
     person = example_person_code(data_dir, database_url) or "010190-10009"
     client = DEMO_CLIENTS[0].client_id
+    providers = None
+    provider_lines: list[str] = []
+    if provider_port:
+        from viss_bridge.demo.providers_runner import start_demo_providers, wire_demo_providers
+
+        providers = start_demo_providers(host, provider_port, size, paths.data_dir / "providers.log")
+        wired = wire_demo_providers(paths.catalog_dir, paths.database_url, providers.addresses, [client])
+        provider_lines = ["Demo legacy providers (generation-II registers, own WSDLs; control: GET/POST .../control):"]
+        provider_lines += [f"  {name:<10} {url}   WSDL {url}?wsdl" for name, url in providers.addresses.items()]
+        provider_lines += [f"  datasets from them: {', '.join(n for n in wired if ':' not in n)}"]
+        provider_lines += [f"  {n}" for n in wired if ":" in n]
+        provider_lines += ["  resync: viss-bridge sync --all   (VISS_BRIDGE_DATABASE_URL=" + paths.database_url
+                           + " VISS_BRIDGE_CATALOG_DIR=" + str(paths.catalog_dir) + ")", ""]
 
     def announce() -> None:
         from viss_bridge.catalog.catalog import load_catalog
@@ -75,7 +90,9 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
             f"  listClients           {base}/listClients",
             f"  health / metrics      {base}/health  {base}/metrics",
             f"  catalog folder        {paths.catalog_dir}  (add a manifest: it is published within seconds)",
+            f"  legacy contracts      {base}/legacy/fpr  {base}/legacy/var   WSDL: add ?wsdl (original WSDLs)",
             "",
+            *provider_lines,
             "Example call (client " + client + " reads person " + person + "):",
             f"  curl -s -H 'Content-Type: text/xml; charset=utf-8' --data-binary @{request_file} {base}/xroad",
             "",
@@ -85,7 +102,11 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
 
     from viss_bridge.serving import serve
 
-    serve(settings, on_ready=announce)
+    try:
+        serve(settings, on_ready=announce)
+    finally:
+        if providers is not None:
+            providers.stop()
 
 
 @main.command()
@@ -520,6 +541,94 @@ def _tracker(ctx: click.Context) -> Any:
     tracker = MigrationTracker(make_engine(_settings(ctx).database_url))
     tracker.create_schema()
     return tracker
+
+# -- legacy providers and replication (issue 3) ----------------------------------
+
+@main.command()
+@click.argument("datasets", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every dataset whose source is legacy_soap with mode: replicated.")
+@click.option("--full", is_flag=True, help="Forget the cursor and pull everything again.")
+@click.option("--every", type=float, help="Repeat every N seconds (default: the sync_interval setting; 0 runs once).")
+@click.option("--max-pages", type=int, help="Stop after N pages (the cursor keeps the place).")
+@click.option("--catalog-dir", type=click.Path())
+@click.pass_context
+def sync(ctx: click.Context, datasets: tuple[str, ...], all_: bool, full: bool, every: float | None,
+         max_pages: int | None, catalog_dir: str | None) -> None:
+    """Replicate legacy providers' records into the store: full first, then incremental, resumable."""
+    import time as _time
+
+    from viss_bridge.upstream.pool import ProviderPool
+    from viss_bridge.upstream.sync import SyncJob, SyncState, replicated_datasets
+
+    settings = _settings(ctx)
+    interval = settings.sync_interval if every is None else every
+    state = None
+    pool = ProviderPool()
+    failed = False
+    while True:
+        loaded, store = _open(ctx, catalog_dir)
+        if state is None:
+            state = SyncState(store.engine)
+            state.create_schema()
+        chosen = replicated_datasets(loaded) if all_ else []
+        for name in datasets:
+            dataset = loaded.get(name)
+            if dataset is None:
+                raise click.ClickException(f"no dataset '{name}' in the catalog")
+            chosen.append(dataset)
+        if not chosen:
+            raise click.ClickException("name a dataset, or use --all for every replicated legacy dataset")
+        failed = False
+        for dataset in chosen:
+            if full:
+                state.reset(dataset.dataset)
+            try:
+                job = SyncJob(dataset, store, pool, state)
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from None
+            result = job.run(max_pages=max_pages)
+            cursor = result.cursor
+            where = f"cursor {cursor.changed_since.isoformat()} / {cursor.after_key or '-'}" if cursor else ""
+            for note in result.notes:
+                click.echo(f"{dataset.dataset}: {note}")
+            if result.error is not None:
+                failed = True
+                click.echo(f"{dataset.dataset}: stopped after {result.pages} page(s), {result.records} record(s): "
+                           f"{result.error.cause}: {result.error.message}; {where}; run again to resume", err=True)
+            else:
+                state_text = "up to date" if result.complete else "more pages remain"
+                click.echo(f"{dataset.dataset}: {'full' if result.full else 'incremental'} sync, {result.pages} page(s), "
+                           f"{result.records} record(s) in {result.seconds} s; {state_text}; {store.count(dataset)} in store; {where}")
+        full = False
+        if not interval:
+            break
+        _time.sleep(interval)
+    if failed:
+        raise SystemExit(1)
+
+
+@main.command()
+@click.argument("registers", nargs=-1)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8091, show_default=True, help="Port of the first register; the next ones follow.")
+@click.option("--size", default=200, show_default=True, help="Synthetic world size (as for `demo`).")
+def provider(registers: tuple[str, ...], host: str, port: int, size: int) -> None:
+    """Run demo legacy providers (persons, addresses): generation-II registers with their own WSDLs."""
+    from viss_bridge.demo.legacy_providers.registers import REGISTERS
+    from viss_bridge.demo.legacy_providers.server import run_providers
+
+    names = list(registers) or list(REGISTERS)
+    unknown = [n for n in names if n not in REGISTERS]
+    if unknown:
+        raise click.ClickException(f"unknown register {unknown[0]}; known: {', '.join(REGISTERS)}")
+
+    def ready(servers: list[Any]) -> None:
+        for server in servers:
+            click.echo(f"legacy provider {server.register.name:<10} {server.url}  WSDL {server.wsdl_url}  "
+                       f"control {server.base_url}/control")
+        sys.stdout.flush()
+
+    run_providers(names, host, port, size, on_ready=ready)
 
 
 # -- certificates ---------------------------------------------------------------

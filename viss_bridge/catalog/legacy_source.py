@@ -100,7 +100,8 @@ class Security(_Strict):
     """WS-Security towards the provider: sign requests, verify signed responses."""
 
     sign: Signing | None = None
-    trusted: tuple[str, ...] = ()  # PEM certificates whose signatures on responses are accepted
+    trusted: tuple[str, ...] = ()  # CA certificates (PEM) that response signers must chain to
+    pinned: tuple[str, ...] = ()  # the provider's own certificate(s): if set, only these may sign responses
     require_signed_response: bool = False
 
 

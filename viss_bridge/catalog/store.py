@@ -12,11 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
                         delete, func, insert, select)
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from viss_bridge.catalog.manifest import Dataset
@@ -117,13 +117,18 @@ class DatasetStore:
 
     # -- writes --------------------------------------------------------------
 
-    def upsert(self, dataset: Dataset, items: Iterable[dict[str, Any]]) -> int:
+    def upsert(self, dataset: Dataset, items: Iterable[dict[str, Any]],
+               also: Callable[[Connection], None] | None = None) -> int:
         """Insert or replace records (each change gets a new seq). Returns how many were written.
 
-        All records of one call commit together: a reader never sees half a batch.
+        All records of one call commit together: a reader never sees half a batch. ``also`` runs in
+        the same transaction (a sync job moves its cursor there, so records and cursor commit together).
         """
         rows = list(self._rows(dataset, items))
         if not rows:
+            if also is not None:
+                with self._guard("write"), self.engine.begin() as conn:
+                    also(conn)
             return 0
         if self.engine.dialect.name == "postgresql":
             # Concurrent writers of the same key: ON CONFLICT moves the row to a fresh seq
@@ -138,6 +143,8 @@ class DatasetStore:
             rows.sort(key=lambda row: row["record_key"])  # a stable lock order avoids deadlocks
             with self._guard("write"), self.engine.begin() as conn:
                 conn.execute(statement, rows)
+                if also is not None:
+                    also(conn)
             return len(rows)
         # SQLite serialises writers, so replacing rows inside one transaction is safe there.
         with self._guard("write"), self.engine.begin() as conn:
@@ -146,6 +153,8 @@ class DatasetStore:
                 conn.execute(delete(records).where(records.c.dataset == dataset.dataset,
                                                    records.c.record_key.in_(keys[start:start + 500])))
             conn.execute(insert(records), rows)
+            if also is not None:
+                also(conn)
         return len(rows)
 
     def delete(self, dataset: Dataset, key_values: dict[str, Any]) -> bool:

@@ -1,13 +1,8 @@
 """WS-Security on the provider leg: sign requests, verify signed responses with our own verifier.
 
-=== SEAM: viss_bridge.security (issue 1/lead, landing on main) ==================
-This module is the only place the upstream package touches the security API:
-``sign_envelope(envelope, key, soap_ns=...)``, ``verify_envelope(envelope,
-trust, soap_ns=..., max_clock_skew=..., require_timestamp=...)``,
-``SigningKey.from_files(cert, key)``, ``TrustStore``. Until it is merged,
-configuring ``security:`` on a legacy_soap source fails with a clear
-ProviderConfigurationError instead of sending unsigned requests.
-=================================================================================
+This module is the only place the upstream package touches the security API
+(``viss_bridge.security``: ``sign_envelope``, ``verify_envelope``,
+``SigningKey.from_files``, ``TrustStore``).
 
 zeep's own WS-Security plugin is not used: it signs with SHA-1 by default, adds
 no Timestamp and verifies responses in a way that accepts signature wrapping.
@@ -34,18 +29,15 @@ NS_WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-se
 def provider_security_hooks(source: LegacySoapSource, base_dir: Path
                             ) -> tuple[Callable[[bytes], bytes] | None, Callable[[bytes], bytes] | None]:
     name = source.provider
-    try:
-        from viss_bridge.security import pki, wssecurity  # type: ignore[attr-defined]
-    except ImportError as exc:  # SEAM: security package not merged yet
-        raise UpstreamError(errors.PROVIDER_CONFIG, name,
-                            f"provider {name} is configured with WS-Security but viss_bridge.security is not "
-                            f"available: {exc}", called=False) from exc
+    from viss_bridge.security import pki, wssecurity
+    from viss_bridge.security.keys import SigningKey
+
     security = source.security
 
     sign: Callable[[bytes], bytes] | None = None
     if security.sign is not None:
         try:
-            key = pki.SigningKey.from_files(base_dir / security.sign.cert, base_dir / security.sign.key)
+            key = SigningKey.from_files(base_dir / security.sign.cert, base_dir / security.sign.key)
         except Exception as exc:
             raise UpstreamError(errors.PROVIDER_CONFIG, name, f"signing key of provider {name}: {exc}",
                                 called=False) from exc
@@ -61,7 +53,12 @@ def provider_security_hooks(source: LegacySoapSource, base_dir: Path
             raise UpstreamError(errors.PROVIDER_CONFIG, name,
                                 f"provider {name} requires signed responses but no trusted certificates are configured",
                                 called=False)
-        trust = pki.TrustStore.from_files([base_dir / path for path in security.trusted])
+        try:
+            trust = pki.TrustStore.from_files(*[base_dir / path for path in security.trusted])
+            pinned = {pki.fingerprint(cert) for path in security.pinned for cert in pki.load_certificates(base_dir / path)}
+        except Exception as exc:
+            raise UpstreamError(errors.PROVIDER_CONFIG, name, f"trusted certificates of provider {name}: {exc}",
+                                called=False) from exc
 
         def verify(content: bytes) -> bytes:
             try:
@@ -81,6 +78,10 @@ def provider_security_hooks(source: LegacySoapSource, base_dir: Path
                 reason = getattr(exc, "reason", None) or str(exc)
                 raise UpstreamError(errors.PROVIDER_SECURITY, name,
                                     f"the response signature of provider {name} is not acceptable: {reason}") from exc
+            if pinned and pki.fingerprint(verified.certificate) not in pinned:
+                raise UpstreamError(errors.PROVIDER_SECURITY, name,
+                                    f"the response of provider {name} is signed by a certificate that is not pinned "
+                                    f"for it ({verified.certificate.subject.rfc4514_string()})")
             clean = etree.Element(f"{{{NS_SOAP11}}}Envelope", nsmap={"soap": NS_SOAP11})
             clean.append(verified.body)
             return etree.tostring(clean, xml_declaration=True, encoding="UTF-8")

@@ -38,7 +38,7 @@ from spyne import Application
 from spyne.protocol.soap import Soap11
 from spyne.server.wsgi import WsgiApplication
 
-from viss_bridge.catalog.values import to_json
+from viss_bridge.catalog.values import record_to_python, to_json
 from viss_bridge.demo.legacy_providers.registers import EPOCH, REGISTERS, STATE_KEY, Register, wsdl_path
 from viss_bridge.demo.world import REFERENCE_DATETIME, generate_world
 from viss_bridge.xml import NS_SOAP11, NS_WSDL_SOAP11, XmlRejected, parse_untrusted
@@ -46,6 +46,7 @@ from viss_bridge.xml import NS_SOAP11, NS_WSDL_SOAP11, XmlRejected, parse_untrus
 log = logging.getLogger(__name__)
 
 MAX_PAGE = 1000
+MODES = ("normal", "slow", "fault", "fail", "down", "tamper", "unsigned")
 
 
 @dataclass
@@ -111,11 +112,17 @@ class ProviderState:
                 raise KeyError(key)
             record = dict(self.records[key])
             record.update(values)
-            self.records[key] = record
+            self.records[key] = record_to_python(self._fields(), to_json(record))
             latest = max(self.changed.values())
             now = max(dt.datetime.now(dt.timezone.utc), latest + dt.timedelta(microseconds=1))
             self.changed[key] = now
             return now
+
+    def _fields(self) -> tuple[Any, ...]:
+        from viss_bridge.catalog.manifest import load_manifest
+        from viss_bridge.demo.world import DEMO_CATALOG_DIR
+
+        return load_manifest(DEMO_CATALOG_DIR / f"{self.register.dataset}.yaml").fields
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Every record as JSON values (tests compare the store with it)."""
@@ -184,12 +191,54 @@ class ProviderApp:
                             b"<html><body><h1>503 Service Unavailable</h1></body></html>", "text/html")
         elif mode == "down":
             raise _Drop()
+        if self.trust is not None:
+            problem = self._verify_request(raw)
+            if problem:
+                return _respond(start_response, "500 Internal Server Error",
+                                _soap_fault("wsse:InvalidSecurity", problem), "text/xml; charset=utf-8")
         import io
 
         env = dict(environ)
         env["wsgi.input"] = io.BytesIO(raw)
         env[STATE_KEY] = self.state
-        return self.spyne(env, start_response)
+        if self.key is None:
+            return self.spyne(env, start_response)
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., None]:
+            captured["status"] = status
+            return lambda _data: None
+
+        body = b"".join(self.spyne(env, capture))
+        if mode != "unsigned":
+            body = self._sign(body, tamper=mode == "tamper")
+        return _respond(start_response, captured.get("status", "200 OK"), body, "text/xml; charset=utf-8")
+
+    # -- WS-Security (a provider that requires signed requests and signs its answers) --
+
+    key: Any = None
+    trust: Any = None
+
+    def _verify_request(self, raw: bytes) -> str | None:
+        from viss_bridge.security.wssecurity import verify_envelope
+
+        try:
+            verify_envelope(parse_untrusted(raw), self.trust, soap_ns=NS_SOAP11)
+        except Exception as exc:
+            return f"request signature not accepted: {getattr(exc, 'reason', None) or exc}"
+        return None
+
+    def _sign(self, body: bytes, tamper: bool) -> bytes:
+        from viss_bridge.security.wssecurity import sign_envelope
+
+        envelope = parse_untrusted(body)
+        sign_envelope(envelope, self.key, soap_ns=NS_SOAP11)
+        if tamper:  # change the answer after signing, as a man in the middle would
+            for element in envelope.iter():
+                if isinstance(element.tag, str) and etree.QName(element).localname in ("GivenName", "Street"):
+                    element.text = "Tampered"
+                    break
+        return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
 
     def _control(self, environ: dict[str, Any], start_response: Callable[..., Any], path: str) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") == "POST":
@@ -201,7 +250,7 @@ class ProviderApp:
                     self.state.behaviour = Misbehaviour()
                 elif path.rstrip("/") == "/control":
                     mode = data.get("mode", "normal")
-                    if mode not in ("normal", "slow", "fault", "fail", "down"):
+                    if mode not in MODES:
                         return _respond(start_response, "400 Bad Request", f"unknown mode {mode}\n".encode(), "text/plain")
                     self.state.behaviour = Misbehaviour(mode, float(data.get("delay", 0)), int(data.get("after", 0)),
                                                         data.get("times"))
@@ -323,6 +372,11 @@ class ProviderServer:
     def set_mode(self, mode: str, delay: float = 0.0, after: int = 0, times: int | None = None) -> None:
         with self.state.lock:
             self.state.behaviour = Misbehaviour(mode, delay, after, times)
+
+    def secure(self, key: Any, trust: Any) -> None:
+        """Require WS-Security signed requests (trusted by ``trust``) and sign answers with ``key``."""
+        self.app.key = key
+        self.app.trust = trust
 
     def calls(self) -> dict[str, int]:
         with self.state.lock:

@@ -1,0 +1,106 @@
+"""Replication from a legacy provider over real HTTP: full, interrupted midway, resumed, incremental;
+the store matches the provider afterwards and replicated reads never reach the provider."""
+
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+import pytest
+import requests
+import yaml
+
+from tests.conftest import DEMO_CONSUMER, RunningBridge, cli, start_bridge
+from tests.soap_helpers import post, xroad_lookup
+from viss_bridge.catalog.values import to_json
+from viss_bridge.demo.legacy_catalog import legacy_manifest
+from viss_bridge.demo.legacy_providers import ProviderServer, start_provider
+
+PAGE = 30
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[ProviderServer]:
+    server = start_provider("persons", size=200)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def replica_bridge(tmp_path_factory: pytest.TempPathFactory, provider: ProviderServer) -> Iterator[RunningBridge]:
+    bridge = start_bridge(tmp_path_factory.mktemp("sync-bridge"), workers=1)
+    try:
+        manifest = legacy_manifest("persons", provider.url, "replicated", retries={"attempts": 1, "backoff": 0})
+        manifest["source"]["changes"]["page_size"] = PAGE
+        (bridge.catalog_dir / "fpr_person_replica.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True))
+        cli("clients", "grant", DEMO_CONSUMER, "fpr_person_replica", env=bridge.env())
+        yield bridge
+    finally:
+        bridge.stop()
+
+
+def _store_records(bridge: RunningBridge) -> dict[str, dict]:  # type: ignore[type-arg]
+    from viss_bridge.catalog.catalog import load_catalog
+    from viss_bridge.catalog.store import DatasetStore
+    from viss_bridge.db import make_engine
+
+    dataset = load_catalog(bridge.catalog_dir).get("fpr_person_replica")
+    engine = make_engine(bridge.database_url)
+    try:
+        changes = DatasetStore(engine).changes(dataset, 0, 100000)
+    finally:
+        engine.dispose()
+    return {c.record["person_code"]: to_json(c.record) for c in changes if c.record is not None}
+
+
+def test_sync_resumes_after_a_provider_failure_midway_and_matches_the_provider(replica_bridge, provider):  # type: ignore[no-untyped-def]
+    provider.reset()
+    provider.set_mode("fault", after=2)  # pages 1 and 2 succeed, page 3 faults
+    failed = cli("sync", "fpr_person_replica", env=replica_bridge.env(), check=False)
+    assert failed.returncode == 1
+    assert "ProviderFault" in failed.stderr and "run again to resume" in failed.stderr
+    assert len(_store_records(replica_bridge)) == 2 * PAGE  # whole pages only
+
+    # meanwhile the register changes a record already copied and one not yet copied
+    codes = sorted(provider.state.records)
+    provider.state.update(codes[0], {"first_name": "Mainīts"})
+    provider.state.update(codes[-1], {"status": "deceased", "death_date": "2026-02-01"})
+    provider.reset()
+    resumed = cli("sync", "fpr_person_replica", env=replica_bridge.env())
+    assert "resuming after: ProviderFault" in resumed.stdout
+    # resumed at the cursor: the 140 records not yet copied + the 2 changed ones, not all 200 again
+    remaining = 200 - 2 * PAGE + 2
+    assert provider.calls() == {"GetPersonChanges": -(-remaining // PAGE)}
+    assert _store_records(replica_bridge) == provider.state.snapshot()
+
+    # incremental: only what changed since
+    provider.state.update(codes[5], {"last_name": "Bērziņa-Ozola"})
+    provider.reset()
+    again = cli("sync", "fpr_person_replica", env=replica_bridge.env())
+    assert "incremental sync, 1 page(s), 1 record(s)" in again.stdout
+    assert provider.calls() == {"GetPersonChanges": 1}
+    assert _store_records(replica_bridge) == provider.state.snapshot()
+
+
+def test_replicated_dataset_is_served_without_calling_the_provider(replica_bridge, provider):  # type: ignore[no-untyped-def]
+    from viss_bridge.catalog.catalog import load_catalog
+
+    cli("sync", "fpr_person_replica", env=replica_bridge.env())
+    deadline = time.monotonic() + 20
+    while "fpr_person_replica" not in requests.get(replica_bridge.url + "/", timeout=5).text and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.1)  # permission cache
+    dataset = load_catalog(replica_bridge.catalog_dir).get("fpr_person_replica")
+    provider.reset()
+    provider.set_mode("down")  # even a provider that is down does not matter now
+    for code in sorted(provider.state.records)[:10]:
+        response = post(replica_bridge.xroad, xroad_lookup(dataset, DEMO_CONSUMER, {"person_code": code}))
+        assert response.status_code == 200, response.text
+        assert f"<ds:person_code>{code}</ds:person_code>".encode() in response.content or code.encode() in response.content
+    assert provider.calls() == {}
+    provider.reset()
+
+
+def test_sync_of_a_dataset_without_legacy_source_is_refused(replica_bridge):  # type: ignore[no-untyped-def]
+    result = cli("sync", "fpr_person", env=replica_bridge.env(), check=False)
+    assert result.returncode != 0 and "changes operation" in result.stderr

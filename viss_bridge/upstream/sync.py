@@ -1,0 +1,163 @@
+"""Replication: pull a legacy provider's records into the store through its changes operation.
+
+A replicated dataset (``source.mode: replicated``) is served from the store, so
+consumers no longer call the provider at all; this job keeps the copy fresh.
+
+* The first run pulls everything (changes since the epoch), later runs only
+  what changed since the persisted cursor: the last (changed-at, key) applied.
+* One transaction per page: the page's records and the cursor move commit
+  together, so readers never see half a page and a crash never loses or
+  repeats more than the page in flight.
+* A failure midway (provider down, fault, timeout) stops the run with the
+  cursor at the last applied page; the next run resumes from there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, select
+from sqlalchemy.engine import Connection, Engine
+
+from viss_bridge.catalog.legacy_source import LegacySoapSource
+from viss_bridge.catalog.manifest import Dataset
+from viss_bridge.catalog.store import DatasetStore
+from viss_bridge.upstream.errors import UpstreamError
+from viss_bridge.upstream.pool import ProviderPool
+
+log = logging.getLogger(__name__)
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+metadata = MetaData()
+
+cursors = Table(
+    "sync_cursors",
+    metadata,
+    Column("dataset", String(64), primary_key=True),
+    Column("changed_since", DateTime(timezone=True), nullable=False),
+    Column("after_key", String(512), nullable=True),
+    Column("full_done", Boolean, nullable=False, default=False),
+    Column("pages", Integer, nullable=False, default=0),
+    Column("records", Integer, nullable=False, default=0),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text, nullable=True),
+)
+
+
+@dataclass
+class Cursor:
+    dataset: str
+    changed_since: dt.datetime = EPOCH
+    after_key: str | None = None
+    full_done: bool = False
+    pages: int = 0
+    records: int = 0
+    last_error: str | None = None
+
+
+@dataclass
+class SyncResult:
+    dataset: str
+    pages: int = 0
+    records: int = 0
+    full: bool = False
+    complete: bool = False
+    error: UpstreamError | None = None
+    cursor: Cursor | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+class SyncState:
+    """Cursors in the same database as the store (so a page and its cursor commit together)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create_schema(self) -> None:
+        metadata.create_all(self.engine)
+
+    def get(self, dataset: str) -> Cursor:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(cursors).where(cursors.c.dataset == dataset)).first()
+        if row is None:
+            return Cursor(dataset)
+        return Cursor(dataset, _aware(row.changed_since), row.after_key, bool(row.full_done), row.pages, row.records,
+                      row.last_error)
+
+    def save(self, conn: Connection, cursor: Cursor) -> None:
+        values = {"changed_since": cursor.changed_since, "after_key": cursor.after_key, "full_done": cursor.full_done,
+                  "pages": cursor.pages, "records": cursor.records, "last_error": cursor.last_error,
+                  "updated_at": dt.datetime.now(dt.timezone.utc)}
+        updated = conn.execute(cursors.update().where(cursors.c.dataset == cursor.dataset).values(**values)).rowcount
+        if not updated:
+            conn.execute(cursors.insert().values(dataset=cursor.dataset, **values))
+
+    def note_error(self, cursor: Cursor, error: str) -> None:
+        cursor.last_error = error
+        with self.engine.begin() as conn:
+            self.save(conn, cursor)
+
+    def reset(self, dataset: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(cursors.delete().where(cursors.c.dataset == dataset))
+
+
+class SyncJob:
+    """Runs one dataset's replication until the provider has nothing newer (or fails)."""
+
+    def __init__(self, dataset: Dataset, store: DatasetStore, pool: ProviderPool, state: SyncState) -> None:
+        if not isinstance(dataset.source, LegacySoapSource) or dataset.source.changes is None:
+            raise ValueError(f"dataset {dataset.dataset} has no legacy_soap source with a changes operation")
+        self.dataset = dataset
+        self.store = store
+        self.pool = pool
+        self.state = state
+
+    def run(self, max_pages: int | None = None) -> SyncResult:
+        started = time.monotonic()
+        cursor = self.state.get(self.dataset.dataset)
+        result = SyncResult(self.dataset.dataset, full=not cursor.full_done, cursor=cursor)
+        if cursor.last_error:
+            result.notes.append(f"resuming after: {cursor.last_error}")
+        while max_pages is None or result.pages < max_pages:
+            try:
+                page = self.pool.changes(self.dataset, cursor.changed_since, cursor.after_key)
+            except UpstreamError as exc:
+                result.error = exc
+                self.state.note_error(cursor, f"{exc.cause}: {exc.message}")
+                log.warning("sync stopped; it resumes from the last applied page",
+                            extra={"dataset": self.dataset.dataset, "cause": exc.cause, "pages": result.pages})
+                break
+            if page.records:
+                assert page.last_changed_at is not None
+                cursor.changed_since = page.last_changed_at
+                cursor.after_key = page.last_key
+            cursor.pages += 1
+            cursor.records += len(page.records)
+            cursor.last_error = None
+            if not page.more:
+                cursor.full_done = True
+            snapshot = Cursor(**vars(cursor))
+            self.store.upsert(self.dataset, page.records, also=lambda conn: self.state.save(conn, snapshot))
+            result.pages += 1
+            result.records += len(page.records)
+            if not page.more:
+                result.complete = True
+                break
+        result.seconds = round(time.monotonic() - started, 3)
+        result.cursor = cursor
+        return result
+
+
+def replicated_datasets(datasets: Any) -> list[Dataset]:
+    return [d for d in datasets if isinstance(d.source, LegacySoapSource) and d.source.mode == "replicated"]
