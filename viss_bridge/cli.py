@@ -408,8 +408,16 @@ def migrate_scaffold(ctx: click.Context, wsdl: str, out: str, name: str | None, 
 @click.option("--service", required=True, help="The tracked legacy service (as in `migrate status`), e.g. PMLP/FizPersonas/v1-0.")
 @click.option("--legacy-url", required=True, help="The legacy provider's SOAP endpoint.")
 @click.option("--bridge-url", required=True, help="The bridge's endpoint for the same contract (/legacy/<name>).")
-@click.option("--requests", "requests_dir", required=True, type=click.Path(file_okay=False, exists=True),
+@click.option("--requests", "requests_dir", type=click.Path(file_okay=False, exists=True),
               help="Folder of saved SOAP request files (*.xml), replayed in file-name order.")
+@click.option("--from-log", "from_log", is_flag=True,
+              help="Replay requests recorded in the message log instead (see --log-service, --since, --until).")
+@click.option("--log-service", help="With --from-log: the log's service (prefix), e.g. legacy/fpr "
+                                    "(default: legacy/<name> from a /legacy/<name> bridge URL).")
+@click.option("--log-leg", type=click.Choice(["consumer", "provider"]), default="consumer", show_default=True,
+              help="With --from-log: requests consumers sent to the bridge, or the bridge to legacy providers.")
+@click.option("--since", help="With --from-log: only requests logged at or after this ISO UTC time.")
+@click.option("--until", help="With --from-log: only requests logged at or before this ISO UTC time.")
 @click.option("--wsdl", help="The service's WSDL: values are compared by their XSD types and SOAPAction is set.")
 @click.option("--unordered", multiple=True, help="Path of a repeated element whose order does not matter, e.g. "
                                                  "Person/Address. Repeatable; * matches any name.")
@@ -423,7 +431,8 @@ def migrate_scaffold(ctx: click.Context, wsdl: str, out: str, name: str | None, 
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Also write the full JSON report here.")
 @click.option("--fail-under", type=float, help="Exit with status 1 when parity (percent) is below this.")
 @click.pass_context
-def migrate_shadow(ctx: click.Context, service: str, legacy_url: str, bridge_url: str, requests_dir: str,
+def migrate_shadow(ctx: click.Context, service: str, legacy_url: str, bridge_url: str, requests_dir: str | None,
+                   from_log: bool, log_service: str | None, log_leg: str, since: str | None, until: str | None,
                    wsdl: str | None, unordered: tuple[str, ...], ignore: tuple[str, ...], rate: float, burst: int,
                    timeout: float, limit: int | None, record: bool, fmt: str, output: str | None,
                    fail_under: float | None) -> None:
@@ -444,9 +453,28 @@ def migrate_shadow(ctx: click.Context, service: str, legacy_url: str, bridge_url
             raise click.ClickException(str(exc)) from None
         options.types = types_from_inventory(inventory)
         actions = soap_actions_from_inventory(inventory)
-    saved = folder_requests(requests_dir)
-    if not saved:
-        raise click.ClickException(f"{requests_dir}: no *.xml request files")
+    if bool(requests_dir) == from_log:
+        raise click.UsageError("give either --requests FOLDER or --from-log")
+    if from_log:
+        from viss_bridge.migration.shadow import log_requests
+
+        settings = _settings(ctx)
+        log_url = getattr(settings, "log_database_url", "") or settings.database_url
+        if not log_service and "/legacy/" in bridge_url:
+            log_service = "legacy/" + bridge_url.split("/legacy/", 1)[1].strip("/").split("?")[0]
+        try:
+            saved = log_requests(log_url, leg=log_leg, service=log_service, since=since, until=until,
+                                 limit=limit or 1000)
+        except ImportError:
+            raise click.ClickException("this installation has no message log (viss_bridge.msglog)") from None
+        if not saved:
+            raise click.ClickException(f"the message log has no {log_leg} requests for service "
+                                       f"{log_service or '(any)'} in that time range")
+    else:
+        assert requests_dir is not None
+        saved = folder_requests(requests_dir)
+        if not saved:
+            raise click.ClickException(f"{requests_dir}: no *.xml request files")
     tracker = _tracker(ctx) if record else None
     if tracker is not None and tracker.get(service) is None:
         raise click.ClickException(f"no service '{service}' is tracked; run 'viss-bridge migrate inventory WSDL "

@@ -78,6 +78,42 @@ def folder_requests(folder: str | Path) -> list[SavedRequest]:
     return [SavedRequest(str(p.relative_to(folder)), p.read_bytes()) for p in files]
 
 
+def log_requests(log_url: str, *, leg: str = "consumer", endpoint: str | None = None, service: str | None = None,
+                 since: str | None = None, until: str | None = None, limit: int = 1000) -> list[SavedRequest]:
+    """Requests as the message log recorded them (exact bytes), oldest first.
+
+    ``service`` matches the log's service column as a prefix (``legacy/fpr`` matches
+    ``legacy/fpr/GetPerson``); ``since``/``until`` are ISO UTC times. The consumer
+    leg holds what old consumers sent to the bridge; the provider leg what the bridge
+    sent to legacy providers (for datasets answered live), which is in the provider's
+    own contract. Request ids are ``<node>:<sequence number>``, so a difference can be
+    traced back to the logged message (``viss-bridge log find``).
+    """
+    from viss_bridge.msglog.store import LogStore  # the message log package (issue 4)
+
+    where = ["leg = ?", "direction = ?"]
+    params: list[Any] = [leg, "request"]
+    if endpoint:
+        where.append("endpoint = ?")
+        params.append(endpoint)
+    if service:
+        where.append("(service = ? OR substr(service, 1, ?) = ?)")
+        params += [service, len(service) + 1, service + "/"]
+    if since:
+        where.append("recorded_at >= ?")
+        params.append(since)
+    if until:
+        where.append("recorded_at <= ?")
+        params.append(until)
+    store = LogStore(log_url)
+    try:
+        rows = store.query("SELECT node_id, seq, body FROM msglog_record WHERE " + " AND ".join(where)
+                           + " ORDER BY recorded_at, node_id, seq LIMIT ?", (*params, limit))
+    finally:
+        store.close()
+    return [SavedRequest(f"{node}:{seq}", bytes(body)) for node, seq, body in rows]
+
+
 @dataclass
 class ShadowTarget:
     service: str  # the tracked legacy service (migrate status)
