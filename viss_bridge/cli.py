@@ -405,9 +405,9 @@ def migrate_scaffold(ctx: click.Context, wsdl: str, out: str, name: str | None, 
 
 
 @migrate.command("shadow")
-@click.option("--service", required=True, help="The tracked legacy service (as in `migrate status`), e.g. PMLP/FizPersonas/v1-0.")
-@click.option("--legacy-url", required=True, help="The legacy provider's SOAP endpoint.")
-@click.option("--bridge-url", required=True, help="The bridge's endpoint for the same contract (/legacy/<name>).")
+@click.option("--service", help="The tracked legacy service (as in `migrate status`), e.g. PMLP/FizPersonas/v1-0.")
+@click.option("--legacy-url", help="The legacy provider's SOAP endpoint.")
+@click.option("--bridge-url", help="The bridge's endpoint for the same contract (/legacy/<name>).")
 @click.option("--requests", "requests_dir", type=click.Path(file_okay=False, exists=True),
               help="Folder of saved SOAP request files (*.xml), replayed in file-name order.")
 @click.option("--from-log", "from_log", is_flag=True,
@@ -422,77 +422,132 @@ def migrate_scaffold(ctx: click.Context, wsdl: str, out: str, name: str | None, 
 @click.option("--unordered", multiple=True, help="Path of a repeated element whose order does not matter, e.g. "
                                                  "Person/Address. Repeatable; * matches any name.")
 @click.option("--ignore", multiple=True, help="Path to leave out of the comparison. Repeatable.")
-@click.option("--rate", default=5.0, show_default=True, help="Requests per second at most (token bucket).")
-@click.option("--burst", default=1, show_default=True, help="Requests at once at most after an idle period.")
-@click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for each answer.")
-@click.option("--limit", type=int, help="Replay at most this many requests.")
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False, exists=True),
+              help="Compare several services as a YAML plan says (instead of the options above; see docs).")
+@click.option("--rate", type=float, help="Requests per second at most (token bucket).  [default: 5]")
+@click.option("--burst", type=int, help="Requests at once at most after an idle period.  [default: 1]")
+@click.option("--timeout", type=float, help="Seconds to wait for each answer.  [default: 10]")
+@click.option("--limit", type=int, help="Replay at most this many requests (per service).")
 @click.option("--record", is_flag=True, help="Store the run and its parity in the migration database.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Also write the full JSON report here.")
-@click.option("--fail-under", type=float, help="Exit with status 1 when parity (percent) is below this.")
+@click.option("--fail-under", type=float, help="Exit with status 1 when parity (percent) is below this "
+                                               "(for any service).")
 @click.pass_context
-def migrate_shadow(ctx: click.Context, service: str, legacy_url: str, bridge_url: str, requests_dir: str | None,
-                   from_log: bool, log_service: str | None, log_leg: str, since: str | None, until: str | None,
-                   wsdl: str | None, unordered: tuple[str, ...], ignore: tuple[str, ...], rate: float, burst: int,
-                   timeout: float, limit: int | None, record: bool, fmt: str, output: str | None,
+def migrate_shadow(ctx: click.Context, service: str | None, legacy_url: str | None, bridge_url: str | None,
+                   requests_dir: str | None, from_log: bool, log_service: str | None, log_leg: str,
+                   since: str | None, until: str | None, wsdl: str | None, unordered: tuple[str, ...],
+                   ignore: tuple[str, ...], plan_file: str | None, rate: float | None, burst: int | None,
+                   timeout: float | None, limit: int | None, record: bool, fmt: str, output: str | None,
                    fail_under: float | None) -> None:
     """Replay saved requests against the legacy provider and the bridge; report parity and every differing field."""
     import json
 
+    from viss_bridge.migration.plan import FromLog, PlanError, PlannedService, ShadowPlan, load_plan
+
+    if plan_file:
+        if any((service, legacy_url, bridge_url, requests_dir, from_log, wsdl, unordered, ignore)):
+            raise click.UsageError("--plan replaces --service, --legacy-url, --bridge-url, --requests, --from-log, "
+                                   "--wsdl, --unordered and --ignore")
+        try:
+            plan, base = load_plan(plan_file)
+        except PlanError as exc:
+            raise click.ClickException(str(exc)) from None
+    else:
+        missing = [name for name, value in (("--service", service), ("--legacy-url", legacy_url),
+                                            ("--bridge-url", bridge_url)) if not value]
+        if missing:
+            raise click.UsageError(f"missing {', '.join(missing)} (or give --plan FILE)")
+        if bool(requests_dir) == from_log:
+            raise click.UsageError("give either --requests FOLDER or --from-log")
+        try:
+            planned = PlannedService(
+                service=service, legacy_url=legacy_url, bridge_url=bridge_url, wsdl=wsdl,  # type: ignore[arg-type]
+                requests=str(Path(requests_dir).resolve()) if requests_dir else None,
+                from_log=FromLog(service=log_service, leg=log_leg, since=since, until=until) if from_log else None,
+                unordered=unordered, ignore=ignore)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        plan, base = ShadowPlan(services=(planned,)), Path.cwd()
+    tracker = _tracker(ctx) if record else None
+    if tracker is not None:
+        unknown = [s.service for s in plan.services if tracker.get(s.service) is None]
+        if unknown:
+            raise click.ClickException(f"not tracked: {', '.join(unknown)}; run 'viss-bridge migrate inventory WSDL "
+                                       "--record' first (or leave out --record)")
+    reports = []
+    below = False
+    for planned in plan.services:
+        report = _shadow_one(ctx, planned, base, rate=rate or planned.rate or plan.rate,
+                             burst=burst or planned.burst or plan.burst, timeout=timeout or plan.timeout,
+                             limit=limit or planned.limit)
+        reports.append(report)
+        if fmt == "text":
+            click.echo(report.render_text())
+        if tracker is not None:
+            state = tracker.record_shadow(planned.service, report.total, report.count("equal"),
+                                          report.count("different"), report.count("error"),
+                                          differing=report.differing_fields())
+            click.echo(f"recorded: {planned.service} is {state.state.replace('_', ' ')}, parity {state.parity:.1f}%",
+                       err=True)
+        if fail_under is not None and report.parity < fail_under:
+            below = True
+    data = reports[0].to_json() if len(reports) == 1 and not plan_file else \
+        {"services": [r.to_json() for r in reports],
+         "summary": [{"service": r.service, "requests": r.total, "parity": r.parity} for r in reports]}
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    elif len(reports) > 1:
+        _table(("service", "requests", "equal", "different", "errors", "parity"),
+               [(r.service, str(r.total), str(r.count("equal")), str(r.count("different")), str(r.count("error")),
+                 f"{r.parity:.1f}%") for r in reports])
+    if output:
+        Path(output).write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    if below:
+        raise SystemExit(1)
+
+
+def _shadow_one(ctx: click.Context, planned: Any, base: Path, *, rate: float, burst: int, timeout: float,
+                limit: int | None) -> Any:
+    """One service of a shadow run: its requests, its comparison options, its own token bucket."""
     from viss_bridge.migration.compare import CompareOptions, types_from_inventory
-    from viss_bridge.migration.shadow import ShadowTarget, folder_requests, replay, soap_actions_from_inventory
-    from viss_bridge.migration.tracking import TransitionRefused
+    from viss_bridge.migration.shadow import (ShadowTarget, folder_requests, log_requests, replay,
+                                              soap_actions_from_inventory)
     from viss_bridge.migration.wsdl import WsdlError, read_wsdl
 
-    options = CompareOptions(unordered=unordered, ignore=ignore)
+    options = CompareOptions(unordered=planned.unordered, ignore=planned.ignore)
     actions: dict[str, str] = {}
-    if wsdl:
+    if planned.wsdl:
         try:
-            inventory = read_wsdl(wsdl)
+            inventory = read_wsdl(str(base / planned.wsdl))
         except WsdlError as exc:
             raise click.ClickException(str(exc)) from None
         options.types = types_from_inventory(inventory)
         actions = soap_actions_from_inventory(inventory)
-    if bool(requests_dir) == from_log:
-        raise click.UsageError("give either --requests FOLDER or --from-log")
-    if from_log:
-        from viss_bridge.migration.shadow import log_requests
-
+    if planned.from_log is not None:
         settings = _settings(ctx)
         log_url = getattr(settings, "log_database_url", "") or settings.database_url
-        if not log_service and "/legacy/" in bridge_url:
-            log_service = "legacy/" + bridge_url.split("/legacy/", 1)[1].strip("/").split("?")[0]
+        log_service = planned.from_log.service
+        if not log_service and "/legacy/" in planned.bridge_url:
+            log_service = "legacy/" + planned.bridge_url.split("/legacy/", 1)[1].strip("/").split("?")[0]
         try:
-            saved = log_requests(log_url, leg=log_leg, service=log_service, since=since, until=until,
-                                 limit=limit or 1000)
+            saved = log_requests(log_url, leg=planned.from_log.leg, service=log_service, since=planned.from_log.since,
+                                 until=planned.from_log.until, limit=limit or 1000)
         except ImportError:
             raise click.ClickException("this installation has no message log (viss_bridge.msglog)") from None
         if not saved:
-            raise click.ClickException(f"the message log has no {log_leg} requests for service "
-                                       f"{log_service or '(any)'} in that time range")
+            raise click.ClickException(f"{planned.service}: the message log has no {planned.from_log.leg} requests "
+                                       f"for service {log_service or '(any)'} in that time range")
     else:
-        assert requests_dir is not None
-        saved = folder_requests(requests_dir)
-        if not saved:
-            raise click.ClickException(f"{requests_dir}: no *.xml request files")
-    tracker = _tracker(ctx) if record else None
-    if tracker is not None and tracker.get(service) is None:
-        raise click.ClickException(f"no service '{service}' is tracked; run 'viss-bridge migrate inventory WSDL "
-                                   "--record' first (or leave out --record)")
-    target = ShadowTarget(service, legacy_url, bridge_url, options, actions)
-    report = replay(target, saved, rate=rate, burst=burst, timeout=timeout, limit=limit)
-    if output:
-        Path(output).write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
-    click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False) if fmt == "json" else report.render_text())
-    if tracker is not None:
+        folder = base / planned.requests
         try:
-            state = tracker.record_shadow(service, report.total, report.count("equal"), report.count("different"),
-                                          report.count("error"))
-        except TransitionRefused as exc:
+            saved = folder_requests(folder)
+        except FileNotFoundError as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(f"recorded: {service} is {state.state.replace('_', ' ')}, parity {state.parity:.1f}%", err=True)
-    if fail_under is not None and report.parity < fail_under:
-        raise SystemExit(1)
+        if not saved:
+            raise click.ClickException(f"{folder}: no *.xml request files")
+    target = ShadowTarget(planned.service, planned.legacy_url, planned.bridge_url, options, actions)
+    return replay(target, saved, rate=rate, burst=burst, timeout=timeout, limit=limit)
 
 
 @migrate.command("status")
@@ -507,7 +562,9 @@ def migrate_status(ctx: click.Context, fmt: str) -> None:
     states = _tracker(ctx).services()
     figures = summary(states)
     if fmt == "json":
-        click.echo(json.dumps({"services": [s.to_json() for s in states], "summary": figures}, indent=2))
+        differences = _tracker(ctx).latest_differences()
+        services = [dict(s.to_json(), differing_fields=differences.get(s.name, {})) for s in states]
+        click.echo(json.dumps({"services": services, "summary": figures}, indent=2, ensure_ascii=False))
         return
     rows = [(s.name, STATE_LABELS.get(s.state, s.state), "-" if s.parity is None else f"{s.parity:.1f}%",
              str(s.shadow_requests), str(s.complexity), ", ".join(s.datasets) or "-",
@@ -552,13 +609,13 @@ def migrate_report(ctx: click.Context, output: str, markdown: str | None, title:
     from viss_bridge.migration.report import render_html, render_markdown
 
     tracker = _tracker(ctx)
-    states, events = tracker.services(), tracker.events()
-    Path(output).write_text(render_html(states, events, title=title), encoding="utf-8")
+    states, events, differences = tracker.services(), tracker.events(), tracker.latest_differences()
+    Path(output).write_text(render_html(states, events, title=title, differences=differences), encoding="utf-8")
     click.echo(f"wrote {output} ({len(states)} service(s))")
     if markdown == "-":
-        click.echo(render_markdown(states))
+        click.echo(render_markdown(states, differences=differences))
     elif markdown:
-        Path(markdown).write_text(render_markdown(states), encoding="utf-8")
+        Path(markdown).write_text(render_markdown(states, differences=differences), encoding="utf-8")
         click.echo(f"wrote {markdown}")
 
 

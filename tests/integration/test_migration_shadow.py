@@ -103,3 +103,58 @@ def test_an_unreachable_or_faulty_provider_is_an_error_not_parity(bridge, person
     assert (report["equal"], report["errors"]) == (2, 1)
     [error] = [o for o in report["outcomes"] if o["status"] == "error"]
     assert error["request"] == "get-person-00.xml" and "legacy provider: HTTP 503" in error["error"]
+
+
+def test_a_plan_compares_several_services_and_records_their_differences(bridge, persons_provider, demo_world,
+                                                                        tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    addresses = start_provider("addresses", size=200)
+    try:
+        write_requests(tmp_path / "requests" / "persons", _codes(demo_world)[:4])
+        address_ns = "http://ivis.eps.gov.lv/XMLSchemas/VZD/Adreses/v1-0"
+        folder = tmp_path / "requests" / "addresses"
+        folder.mkdir(parents=True)
+        chosen = demo_world["vzd_address"][:5]
+        for index, address in enumerate(chosen):
+            (folder / f"get-address-{index}.xml").write_text(
+                '<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body>'
+                f'<a:GetAddressRequest xmlns:a="{address_ns}"><a:AddressCode>{address["address_code"]}</a:AddressCode>'
+                '</a:GetAddressRequest></e:Body></e:Envelope>')
+        requests.post(f"{addresses.base_url}/control/update",
+                      json={"key": chosen[2]["address_code"], "set": {"postal_code": "LV-9999"}}, timeout=10)
+        (tmp_path / "plan.yaml").write_text(f"""
+rate: 50
+services:
+  - service: {SERVICE}
+    legacy_url: {persons_provider.url}
+    bridge_url: {bridge.url}/legacy/fpr
+    wsdl: {PERSONS_WSDL}
+    requests: requests/persons
+    unordered: [Person/Address]
+  - service: VZD/Adreses/v1-0
+    legacy_url: {addresses.url}
+    bridge_url: {bridge.url}/legacy/var
+    wsdl: {ROOT / "wsdl" / "VZD-Adreses-v1-0.wsdl"}
+    requests: requests/addresses
+    rate: 20
+""")
+        env = {"VISS_BRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'migration.sqlite'}"}
+        cli("migrate", "inventory", str(ROOT / "wsdl"), "--record", env=env)
+        result = cli("migrate", "shadow", "--plan", str(tmp_path / "plan.yaml"), "--record", "--fail-under", "100",
+                     env=env, check=False)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f"{SERVICE}: 4 request(s), 4 equal, 0 different, 0 error(s): parity 100.0%" in result.stdout
+        assert "VZD/Adreses/v1-0: 5 request(s), 4 equal, 1 different, 0 error(s): parity 80.0%" in result.stdout
+        assert "get-address-2.xml: 1 difference(s)" in result.stdout
+        assert "GetAddressResponse/Address/PostalCode: legacy 'LV-9999'" in result.stdout
+        status = {s["name"]: s for s in json.loads(cli("migrate", "status", "--format", "json", env=env).stdout)["services"]}
+        assert status[SERVICE]["parity"] == 100.0 and status["VZD/Adreses/v1-0"]["parity"] == 80.0
+        assert status["VZD/Adreses/v1-0"]["differing_fields"] == {"GetAddressResponse/Address/PostalCode": 1}
+        report = tmp_path / "report.html"
+        cli("migrate", "report", "-o", str(report), env=env)
+        assert "PostalCode (1)" in report.read_text()
+        broken = tmp_path / "broken-plan.yaml"
+        broken.write_text("services:\n  - service: X\n    legacy_url: ftp://nope\n")
+        refused = cli("migrate", "shadow", "--plan", str(broken), check=False)
+        assert refused.returncode == 1 and "broken-plan.yaml:3: services.0.legacy_url" in refused.stderr
+    finally:
+        addresses.stop()

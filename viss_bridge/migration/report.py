@@ -157,8 +157,17 @@ td.num{text-align:right}
 """
 
 
+def _differences_text(fields: dict[str, int] | None, limit: int = 3) -> str:
+    if not fields:
+        return "-"
+    shown = [f"{path.rsplit('/', 1)[-1]} ({count})" for path, count in list(fields.items())[:limit]]
+    more = len(fields) - limit
+    return ", ".join(shown) + (f", {more} more" if more > 0 else "")
+
+
 def render_html(states: list[ServiceState], events: list[Event], title: str = "Legacy service migration",
-                generated: dt.datetime | None = None) -> str:
+                generated: dt.datetime | None = None, differences: dict[str, dict[str, int]] | None = None) -> str:
+    differences = differences or {}
     generated = generated or dt.datetime.now(dt.timezone.utc)
     figures = summary(states)
     counts = figures["counts"]
@@ -171,10 +180,11 @@ def render_html(states: list[ServiceState], events: list[Event], title: str = "L
     rows = []
     for s in states:
         rows.append("<tr data-service=\"{n}\"><td>{n}</td><td>{t}</td><td>{st}</td><td class=\"num\">{p}</td>"
-                    "<td class=\"num\">{r}</td><td>{sa}</td><td class=\"num\">{o}</td><td class=\"num\">{c}</td>"
-                    "<td>{d}</td><td>{u}</td></tr>".format(
+                    "<td class=\"num\">{r}</td><td>{sa}</td><td>{df}</td><td class=\"num\">{o}</td>"
+                    "<td class=\"num\">{c}</td><td>{d}</td><td>{u}</td></tr>".format(
                         n=_e(s.name), t=_e(s.title), st=_e(STATE_LABELS.get(s.state, s.state)), p=_pct(s.parity),
                         r=s.shadow_requests, sa=s.shadow_at.strftime("%Y-%m-%d %H:%M") if s.shadow_at else "-",
+                        df=_e(_differences_text(differences.get(s.name))) if s.parity is not None else "-",
                         o=s.operations, c=s.complexity, d=_e(", ".join(s.datasets) or "-"),
                         u=s.updated_at.strftime("%Y-%m-%d")))
     tile_html = "".join(f'<div class="tile" id="{i}"><div class="n">{_e(v)}</div><div class="l">{_e(label)}</div></div>'
@@ -196,13 +206,15 @@ def render_html(states: list[ServiceState], events: list[Event], title: str = "L
 {timeline_svg(timeline_points(events), figures["total"])}
 <h2>Services</h2>
 <table id="services"><thead><tr><th>service</th><th>WSDL service</th><th>state</th><th>parity</th>
-<th>requests shadowed</th><th>last shadow run</th><th>operations</th><th>complexity</th><th>datasets</th><th>updated</th></tr></thead>
+<th>requests shadowed</th><th>last shadow run</th><th>fields differing (requests)</th><th>operations</th><th>complexity</th><th>datasets</th><th>updated</th></tr></thead>
 <tbody>{''.join(rows)}</tbody></table>
 </body></html>
 """
 
 
-def render_markdown(states: list[ServiceState], generated: dt.datetime | None = None) -> str:
+def render_markdown(states: list[ServiceState], generated: dt.datetime | None = None,
+                    differences: dict[str, dict[str, int]] | None = None) -> str:
+    differences = differences or {}
     generated = generated or dt.datetime.now(dt.timezone.utc)
     figures = summary(states)
     counts = figures["counts"]
@@ -213,10 +225,12 @@ def render_markdown(states: list[ServiceState], generated: dt.datetime | None = 
     lines += [f"| {STATE_LABELS[s]} | {counts.get(s, 0)} |" for s in STATES]
     lines += ["", f"Mean parity of shadowed services: **{_pct(figures['mean_parity'])}**; "
                   f"{figures['full_parity']} of {figures['measured']} at 100%.", "",
-              "| service | state | parity | requests shadowed | last shadow run | complexity | datasets |",
-              "|---|---|---:|---:|---|---:|---|"]
+              "| service | state | parity | requests shadowed | last shadow run | fields differing (requests) "
+              "| complexity | datasets |",
+              "|---|---|---:|---:|---|---|---:|---|"]
     for s in states:
         lines.append(f"| `{s.name}` | {STATE_LABELS.get(s.state, s.state)} | {_pct(s.parity)} | {s.shadow_requests} | "
-                     f"{s.shadow_at.strftime('%Y-%m-%d %H:%M') if s.shadow_at else '-'} | {s.complexity} | "
+                     f"{s.shadow_at.strftime('%Y-%m-%d %H:%M') if s.shadow_at else '-'} | "
+                     f"{_differences_text(differences.get(s.name)) if s.parity is not None else '-'} | {s.complexity} | "
                      f"{', '.join(s.datasets) or '-'} |")
     return "\n".join(lines) + "\n"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -79,6 +80,7 @@ shadow_runs = Table(
     Column("different", Integer, nullable=False),
     Column("errors", Integer, nullable=False),
     Column("parity", Float, nullable=False),
+    Column("differing", Text, nullable=False, default="{}"),  # JSON: field path -> requests where it differs
 )
 
 
@@ -185,7 +187,17 @@ class MigrationTracker:
             rows = conn.execute(select(shadow_runs).where(shadow_runs.c.service == name)
                                 .order_by(shadow_runs.c.at, shadow_runs.c.id)).all()
         return [{"at": _aware(r.at), "requests": r.requests, "equal": r.equal, "different": r.different,
-                 "errors": r.errors, "parity": r.parity} for r in rows]
+                 "errors": r.errors, "parity": r.parity, "differing": json.loads(r.differing or "{}")} for r in rows]
+
+    def latest_differences(self) -> dict[str, dict[str, int]]:
+        """Per service, the fields that differed in its latest shadow run (for status and the report)."""
+        result: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(shadow_runs.c.service, shadow_runs.c.differing)
+                                .order_by(shadow_runs.c.at, shadow_runs.c.id)).all()
+        for service, differing in rows:
+            result[service] = json.loads(differing or "{}")
+        return result
 
     @staticmethod
     def _state(row: Any) -> ServiceState:
@@ -256,7 +268,7 @@ class MigrationTracker:
         return state
 
     def record_shadow(self, name: str, requests: int, equal: int, different: int, errors: int,
-                      at: dt.datetime | None = None) -> ServiceState:
+                      at: dt.datetime | None = None, differing: dict[str, int] | None = None) -> ServiceState:
         """Store a shadow run; a mapped (or inventoried) service moves to ``shadowing``."""
         at = at or _now()
         parity = round(100.0 * equal / requests, 2) if requests else 0.0
@@ -266,7 +278,8 @@ class MigrationTracker:
                 raise TransitionRefused(f"no service '{name}' is tracked; inventory it first "
                                         "(viss-bridge migrate inventory WSDL --record)")
             conn.execute(insert(shadow_runs).values(service=name, at=at, requests=requests, equal=equal,
-                                                    different=different, errors=errors, parity=parity))
+                                                    different=different, errors=errors, parity=parity,
+                                                    differing=json.dumps(differing or {}, ensure_ascii=False)))
             values: dict[str, Any] = {"parity": parity, "shadow_requests": requests, "shadow_at": at, "updated_at": at}
             if row.state in ("inventoried", "mapped"):
                 values["state"] = "shadowing"
