@@ -158,3 +158,16 @@ services:
         assert refused.returncode == 1 and "broken-plan.yaml:3: services.0.legacy_url" in refused.stderr
     finally:
         addresses.stop()
+
+
+def test_inventory_of_served_wsdls_over_http_needs_allow_network(bridge) -> None:  # type: ignore[no-untyped-def]
+    refused = cli("migrate", "inventory", f"{bridge.url}/legacy/fpr?wsdl", check=False)
+    assert refused.returncode == 1 and "--allow-network" in refused.stderr
+    result = cli("migrate", "inventory", f"{bridge.url}/legacy/fpr?wsdl", f"{bridge.xroad}?wsdl", "--allow-network",
+                 "--format", "json")
+    data = json.loads(result.stdout)
+    assert data["totals"]["failed"] == 0 and data["totals"]["wsdls"] == 2
+    legacy, xroad = data["wsdls"]
+    assert legacy["services"][0]["ports"][0]["address"] == f"{bridge.url}/legacy/fpr"
+    operations = {o["name"] for o in xroad["services"][0]["ports"][0]["operations"]}
+    assert {"fpr_person", "vzd_address"} <= operations

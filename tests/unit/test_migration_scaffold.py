@@ -109,3 +109,8 @@ def test_rpc_services_are_refused_with_the_reason(tmp_path: Path) -> None:
                                            ("9lives", "f_9lives")])
 def test_snake_case_names(legacy: str, field: str) -> None:
     assert snake(legacy) == field
+
+
+def test_a_contract_name_the_bridge_cannot_serve_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["migrate", "scaffold", str(PERSONS), "-o", str(tmp_path), "--name", "Persons/1"])
+    assert result.exit_code == 1 and "cannot name a /legacy contract" in result.output

@@ -43,6 +43,7 @@ TYPE_MAP = {
 PERSON_CODE_NAMES = {"person_code", "personal_code", "personas_kods", "pk", "person_id_code"}
 RESERVED = {"record", "records"}
 TIME_TYPES = {"xs:dateTime", "xs:date"}
+CONTRACT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")  # what /legacy/<name> accepts
 
 
 class ScaffoldError(ValueError):
@@ -257,8 +258,8 @@ def draft_operations(service: ServiceInfo, prefix: str | None = None) -> tuple[l
             else:
                 todos.append(f"request element {row.name} matches no response field; it is not used for the lookup")
         if not request_map:
-            first = next((f for f in fields if f.type != "list" and f.required), None) or \
-                next(f for f in fields if f.type != "list") if any(f.type != "list" for f in fields) else None
+            scalars = [f for f in fields if f.type != "list"]
+            first = next((f for f in scalars if f.required), scalars[0] if scalars else None)
             if first is None:
                 skipped_ops.append(f"{op.name}: no scalar field could serve as the key")
                 continue
@@ -455,6 +456,9 @@ def scaffold(inventory: WsdlInventory, out: str | Path, *, name: str | None = No
              provider_url: str | None = None, mode: str = "live", force: bool = False) -> list[ScaffoldResult]:
     out = Path(out)
     results: list[ScaffoldResult] = []
+    if name is not None and not CONTRACT_NAME.match(name):
+        raise ScaffoldError(f"--name '{name}' cannot name a /legacy contract: use lower-case letters, digits, '-' "
+                            "and '_' (at most 63)")
     if len(inventory.services) > 1 and name:
         raise ScaffoldError("--name applies to a WSDL with one service; this one has "
                             f"{len(inventory.services)}")
