@@ -574,6 +574,31 @@ def migrate_status(ctx: click.Context, fmt: str) -> None:
     click.echo(f"{figures['total']} service(s): {counts}; moved {figures['moved_percent']:.1f}%")
 
 
+@migrate.command("history")
+@click.argument("service")
+@click.pass_context
+def migrate_history(ctx: click.Context, service: str) -> None:
+    """One service's state changes (who, when, why) and shadow runs."""
+    from viss_bridge.migration.tracking import STATE_LABELS
+
+    tracker = _tracker(ctx)
+    state = tracker.get(service)
+    if state is None:
+        raise click.ClickException(f"no service '{service}' is tracked")
+    click.echo(f"{state.name} ({state.title}): {STATE_LABELS[state.state]}; WSDL {state.wsdl or '-'}; "
+               f"datasets {', '.join(state.datasets) or '-'}")
+    _table(("time", "from", "to", "by", "note"),
+           [(e.at.strftime("%Y-%m-%d %H:%M:%S"), STATE_LABELS.get(e.from_state or "", "-"), STATE_LABELS[e.to_state],
+             e.actor, e.note) for e in tracker.events(service)])
+    runs = tracker.shadow_history(service)
+    if runs:
+        click.echo("shadow runs:")
+        _table(("time", "requests", "equal", "different", "errors", "parity", "fields differing (requests)"),
+               [(r["at"].strftime("%Y-%m-%d %H:%M:%S"), str(r["requests"]), str(r["equal"]), str(r["different"]),
+                 str(r["errors"]), f"{r['parity']:.1f}%",
+                 ", ".join(f"{k} ({v})" for k, v in r["differing"].items()) or "-") for r in runs])
+
+
 @migrate.command("mark")
 @click.argument("service")
 @click.argument("state", type=click.Choice(["inventoried", "mapped", "shadowing", "switched_over", "switched-over",

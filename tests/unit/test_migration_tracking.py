@@ -89,6 +89,8 @@ def test_cli_status_mark_and_report(tmp_path: Path) -> None:
     assert marked.exit_code == 0 and "VZD/Adreses/v1-0: mapped" in marked.output
     refused = runner.invoke(main, ["migrate", "mark", "VZD/Adreses/v1-0", "retired"])
     assert refused.exit_code == 1 and "can move to: inventoried, shadowing" in refused.output
+    history = runner.invoke(main, ["migrate", "history", "VZD/Adreses/v1-0"])
+    assert history.exit_code == 0 and "inventoried  mapped" in history.output, history.output
     status = runner.invoke(main, ["migrate", "status"])
     assert "VZD/Adreses/v1-0" in status.output and "mapped" in status.output
     data = json.loads(runner.invoke(main, ["migrate", "status", "--format", "json"]).output)
