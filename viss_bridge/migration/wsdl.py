@@ -63,8 +63,8 @@ class FieldRow:
 @dataclass
 class MessageInfo:
     message: str  # the wsdl:message name
-    element: str  # the SOAP Body's child element, in Clark-free form "{ns}name" -> stored as prefix-free "name"
-    namespace: str
+    element: str  # local name of the SOAP Body's child element (rpc: the operation wrapper)
+    namespace: str  # its namespace URI
     parts: list[str]
     fields: list[FieldRow]
     headers: list[str] = field(default_factory=list)
