@@ -169,5 +169,9 @@ def test_inventory_of_served_wsdls_over_http_needs_allow_network(bridge) -> None
     assert data["totals"]["failed"] == 0 and data["totals"]["wsdls"] == 2
     legacy, xroad = data["wsdls"]
     assert legacy["services"][0]["ports"][0]["address"] == f"{bridge.url}/legacy/fpr"
-    operations = {o["name"] for o in xroad["services"][0]["ports"][0]["operations"]}
-    assert {"fpr_person", "vzd_address"} <= operations
+    operations = {o["name"]: o for o in xroad["services"][0]["ports"][0]["operations"]}
+    assert {"fpr_person", "vzd_address"} <= set(operations)
+    person = operations["fpr_person"]
+    # X-Road headers are soap:header parts: listed as headers, not as body fields
+    assert {"client", "service", "id", "userId", "protocolVersion"} <= set(person["input"]["headers"])
+    assert [f["path"] for f in person["input"]["fields"]] == ["person_code"]

@@ -93,10 +93,13 @@ class Node:
     nil: bool = False
 
 
-def body_of(message: bytes) -> etree._Element:
+MAX_ANSWER_BYTES = 32 * 1024 * 1024  # legacy answers (lists, attachments inline) can exceed the bridge's request limit
+
+
+def body_of(message: bytes, max_bytes: int = MAX_ANSWER_BYTES) -> etree._Element:
     """The first element in the SOAP Body (or the Fault), from untrusted bytes."""
     try:
-        root = parse_untrusted(message)
+        root = parse_untrusted(message, max_bytes=max_bytes)
     except XmlRejected as exc:
         raise NotSoap(str(exc)) from None
     namespace = etree.QName(root).namespace
