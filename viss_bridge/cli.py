@@ -128,7 +128,27 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         click.echo(f"viss-bridge serving on {settings.base_url} with {settings.workers} worker(s); "
                    f"catalog {settings.catalog_dir}")
 
-    run(settings, on_ready=announce)
+    syncer = _start_sync_loop(ctx, settings)
+    try:
+        run(settings, on_ready=announce)
+    finally:
+        if syncer is not None and syncer.poll() is None:
+            syncer.terminate()
+
+
+def _start_sync_loop(ctx: click.Context, settings: Settings) -> Any:
+    """With sync_interval > 0, `serve` keeps replicated legacy datasets fresh in a child process."""
+    if settings.sync_interval <= 0:
+        return None
+    import subprocess
+
+    env = dict(os.environ, VISS_BRIDGE_DATABASE_URL=settings.database_url, VISS_BRIDGE_CATALOG_DIR=settings.catalog_dir)
+    command = [sys.executable, "-m", "viss_bridge.cli"]
+    if ctx.obj.get("config"):
+        command += ["--config", ctx.obj["config"]]
+    command += ["sync", "--all", "--every", str(settings.sync_interval)]
+    click.echo(f"syncing replicated legacy datasets every {settings.sync_interval} s (pid in the process list: viss-bridge sync)")
+    return subprocess.Popen(command, env=env)
 
 
 def _check_catalog(folder: str) -> None:
@@ -676,7 +696,14 @@ def sync(ctx: click.Context, datasets: tuple[str, ...], all_: bool, full: bool, 
     pool = ProviderPool()
     failed = False
     while True:
-        loaded, store = _open(ctx, catalog_dir)
+        try:
+            loaded, store = _open(ctx, catalog_dir)
+        except click.ClickException as exc:
+            if not interval:
+                raise
+            click.echo(f"sync: {exc.message}; trying again in {interval} s", err=True)
+            _time.sleep(interval)
+            continue
         if state is None:
             state = SyncState(store.engine)
             state.create_schema()
@@ -686,7 +713,7 @@ def sync(ctx: click.Context, datasets: tuple[str, ...], all_: bool, full: bool, 
             if dataset is None:
                 raise click.ClickException(f"no dataset '{name}' in the catalog")
             chosen.append(dataset)
-        if not chosen:
+        if not chosen and not (all_ and interval):
             raise click.ClickException("name a dataset, or use --all for every replicated legacy dataset")
         failed = False
         for dataset in chosen:

@@ -37,6 +37,14 @@ class Settings:
     legacy_dir: str = ""
     # Seconds between scheduled syncs of replicated legacy datasets (`viss-bridge sync --all`); 0: off.
     sync_interval: float = 0.0
+    # VISS dialect (/viss): CA that consumer certificates chain to, the registered consumer certificates
+    # (YAML: consumers: [{client, participant, cert}]), Timestamp freshness / replay window in seconds,
+    # and optionally the node's key to sign replies with.
+    viss_trust_ca: str = ""
+    viss_consumers: str = ""
+    viss_freshness: int = 300
+    viss_signing_cert: str = ""
+    viss_signing_key: str = ""
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 2

@@ -36,7 +36,7 @@ from viss_bridge.facade.xroad import XRoadFacade, client_list_json, client_list_
 from viss_bridge.upstream.client import CALLER
 from viss_bridge.upstream.pool import ProviderPool
 from viss_bridge.observability import (CATALOG_DATASETS, CATALOG_RELOADS, FAULTS, LATENCY, REQUESTS, metrics_text)
-from viss_bridge.xml import NS_SOAP11
+from viss_bridge.xml import NS_SOAP11, NS_SOAP12
 from pathlib import Path
 
 log = logging.getLogger("viss_bridge.server")
@@ -69,6 +69,7 @@ class BridgeApp:
         self.upstream = ProviderPool(sink=ProviderLegSink(self.sinks))
         self.sources = SourceRouter(self.store, self.upstream)
         self.legacy = LegacyContractFacade(LegacyContracts(settings.legacy_folder), self.sources, self.policy)
+        self.viss = make_viss_facade(settings, self.engine, self.sources, self.policy)
         self.catalog_folder = Path(settings.catalog_dir)
         self._lock = threading.Lock()
         self._checked = 0.0
@@ -81,6 +82,7 @@ class BridgeApp:
         self.routes: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = {
             "/xroad": self._xroad,
             "/catalog": self._catalog,
+            "/viss": self._viss,
             "/listClients": self._list_clients,
             "/health": self._health,
             "/metrics": self._metrics,
@@ -154,7 +156,8 @@ class BridgeApp:
             return _plain(start_response, 500, "internal error; see the log\n")
 
     def _soap(self, endpoint: str, environ: dict[str, Any], start_response: StartResponse,
-              handle: Callable[[Published, SoapRequest, dict[str, Any], CallInfo], SoapResponse]) -> Iterable[bytes]:
+              handle: Callable[[Published, SoapRequest, dict[str, Any], CallInfo], SoapResponse],
+              soap_ns: str = NS_SOAP11) -> Iterable[bytes]:
         started = time.perf_counter()
         started_at = dt.datetime.now(dt.timezone.utc)
         info = CallInfo()
@@ -163,11 +166,11 @@ class BridgeApp:
         caller = CALLER.set(info)  # provider-leg exchanges made while serving this request carry its info
         try:
             raw = read_body(environ, self.settings.max_message_bytes)
-            request = parse_soap(raw, NS_SOAP11, self.settings.max_message_bytes)
+            request = parse_soap(raw, soap_ns, self.settings.max_message_bytes)
             response = handle(published, request, environ, info)
         except Exception as exc:  # BridgeFault or anything unexpected becomes a dialect fault
             fault = to_bridge_fault(exc)
-            response = SoapResponse(fault.http_status, faults.soap11_fault(fault), fault=fault)
+            response = _fault_response(fault, soap_ns)
         finally:
             CALLER.reset(caller)
         elapsed = time.perf_counter() - started
@@ -176,7 +179,7 @@ class BridgeApp:
                                          status=response.status, info=info,
                                          fault_code=response.fault.code if response.fault else None,
                                          fault_id=response.fault.fault_id if response.fault else None,
-                                         remote_addr=environ.get("REMOTE_ADDR")), response)
+                                         remote_addr=environ.get("REMOTE_ADDR")), response, soap_ns)
         service = info.operation or "-"
         outcome = "fault" if response.fault else "ok"
         REQUESTS.labels(endpoint, service, outcome).inc()
@@ -195,7 +198,7 @@ class BridgeApp:
         start_response(_status(response.status), headers)
         return [response.body]
 
-    def _record(self, exchange: Exchange, response: SoapResponse) -> SoapResponse:
+    def _record(self, exchange: Exchange, response: SoapResponse, soap_ns: str = NS_SOAP11) -> SoapResponse:
         """Hand the exchange to every sink; if one fails, answer LoggingFailed and no data."""
         for sink in self.sinks:
             try:
@@ -205,7 +208,7 @@ class BridgeApp:
                                     "The message log could not be written; the request was not served")
                 log.error("message log write failed", exc_info=exc,
                           extra={"fault_id": fault.fault_id, "endpoint": exchange.endpoint})
-                return SoapResponse(fault.http_status, faults.soap11_fault(fault), fault=fault)
+                return _fault_response(fault, soap_ns)
         return response
 
     def _xroad(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -236,6 +239,19 @@ class BridgeApp:
             return published.native.handle(request, env, info)
 
         return self._soap("catalog", environ, start_response, handle)
+
+    def _viss(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """/viss: VISS request service, SOAP 1.2 + WS-Addressing + WS-Security (facade/viss.py)."""
+        if environ.get("REQUEST_METHOD") == "GET":
+            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+            if "wsdl" in query or "WSDL" in query:
+                return _xml(start_response, self.viss.wsdl())
+            return _plain(start_response, 405, "POST a SOAP 1.2 message, or GET ?wsdl\n")
+
+        def handle(published: Published, request: SoapRequest, env: dict[str, Any], info: CallInfo) -> SoapResponse:
+            return self.viss.handle(published.catalog, request, info)
+
+        return self._soap("viss", environ, start_response, handle, soap_ns=NS_SOAP12)
 
     def _legacy(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """/legacy/<name>: an old service's own contract (see facade/legacy_contract.py)."""
@@ -288,6 +304,9 @@ class BridgeApp:
                              "folder": str(self.catalog_folder)}
         if self.reload_error:
             report["catalog"]["error"] = self.reload_error
+        breakers = self.upstream.breaker_states()
+        if breakers:  # legacy providers used by this worker; an open breaker does not make the node unhealthy
+            report["providers"] = {name: {"breaker": state} for name, state in sorted(breakers.items())}
         report["status"] = "ok" if ok else "unavailable"
         return ok, report
 
@@ -338,6 +357,35 @@ def _plain(start_response: StartResponse, code: int, text: str) -> Iterable[byte
 def _xml(start_response: StartResponse, body: bytes) -> Iterable[bytes]:
     start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))])
     return [body]
+
+
+def _fault_response(fault: BridgeFault, soap_ns: str) -> SoapResponse:
+    if soap_ns == NS_SOAP12:
+        return SoapResponse(fault.http_status, faults.soap12_fault(fault), content_type="application/soap+xml; charset=utf-8",
+                            fault=fault)
+    return SoapResponse(fault.http_status, faults.soap11_fault(fault), fault=fault)
+
+
+def make_viss_facade(settings: Settings, engine: Any, sources: Any, policy: Any) -> Any:
+    """The /viss facade with its trust store, registered consumer certificates and replay table."""
+    from viss_bridge.facade.viss import ConsumerCertificates, VissFacade
+    from viss_bridge.facade.viss_state import VissState
+
+    state = VissState(engine, settings.viss_freshness)
+    state.create_schema()
+    trust = consumers = reply_key = None
+    if settings.viss_trust_ca:
+        from viss_bridge.security.pki import TrustStore
+
+        trust = TrustStore.from_files(settings.viss_trust_ca)
+    if settings.viss_consumers:
+        consumers = ConsumerCertificates(settings.viss_consumers)
+    if settings.viss_signing_cert and settings.viss_signing_key:
+        from viss_bridge.security.keys import SigningKey
+
+        reply_key = SigningKey.from_files(settings.viss_signing_cert, settings.viss_signing_key)
+    return VissFacade(sources, policy, state, trust, consumers, settings.viss_freshness, reply_key,
+                      f"{settings.base_url}/viss")
 
 
 def create_app(settings: Settings) -> BridgeApp:

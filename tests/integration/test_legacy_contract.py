@@ -92,10 +92,8 @@ def test_legacy_faults_are_soap11_with_precise_codes(bridge):  # type: ignore[no
 # -- Java (JAX-WS wsimport) ------------------------------------------------------
 
 JAVA_DIR = Path(__file__).resolve().parents[1] / "java" / "legacy"
-JARS = ["jaxws-api", "jaxb-api", "jaxws-rt", "jaxb-runtime", "jaxb-core", "jaxb-impl", "javax.activation", "saaj-impl",
-        "stax-ex", "streambuffer", "mimepull", "gmbal", "glassfish-management-api", "metro-policy", "jws-api",
-        "geronimo-annotation-1.3-spec", "istack-commons-runtime", "glassfish-pfl-basic", "glassfish-pfl-tf",
-        "glassfish-pfl-dynamic"]
+# As in test_java_client.py: jaxws-rt.jar's manifest Class-Path names every jar the RI needs.
+JAXWS_CLASSPATH = os.environ.get("VISS_BRIDGE_JAXWS_CLASSPATH", "/usr/share/java/jaxws-rt.jar")
 
 
 def _java_tools() -> None:
@@ -116,13 +114,12 @@ def java_client(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     classes.mkdir()
     subprocess.run(["wsimport", "-quiet", "-keep", "-Xnocompile", "-s", str(src), "-d", str(classes), "-p", "lv.gov.fpr",
                     str(PERSONS_WSDL)], check=True, capture_output=True, timeout=120)
-    jars = [f"/usr/share/java/{name}.jar" for name in JARS if Path(f"/usr/share/java/{name}.jar").exists()]
-    classpath = ":".join([str(classes), *jars])
+    classpath = os.pathsep.join([str(classes), JAXWS_CLASSPATH])
     sources = [str(p) for p in (src / "lv" / "gov" / "fpr").glob("*.java")] + [str(JAVA_DIR / "LegacyPersonClient.java")]
     compiled = subprocess.run(["javac", "-nowarn", "-cp", classpath, "-d", str(classes), *sources],
                               capture_output=True, text=True, timeout=180)
     assert compiled.returncode == 0, compiled.stderr
-    return ["java", "-cp", classpath, "LegacyPersonClient", str(PERSONS_WSDL)]
+    return ["java", "-XX:TieredStopAtLevel=1", "-cp", classpath, "LegacyPersonClient", str(PERSONS_WSDL)]
 
 
 @pytest.mark.java

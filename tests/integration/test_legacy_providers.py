@@ -152,3 +152,27 @@ def test_provider_that_was_never_there(live_bridge, catalog_of, demo_world):  # 
                                                              {"person_code": demo_world["fpr_person"][0]["person_code"]})))
     assert fault.code == "Server.ServerProxy.ServiceFailed.ProviderUnavailable"
     assert fault.detail  # the UUID that finds the log line
+
+
+def test_old_contract_passed_through_to_the_old_provider(live_bridge, provider, demo_world):  # type: ignore[no-untyped-def]
+    """An old consumer on /legacy/<name> answered live by the old provider (a dataset with a live legacy source)."""
+    from tests.legacy_helpers import PERSONS_WSDL, original_client, plain
+    from viss_bridge.demo.legacy_catalog import PERSON_FIELDS
+
+    contract = {"wsdl": str(PERSONS_WSDL), "consumer": DEMO_CONSUMER,
+                "operations": {"GetPerson": {"dataset": "fpr_person_live", "request": {"PersonCode": "person_code"},
+                                             "response": "Person", "fields": PERSON_FIELDS}}}
+    folder = live_bridge.catalog_dir / "legacy"
+    (folder / "fprlive.yaml").write_text(yaml.safe_dump(contract, allow_unicode=True))
+    provider.reset()
+    time.sleep(RESET_AFTER + 0.2)  # let any breaker left open by earlier tests probe again
+    via_bridge = original_client(PERSONS_WSDL, f"{live_bridge.url}/legacy/fprlive")
+    via_provider = original_client(PERSONS_WSDL, provider.url)
+    code = demo_world["fpr_person"][3]["person_code"]
+    assert plain(via_bridge.GetPerson(PersonCode=code)) == plain(via_provider.GetPerson(PersonCode=code))
+    assert provider.calls() == {"GetPerson": 2}
+    provider.set_mode("fault")
+    with pytest.raises(zeep.exceptions.Fault) as caught:
+        via_bridge.GetPerson(PersonCode=code)
+    assert caught.value.code == "Server.ServerProxy.ServiceFailed.ProviderFault"
+    provider.reset()

@@ -104,3 +104,54 @@ def test_replicated_dataset_is_served_without_calling_the_provider(replica_bridg
 def test_sync_of_a_dataset_without_legacy_source_is_refused(replica_bridge):  # type: ignore[no-untyped-def]
     result = cli("sync", "fpr_person", env=replica_bridge.env(), check=False)
     assert result.returncode != 0 and "changes operation" in result.stderr
+
+
+def test_serve_keeps_replicas_fresh_with_sync_interval(tmp_path_factory, provider):  # type: ignore[no-untyped-def]
+    bridge = start_bridge(tmp_path_factory.mktemp("sync-loop"), workers=1, extra_env={"VISS_BRIDGE_SYNC_INTERVAL": "0.3"})
+    try:
+        manifest = legacy_manifest("persons", provider.url, "replicated")
+        (bridge.catalog_dir / "fpr_person_replica.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True))
+        provider.reset()
+        deadline = time.monotonic() + 30
+        while len(_store_records(bridge)) < len(provider.state.records) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _store_records(bridge) == provider.state.snapshot()
+        code = sorted(provider.state.records)[7]
+        provider.state.update(code, {"first_name": "Ilga"})
+        while _store_records(bridge)[code]["first_name"] != "Ilga" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _store_records(bridge) == provider.state.snapshot()
+    finally:
+        bridge.stop()
+
+
+@pytest.mark.postgres
+def test_sync_resume_on_postgresql(provider, pg_database, tmp_path):  # type: ignore[no-untyped-def]
+    from viss_bridge.catalog.catalog import load_catalog
+    from viss_bridge.catalog.store import DatasetStore
+    from viss_bridge.db import make_engine
+    from viss_bridge.upstream.pool import ProviderPool
+    from viss_bridge.upstream.sync import SyncJob, SyncState
+
+    manifest = legacy_manifest("persons", provider.url, "replicated", retries={"attempts": 1, "backoff": 0})
+    manifest["source"]["changes"]["page_size"] = 40
+    (tmp_path / "fpr_person_replica.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True))
+    dataset = load_catalog(tmp_path).get("fpr_person_replica")
+    engine = make_engine(pg_database)
+    try:
+        store, state = DatasetStore(engine), SyncState(engine)
+        store.create_schema()
+        state.create_schema()
+        pool = ProviderPool()
+        provider.reset()
+        provider.set_mode("down", after=3)
+        first = SyncJob(dataset, store, pool, state).run()
+        assert first.error is not None and first.error.cause == "ProviderUnavailable"
+        assert store.count(dataset) == 3 * 40
+        provider.reset()
+        second = SyncJob(dataset, store, pool, state).run()
+        assert second.error is None and second.complete
+        records = {c.record["person_code"]: to_json(c.record) for c in store.changes(dataset, 0, 10000) if c.record}
+        assert records == provider.state.snapshot()
+    finally:
+        engine.dispose()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import time
+
 import pytest
 import yaml
 from lxml import etree
@@ -106,3 +108,32 @@ def test_legacy_source_errors_name_file_line_and_key(tmp_path: Path, change, fie
     assert message in error.reason, str(error)
     assert error.line is not None and error.line > 1
     assert str(path) in str(error)
+
+
+def test_concurrency_cap_answers_busy_without_calling(tmp_path: Path) -> None:
+    import threading
+
+    from viss_bridge.catalog.catalog import load_catalog
+
+    provider = start_provider("persons", size=20)
+    try:
+        _write(tmp_path, legacy_manifest("persons", provider.url, "live", max_concurrent=1,
+                                         timeouts={"connect": 0.3, "operation": 3}))
+        dataset = load_catalog(tmp_path).get("fpr_person_live")
+        pool = ProviderPool()
+        code = next(iter(provider.state.records))
+        provider.set_mode("slow", delay=1.5)
+        results: list = []  # type: ignore[type-arg]
+        first = threading.Thread(target=lambda: results.append(pool.lookup(dataset, {"person_code": code})))
+        first.start()
+        while not provider.calls():
+            time.sleep(0.01)
+        with pytest.raises(UpstreamError) as caught:
+            pool.lookup(dataset, {"person_code": code})
+        assert caught.value.cause == "ProviderBusy" and not caught.value.called
+        first.join()
+        assert results and results[0]["person_code"] == code
+        assert provider.calls() == {"GetPerson": 1}
+        assert pool.client(dataset).breaker.state == "closed"  # being busy is not the provider's failure
+    finally:
+        provider.stop()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from prometheus_client import Counter, Histogram
+
 from viss_bridge.catalog.legacy_source import LegacySoapSource
 from viss_bridge.catalog.manifest import Dataset
 from viss_bridge.catalog.store import DatasetStore
@@ -20,6 +22,12 @@ from viss_bridge.facade.soap_runtime import SpyneFault
 from viss_bridge.upstream import errors as upstream_errors
 from viss_bridge.upstream.errors import UpstreamError
 from viss_bridge.upstream.pool import ProviderPool
+
+
+PROVIDER_CALLS = Counter("viss_bridge_provider_calls_total", "HTTP exchanges with legacy providers (retries included)",
+                         ["provider", "operation", "status"])
+PROVIDER_LATENCY = Histogram("viss_bridge_provider_call_duration_seconds", "Duration of one HTTP exchange with a provider",
+                             ["provider", "operation"])
 
 
 def is_live(dataset: Dataset) -> bool:
@@ -78,6 +86,9 @@ class ProviderLegSink:
         self.sinks = sinks  # the server's list, shared: sinks added later are seen
 
     def record(self, call: Any) -> None:
+        outcome = str(call.status) if call.status is not None else "no-answer"
+        PROVIDER_CALLS.labels(call.provider, call.operation, outcome).inc()
+        PROVIDER_LATENCY.labels(call.provider, call.operation).observe(call.duration_ms / 1000)
         if not self.sinks:
             return
         exchange = provider_exchange(call)

@@ -20,6 +20,7 @@ and stamps it as changed now, so incremental sync has something to pull.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import logging
 import socket
@@ -154,6 +155,8 @@ class ProviderApp:
                           in_protocol=Soap11(validator=None), out_protocol=Soap11(cleanup_namespaces=True))
         self.spyne = WsgiApplication(app, chunked=True)
         self._wsdl_template = wsdl_path(self.register.name).read_bytes()
+        self.key: Any = None  # SigningKey: sign answers (see ProviderServer.secure)
+        self.trust: Any = None  # TrustStore: require signed requests
 
     def wsdl(self) -> bytes:
         """The hand-written WSDL with its soap:address pointing here."""
@@ -196,8 +199,6 @@ class ProviderApp:
             if problem:
                 return _respond(start_response, "500 Internal Server Error",
                                 _soap_fault("wsse:InvalidSecurity", problem), "text/xml; charset=utf-8")
-        import io
-
         env = dict(environ)
         env["wsgi.input"] = io.BytesIO(raw)
         env[STATE_KEY] = self.state
@@ -215,9 +216,6 @@ class ProviderApp:
         return _respond(start_response, captured.get("status", "200 OK"), body, "text/xml; charset=utf-8")
 
     # -- WS-Security (a provider that requires signed requests and signs its answers) --
-
-    key: Any = None
-    trust: Any = None
 
     def _verify_request(self, raw: bytes) -> str | None:
         from viss_bridge.security.wssecurity import verify_envelope
