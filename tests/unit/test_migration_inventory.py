@@ -153,3 +153,13 @@ def test_cli_table_json_and_csv() -> None:
     assert [(r["direction"], r["path"], r["xsd_type"]) for r in rows][:3] == [
         ("input", "personCode", "xs:string"), ("input", "year", "xs:int"), ("output", "benefits", "BenefitList")]
     assert {r["style"] for r in rows} == {"rpc"}
+
+
+def test_the_viss_request_service_wsdl_soap12_only() -> None:
+    inventory = read_wsdl(str(ROOT / "viss_bridge" / "facade" / "schemas" / "viss-request-service.wsdl"))
+    [service] = inventory.services
+    assert [(p.name, p.soap_version) for p in service.ports] == [("RequestServiceSoap12", "1.2")]
+    ops = {o.name: o for o in service.operations()}
+    assert set(ops) == {"StartTransaction", "SubmitSync", "EndTransaction"}
+    rows = {r.path: r for r in ops["SubmitSync"].input.fields}
+    assert rows["IVISRequest/Header/MessageID"].depth == 3
