@@ -125,7 +125,8 @@ def test_a_doctype_is_refused() -> None:
 def test_folders_continue_past_broken_files_and_skip_imported_abstract_wsdls() -> None:
     result = run_inventory([str(FIXTURES), str(ROOT / "wsdl")])
     read = sorted(Path(i.source).name for i in result.inventories)
-    assert read == ["PMLP-FizPersonas-v1-0.wsdl", "VZD-Adreses-v1-0.wsdl", "benefits.wsdl", "vehicles.wsdl"]
+    assert read == ["PMLP-FizPersonas-v1-0.wsdl", "VZD-Adreses-v1-0.wsdl", "benefits.wsdl", "vehicles.wsdl",
+                    "with-headers.wsdl"]
     # messages.wsdl (no service, imported by benefits.wsdl) is not an error; the three broken ones are
     assert sorted(Path(e.source).name for e in result.errors) == ["doctype.wsdl", "malformed.wsdl",
                                                                   "missing-import.wsdl", "remote-import.wsdl"]
@@ -163,3 +164,13 @@ def test_the_viss_request_service_wsdl_soap12_only() -> None:
     assert set(ops) == {"StartTransaction", "SubmitSync", "EndTransaction"}
     rows = {r.path: r for r in ops["SubmitSync"].input.fields}
     assert rows["IVISRequest/Header/MessageID"].depth == 3
+
+
+def test_soap_header_parts_are_headers_not_body_fields() -> None:
+    inventory = read_wsdl(str(FIXTURES / "headers" / "with-headers.wsdl"))
+    [op] = inventory.services[0].operations()
+    assert (op.input.element, op.input.headers, [r.path for r in op.input.fields]) == ("LicenceRequest", ["Auth"],
+                                                                                         ["Number"])
+    # a header from another message does not hide the output's own part named like it
+    assert (op.output.element, op.output.headers) == ("LicenceResponse", ["Trace"])
+    assert [r.path for r in op.output.fields][:2] == ["Licence", "Licence/Number"]

@@ -448,20 +448,24 @@ class _Reader:
             raise WsdlError(_source(amsg), f"line {amsg.sourceline}: operation '{op_name}' names message "
                                            f"{{{msg_key[0]}}}{msg_key[1]}, which is not defined")
         parts = message.findall(f"{{{NS_WSDL}}}part")
-        header_parts: list[str] = []
-        if bmsg is not None:
-            for header in bmsg.findall(f"{{{soap_ns}}}header"):
-                header_parts.append(header.get("part", ""))
-        body_parts = body.get("parts").split() if body is not None and body.get("parts") else None
-        parts = [p for p in parts if (body_parts is None or p.get("name") in body_parts)
-                 and p.get("name") not in header_parts]
-        headers = []
-        for hp in header_parts:
-            part = message.find(f"{{{NS_WSDL}}}part[@name='{hp}']")
+        in_header: set[str] = set()  # parts of this message that travel in the SOAP Header, not the Body
+        headers: list[str] = []
+        for header in (bmsg.findall(f"{{{soap_ns}}}header") if bmsg is not None else []):
+            part_name = header.get("part", "")
+            header_key = self.qname(header, header.get("message")) if header.get("message") else msg_key
+            header_message = self.messages.get(header_key)
+            if header_key == msg_key:
+                in_header.add(part_name)
+            part = next((p for p in (header_message if header_message is not None else [])
+                         if isinstance(p.tag, str) and etree.QName(p).localname == "part"
+                         and p.get("name") == part_name), None)
             if part is not None and part.get("element"):
                 headers.append(self.qname(part, part.get("element", ""))[1])
             else:
-                headers.append(hp)
+                headers.append(part_name)
+        body_parts = body.get("parts", "").split() if body is not None and body.get("parts") is not None else None
+        parts = [p for p in parts if (body_parts is None or p.get("name") in body_parts)
+                 and p.get("name") not in in_header]
         if style == "rpc":
             ns = body.get("namespace", tns) if body is not None else tns
             wrapper = op_name if direction == "input" else f"{op_name}Response"
