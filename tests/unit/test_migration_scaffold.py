@@ -114,3 +114,10 @@ def test_snake_case_names(legacy: str, field: str) -> None:
 def test_a_contract_name_the_bridge_cannot_serve_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["migrate", "scaffold", str(PERSONS), "-o", str(tmp_path), "--name", "Persons/1"])
     assert result.exit_code == 1 and "cannot name a /legacy contract" in result.output
+
+
+def test_scaffold_record_tracks_the_service(tmp_path: Path) -> None:
+    runner = CliRunner(env={"VISS_BRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'm.sqlite'}"})
+    _scaffold(runner, ADDRESSES, tmp_path / "drafts", "--record")
+    status = runner.invoke(main, ["migrate", "status"])
+    assert "VZD/Adreses/v1-0" in status.output and "inventoried" in status.output
