@@ -72,8 +72,11 @@ class RunningBridge:
 
 
 def start_bridge(data_dir: Path, database_url: str | None = None, workers: int = 2, size: int = 200,
-                 extra_env: dict[str, str] | None = None) -> RunningBridge:
-    """Prepare demo data in ``data_dir`` and start ``viss-bridge serve`` on a free port."""
+                 extra_env: dict[str, str] | None = None, server_ca: str | None = None) -> RunningBridge:
+    """Prepare demo data in ``data_dir`` and start ``viss-bridge serve`` on a free port.
+
+    With ``VISS_BRIDGE_TLS_CERTFILE`` in ``extra_env`` the bridge serves https; ``server_ca``
+    verifies its certificate."""
     prepare = ["demo", "--prepare-only", "--data-dir", str(data_dir), "--size", str(size)]
     cli(*prepare, *(["--database-url", database_url] if database_url else []))
     catalog_dir = data_dir / "catalog"
@@ -81,7 +84,10 @@ def start_bridge(data_dir: Path, database_url: str | None = None, workers: int =
     port = free_port()
     env = dict(os.environ)
     env.update({"VISS_BRIDGE_DATABASE_URL": database_url, "VISS_BRIDGE_CATALOG_DIR": str(catalog_dir),
-                "VISS_BRIDGE_RELOAD_INTERVAL": "0.2"})
+                "VISS_BRIDGE_RELOAD_INTERVAL": "0.2",
+                # development mode, as `viss-bridge demo`: tests that are not about authentication
+                # name their client in the header; tests/integration/test_access_*.py turn it off.
+                "VISS_BRIDGE_TRUST_CLIENT_HEADER": "true"})
     env.update(extra_env or {})
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log_path = data_dir / "bridge.log"
@@ -89,13 +95,14 @@ def start_bridge(data_dir: Path, database_url: str | None = None, workers: int =
     process = subprocess.Popen([sys.executable, "-m", "viss_bridge.cli", "serve", "--port", str(port),
                                 "--workers", str(workers)], stdout=log_file, stderr=subprocess.STDOUT, env=env,
                                cwd=ROOT)
-    bridge = RunningBridge(f"http://127.0.0.1:{port}", data_dir, catalog_dir, database_url, process, log_path)
+    scheme = "https" if env.get("VISS_BRIDGE_TLS_CERTFILE") else "http"
+    bridge = RunningBridge(f"{scheme}://127.0.0.1:{port}", data_dir, catalog_dir, database_url, process, log_path)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"bridge exited early:\n{bridge.log_text()}")
         try:
-            if requests.get(f"{bridge.url}/health", timeout=1).status_code == 200:
+            if requests.get(f"{bridge.url}/health", timeout=1, verify=server_ca or True).status_code == 200:
                 return bridge
         except requests.RequestException:
             pass
@@ -108,6 +115,24 @@ def start_bridge(data_dir: Path, database_url: str | None = None, workers: int =
 def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBridge]:
     """One demo bridge for the whole session: 2 gunicorn workers, demo registers, demo consumers."""
     running = start_bridge(tmp_path_factory.mktemp("bridge"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A test CA (with a server certificate for 127.0.0.1) and a rogue CA; see tests/pki_helpers.py."""
+    from tests.access_helpers import make_pki
+
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def tls_bridge(tmp_path_factory: pytest.TempPathFactory, pki) -> Iterator[RunningBridge]:  # type: ignore[no-untyped-def]
+    """A production-like node for the access tests: TLS, client certificates, no header trust."""
+    from tests.access_helpers import start_tls_bridge
+
+    running = start_tls_bridge(tmp_path_factory.mktemp("tls-bridge"), pki)
     yield running
     running.stop()
 

@@ -52,10 +52,16 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
 
     paths, counts = prepare_demo(data_dir, size=size, reset=reset, database_url=database_url)
     click.echo(f"demo data in {paths.data_dir}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    # The demo is a development node: it believes the client named in the message (no certificates).
     settings = _settings(ctx, database_url=paths.database_url, catalog_dir=str(paths.catalog_dir),
-                         host=host, port=port, workers=workers)
+                         host=host, port=port, workers=workers, trust_client_header=True)
     if prepare_only:
         return
+    from viss_bridge.demo.viss_client import prepare_viss
+
+    viss_settings = prepare_viss(paths.data_dir, [(c.client_id, "AU:" + c.client_id.split("/")[2]) for c in DEMO_CLIENTS])
+    settings = _settings(ctx, database_url=paths.database_url, catalog_dir=str(paths.catalog_dir),
+                         host=host, port=port, workers=workers, trust_client_header=True, **viss_settings)
     person = example_person_code(data_dir, database_url) or "010190-10009"
     client = DEMO_CLIENTS[0].client_id
     providers = None
@@ -90,7 +96,15 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
             f"  listClients           {base}/listClients",
             f"  health / metrics      {base}/health  {base}/metrics",
             f"  catalog folder        {paths.catalog_dir}  (add a manifest: it is published within seconds)",
+            f"  access requests       {base}/access       WSDL {base}/access?wsdl   (docs/access.md)",
+            f"  data tracker          {base}/xroad (findUsage...)  WSDL {base}/tracker?wsdl",
             f"  legacy contracts      {base}/legacy/fpr  {base}/legacy/var   WSDL: add ?wsdl (original WSDLs)",
+            f"  VISS request service  {base}/viss        WSDL {base}/viss?wsdl   (SOAP 1.2, WS-Addressing, WS-Security)",
+            f"    try: python -m viss_bridge.demo.viss_client --data-dir {paths.data_dir} --url {base}/viss "
+            f"--key person_code={person}",
+            "",
+            "DEVELOPMENT MODE: trust_client_header = true -- the client named in the X-Road header is believed",
+            "without a certificate. Never run a production node like this (see docs/access.md).",
             "",
             *provider_lines,
             "Example call (client " + client + " reads person " + person + "):",
@@ -127,6 +141,12 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     def announce() -> None:
         click.echo(f"viss-bridge serving on {settings.base_url} with {settings.workers} worker(s); "
                    f"catalog {settings.catalog_dir}")
+        if settings.tls_certfile:
+            click.echo("TLS: client certificates " + ("required" if settings.tls_require_client_cert else
+                                                      "requested") + f" (CA {settings.tls_client_ca or 'none'})")
+        if settings.trust_client_header:
+            click.echo("WARNING: DEVELOPMENT MODE: trust_client_header = true -- message client headers are believed "
+                       "without a certificate")
 
     syncer = _start_sync_loop(ctx, settings)
     try:
@@ -299,40 +319,123 @@ def _client_id(value: str) -> str:
 @click.pass_context
 def clients_list(ctx: click.Context) -> None:
     registry = _registry(ctx)
-    rows = [(c.client_id, ", ".join(sorted(registry.allowed_datasets(c.client_id))) or "-", c.name)
+    rows = [(c.client_id, ", ".join(sorted(registry.allowed_datasets(c.client_id))) or "-",
+             str(len(registry.certificates(c.client_id))), c.name)
             for c in registry.clients()]
-    _table(("client", "datasets", "name"), rows)
+    _table(("client", "datasets", "certs", "name"), rows)
 
 
 @clients.command("add")
 @click.argument("client_id")
 @click.option("--name", default="")
+@click.option("--cert", "certs", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="PEM certificate the connection authenticates with (repeatable).")
 @click.pass_context
-def clients_add(ctx: click.Context, client_id: str, name: str) -> None:
-    _registry(ctx).add_client(_client_id(client_id), name)
+def clients_add(ctx: click.Context, client_id: str, name: str, certs: tuple[str, ...]) -> None:
+    """Register a connection (a consumer's client identifier), optionally with its certificate(s)."""
+    registry = _registry(ctx)
+    client_id = _client_id(client_id)
+    registry.add_client(client_id, name)
     click.echo(f"client {client_id} registered")
+    for path in certs:
+        _add_cert(registry, client_id, path)
+
+
+def _add_cert(registry: Any, client_id: str, path: str) -> None:
+    from viss_bridge.access.identity import CertificateError, CertificateInfo
+    from viss_bridge.access.registry import PermissionProblem
+
+    try:
+        info = CertificateInfo.from_pem(Path(path).read_bytes())
+        registry.add_certificate(client_id, info, actor=_actor())
+    except (CertificateError, PermissionProblem) as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
+    click.echo(f"certificate {info.fingerprint} ({info.subject}, valid to {info.not_after:%Y-%m-%d}) "
+               f"authenticates {client_id}")
+
+
+def _actor() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return "cli:operator"
+
+
+@clients.command("show")
+@click.argument("client_id")
+@click.pass_context
+def clients_show(ctx: click.Context, client_id: str) -> None:
+    """One connection: its certificates and permissions."""
+    registry = _registry(ctx)
+    client_id = _client_id(client_id)
+    client = registry.client(client_id)
+    if client is None:
+        raise click.ClickException(f"client {client_id} is not registered")
+    click.echo(f"{client.client_id}  {client.name}")
+    for cert in registry.certificates(client_id):
+        click.echo(f"  certificate {cert['fingerprint']}  {cert['subject']}  valid to {cert['not_after'][:10]}")
+    for p in registry.permissions(client_id=client_id):
+        fields = "all fields" if p.fields is None else ", ".join(p.fields)
+        click.echo(f"  permission {p.number}  {p.state():<13} {p.dataset}  ({fields}; used {p.used}"
+                   f"{'/' + str(p.quota) if p.quota else ''})")
+
+
+@clients.command("cert")
+@click.argument("client_id")
+@click.argument("pem", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def clients_cert(ctx: click.Context, client_id: str, pem: str) -> None:
+    """Add a certificate to a registered connection (e.g. during a key rotation)."""
+    _add_cert(_registry(ctx), _client_id(client_id), pem)
 
 
 @clients.command("grant")
 @click.argument("client_id")
 @click.argument("dataset")
+@click.option("--purpose", help="Purpose of use.")
+@click.option("--legal-basis", help="Legal basis (default: given).")
+@click.option("--legal-obligation", is_flag=True, help="The legal basis is a legal obligation (overrides restrictions).")
+@click.option("--fields", help="Comma-separated readable fields (default: all).")
+@click.option("--valid-to", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="Last day (or moment) of validity, UTC.")
+@click.option("--quota", type=click.IntRange(min=1), help="Number of calls allowed (default: unlimited).")
 @click.pass_context
-def clients_grant(ctx: click.Context, client_id: str, dataset: str) -> None:
+def clients_grant(ctx: click.Context, client_id: str, dataset: str, purpose: str | None, legal_basis: str | None,
+                  legal_obligation: bool, fields: str | None, valid_to: Any, quota: int | None) -> None:
+    """Grant a permission directly (without an access request). Plain grants are idempotent."""
+    from viss_bridge.access.registry import GRANT_LEGAL_BASIS, GRANT_PURPOSE, PermissionProblem
+    from viss_bridge.cli_access import end_of
+
     registry = _registry(ctx)
     client_id = _client_id(client_id)
     if registry.client(client_id) is None:
         raise click.ClickException(f"client {client_id} is not registered; run 'viss-bridge clients add' first")
-    registry.grant(client_id, dataset)
-    click.echo(f"{client_id} may call {dataset}")
+    try:
+        permission = registry.grant(
+            client_id, dataset, purpose=purpose or GRANT_PURPOSE, legal_basis=legal_basis or GRANT_LEGAL_BASIS,
+            legal_obligation=legal_obligation,
+            fields=[f.strip() for f in fields.split(",") if f.strip()] if fields else None,
+            valid_to=end_of(valid_to), quota=quota, actor=_actor())
+    except PermissionProblem as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{client_id} may call {dataset} (permission {permission.number})")
 
 
 @clients.command("revoke")
 @click.argument("client_id")
 @click.argument("dataset")
+@click.option("--reason", default="")
 @click.pass_context
-def clients_revoke(ctx: click.Context, client_id: str, dataset: str) -> None:
-    _registry(ctx).revoke(_client_id(client_id), dataset)
-    click.echo(f"{client_id} may no longer call {dataset}")
+def clients_revoke(ctx: click.Context, client_id: str, dataset: str, reason: str) -> None:
+    """Revoke every active permission of a client for a dataset."""
+    numbers = _registry(ctx).revoke(_client_id(client_id), dataset, actor=_actor(), reason=reason)
+    click.echo(f"{client_id} may no longer call {dataset}" + (f" (revoked {', '.join(numbers)})" if numbers else ""))
+
+
+from viss_bridge.cli_access import register as _register_access  # noqa: E402  (access, tracker commands)
+
+_register_access(main)
 
 
 # -- migration ------------------------------------------------------------------
@@ -680,10 +783,11 @@ def _tracker(ctx: click.Context) -> Any:
 @click.option("--full", is_flag=True, help="Forget the cursor and pull everything again.")
 @click.option("--every", type=float, help="Repeat every N seconds (default: the sync_interval setting; 0 runs once).")
 @click.option("--max-pages", type=int, help="Stop after N pages (the cursor keeps the place).")
+@click.option("--status", is_flag=True, help="Show every dataset's sync cursor, progress and last error, and exit.")
 @click.option("--catalog-dir", type=click.Path())
 @click.pass_context
 def sync(ctx: click.Context, datasets: tuple[str, ...], all_: bool, full: bool, every: float | None,
-         max_pages: int | None, catalog_dir: str | None) -> None:
+         max_pages: int | None, status: bool, catalog_dir: str | None) -> None:
     """Replicate legacy providers' records into the store: full first, then incremental, resumable."""
     import time as _time
 
@@ -691,6 +795,16 @@ def sync(ctx: click.Context, datasets: tuple[str, ...], all_: bool, full: bool, 
     from viss_bridge.upstream.sync import SyncJob, SyncState, replicated_datasets
 
     settings = _settings(ctx)
+    if status:
+        from viss_bridge.db import make_engine
+
+        sync_state = SyncState(make_engine(settings.database_url))
+        sync_state.create_schema()
+        rows = [(c.dataset, "yes" if c.full_done else "no", c.changed_since.isoformat(), c.after_key or "-",
+                 str(c.pages), str(c.records), moved.isoformat(timespec="seconds"), c.last_error or "-")
+                for c, moved in sync_state.all() if not datasets or c.dataset in datasets]
+        _table(("dataset", "full done", "changed since", "after key", "pages", "records", "last sync", "last error"), rows)
+        return
     interval = settings.sync_interval if every is None else every
     state = None
     pool = ProviderPool()

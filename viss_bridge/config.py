@@ -59,6 +59,22 @@ class Settings:
     public_url: str = ""
     log_level: str = "INFO"
     log_format: str = "json"
+    # -- who is calling (docs/access.md) --
+    # Development only: believe the client named in the message without a certificate.
+    trust_client_header: bool = False
+    # TLS terminated by the bridge: server certificate and key; setting them serves https.
+    tls_certfile: str = ""
+    tls_keyfile: str = ""
+    # CA bundle that consumers' client certificates must chain to.
+    tls_client_ca: str = ""
+    # true: refuse the TLS handshake without a client certificate (then even ?wsdl needs one).
+    tls_require_client_cert: bool = False
+    # TLS terminated by a reverse proxy: the header carrying the client certificate
+    # (e.g. X-SSL-Client-Cert with nginx $ssl_client_escaped_cert) and the proxies' addresses.
+    proxy_cert_header: str = ""
+    trusted_proxies: str = ""
+    # CA bundle for WS-Security signatures (verified by viss_bridge.security).
+    wss_trust_ca: str = ""
     source_file: str | None = field(default=None, repr=False)
 
     @property
@@ -68,7 +84,8 @@ class Settings:
     @property
     def base_url(self) -> str:
         """Address that WSDLs advertise; behind a proxy set ``public_url``."""
-        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls_certfile else "http"
+        return self.public_url.rstrip("/") or f"{scheme}://{self.host}:{self.port}"
 
 
 _ENV_PREFIX = "VISS_BRIDGE_"
@@ -160,6 +177,12 @@ def _validate(settings: Settings) -> None:
     origin = settings.source_file or "settings"
     if settings.max_message_bytes < 1024:
         raise ConfigError(f"{origin}: field 'max_message_bytes' must be at least 1024")
+    if bool(settings.tls_certfile) != bool(settings.tls_keyfile):
+        raise ConfigError(f"{origin}: set both 'tls_certfile' and 'tls_keyfile' (or neither)")
+    if settings.tls_require_client_cert and not settings.tls_client_ca:
+        raise ConfigError(f"{origin}: 'tls_require_client_cert' needs 'tls_client_ca'")
+    if settings.proxy_cert_header and not settings.trusted_proxies:
+        raise ConfigError(f"{origin}: 'proxy_cert_header' needs 'trusted_proxies' (the proxies' addresses)")
     if settings.workers < 1:
         raise ConfigError(f"{origin}: field 'workers' must be at least 1")
     if not settings.provider.startswith(settings.xroad_instance + "/") or len(settings.provider.split("/")) not in (3, 4):

@@ -19,14 +19,19 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
+from viss_bridge.access.identity import IDENTITY_ENV, Authenticator, CertificateError, IdentityProblem
 from viss_bridge.access.policy import RegistryPolicy
 from viss_bridge.access.registry import AccessRegistry, AccessStoreUnavailable
+from viss_bridge.access.requests import AccessRequests
+from viss_bridge.access.tracker import DataTracker
 from viss_bridge.catalog.catalog import Catalog, CatalogError, folder_fingerprint, load_catalog_keeping
 from viss_bridge.catalog.store import DatasetStore, StoreUnavailable
 from viss_bridge.config import Settings
 from viss_bridge.db import make_engine, redacted
 from viss_bridge.facade import faults
+from viss_bridge.facade.access_admin import AccessAdminFacade
 from viss_bridge.facade.catalog_native import CATALOG_TNS, CatalogFacade
+from viss_bridge.facade.datatracker import DataTrackerService
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.exchange import CallInfo, Exchange, ExchangeSink
 from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, parse_soap, read_body, to_bridge_fault
@@ -62,14 +67,25 @@ class BridgeApp:
         self.registry = AccessRegistry(self.engine)
         self.store.create_schema()
         self.registry.create_schema()
-        self.policy = RegistryPolicy(self.registry)
+        self.tracker = DataTracker(self.engine, self.registry.audit)
+        self.policy = RegistryPolicy(self.registry, tracker=self.tracker)
+        # Who is calling: TLS client certificate, trusted proxy, WS-Security; the header only in development.
+        self.authenticator = Authenticator(self.registry.client_for_fingerprint,
+                                           trust_client_header=settings.trust_client_header,
+                                           proxy_cert_header=settings.proxy_cert_header,
+                                           trusted_proxies=settings.trusted_proxies,
+                                           wss_trust_ca=settings.wss_trust_ca, cache_seconds=1.0)
+        self.access_requests = AccessRequests(self.registry, lambda name: self.current().catalog.get(name))
+        self.access_admin = AccessAdminFacade(self.access_requests, self.authenticator, settings.base_url,
+                                              on_change=self.policy.forget)
         # Receivers of every exchange before its response leaves (the message log plugs in here).
         self.sinks: list[ExchangeSink] = []
         # Legacy providers (issue 3): one zeep client per provider; provider-leg exchanges go to the same sinks.
         self.upstream = ProviderPool(sink=ProviderLegSink(self.sinks))
         self.sources = SourceRouter(self.store, self.upstream)
-        self.legacy = LegacyContractFacade(LegacyContracts(settings.legacy_folder), self.sources, self.policy)
-        self.viss = make_viss_facade(settings, self.engine, self.sources, self.policy)
+        self.legacy = LegacyContractFacade(LegacyContracts(settings.legacy_folder), self.sources, self.policy,
+                                           self.authenticator)
+        self.viss = make_viss_facade(settings, self.engine, self.sources, self.policy, self.registry)
         self.catalog_folder = Path(settings.catalog_dir)
         self._lock = threading.Lock()
         self._checked = 0.0
@@ -84,6 +100,9 @@ class BridgeApp:
             "/catalog": self._catalog,
             "/viss": self._viss,
             "/listClients": self._list_clients,
+            "/access": self._access,
+            "/access/permissions": self._current_permissions,
+            "/tracker": self._tracker_wsdl,
             "/health": self._health,
             "/metrics": self._metrics,
             "/": self._index,
@@ -94,9 +113,13 @@ class BridgeApp:
     def _publish(self, catalog: Catalog) -> Published:
         self._fingerprint = catalog.fingerprint
         base = self.settings.base_url
+        tracker = DataTrackerService(self.registry, self.tracker, self.settings.provider,
+                                     lambda name: bool(catalog.get(name) and catalog.get(name).subject), base)
         return Published(catalog=catalog,
-                         xroad=XRoadFacade(catalog, self.sources, self.policy, self.settings.xroad_instance, base),
-                         native=CatalogFacade(catalog, self.sources, self.policy, base),
+                         xroad=XRoadFacade(catalog, self.sources, self.policy, self.settings.xroad_instance, base,
+                                           authenticator=self.authenticator, tracker_service=tracker),
+                         native=CatalogFacade(catalog, self.sources, self.policy, base,
+                                              authenticator=self.authenticator),
                          loaded_at=time.time())
 
     def current(self) -> Published:
@@ -149,6 +172,13 @@ class BridgeApp:
             handler = self._legacy
         if handler is None:
             return _plain(start_response, 404, f"no endpoint at {path}; see / for the list\n")
+        try:
+            environ[IDENTITY_ENV] = self.authenticator.identify(environ)
+        except CertificateError as exc:
+            log.warning("unreadable client certificate", extra={"error": str(exc), "path": path})
+            return _plain(start_response, 400, f"the client certificate cannot be read: {exc}\n")
+        except AccessStoreUnavailable as exc:
+            return _plain(start_response, 503, f"connection registry unavailable: {exc}\n")
         try:
             return handler(environ, start_response)
         except Exception:  # the last line of defence: a worker must never die on a request
@@ -220,7 +250,17 @@ class BridgeApp:
                 unknown = [n for n in names or [] if n not in xroad.catalog]
                 if unknown:
                     return _plain(start_response, 404, f"unknown service {unknown[0]}\n")
-                return _xml(start_response, xroad.wsdl(names))
+                caller = self._get_caller(environ, query)
+                if isinstance(caller, str):
+                    return _plain(start_response, 403, caller)
+                if caller is None or caller.anonymous:
+                    return _xml(start_response, xroad.wsdl(names))
+                # An authenticated client's WSDL: the services it may call, with the fields it may read.
+                chosen = [xroad.catalog.datasets[n] for n in (names or list(xroad.catalog.datasets))]
+                fields = xroad.readable_fields(caller, chosen)
+                if not fields:
+                    return _plain(start_response, 404, f"client {caller.client_id} may call none of these services\n")
+                return _xml(start_response, xroad.wsdl(names, fields=fields))
             return _plain(start_response, 405, "POST a SOAP 1.1 X-Road message, or GET ?wsdl\n")
 
         def handle(published: Published, request: SoapRequest, env: dict[str, Any], info: CallInfo) -> SoapResponse:
@@ -267,9 +307,59 @@ class BridgeApp:
             return _plain(start_response, 405, "POST a SOAP 1.1 message, or GET ?wsdl\n")
 
         def handle(published: Published, request: SoapRequest, env: dict[str, Any], info: CallInfo) -> SoapResponse:
-            return self.legacy.handle(name, published.catalog, request, info)
+            return self.legacy.handle(name, published.catalog, request, info, env)
 
         return self._soap("legacy", environ, start_response, handle)
+
+    def _get_caller(self, environ: dict[str, Any], query: dict[str, list[str]]) -> Any:
+        """The caller of a plain GET: the proven identity, or ``?client=`` in development mode only.
+
+        Returns a Caller, or a message (str) saying why the identity is refused."""
+        claimed = (query.get("client") or [None])[0]
+        identity = environ.get(IDENTITY_ENV)
+        if identity is None and not self.settings.trust_client_header:
+            claimed = None
+        try:
+            return self.authenticator.caller(identity, claimed)
+        except IdentityProblem as problem:
+            return problem.message + "\n"
+
+    def _access(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "GET":
+            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+            if "wsdl" in query or "WSDL" in query:
+                return _xml(start_response, self.access_admin.wsdl())
+            return _plain(start_response, 405, "POST a SOAP 1.1 message, or GET ?wsdl\n")
+
+        def handle(published: Published, request: SoapRequest, env: dict[str, Any], info: CallInfo) -> SoapResponse:
+            return self.access_admin.handle(request, env, info)
+
+        return self._soap("access", environ, start_response, handle)
+
+    def _tracker_wsdl(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        if environ.get("REQUEST_METHOD") == "GET" and ("wsdl" in query or "WSDL" in query):
+            return _xml(start_response, self.current().xroad.tracker_service.wsdl())
+        return _plain(start_response, 405, "GET ?wsdl; the data tracker services are called at /xroad\n")
+
+    def _current_permissions(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """``GET /access/permissions``: the calling client's permissions (like the platform's current_user_permissions)."""
+        if environ.get("REQUEST_METHOD") != "GET":
+            return _plain(start_response, 405, "GET only\n")
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        caller = self._get_caller(environ, query)
+        if isinstance(caller, str):
+            return _plain(start_response, 403, caller)
+        if caller is None or caller.anonymous:
+            return _plain(start_response, 401, "authenticate with a registered client certificate\n")
+        try:
+            held = self.registry.permissions(client_id=caller.client_id)
+        except AccessStoreUnavailable as exc:
+            return _plain(start_response, 503, f"permission store unavailable: {exc}\n")
+        body = json.dumps({"client": caller.client_id, "authenticated_by": caller.authenticated_by,
+                           "permissions": [p.to_json() for p in held]}, ensure_ascii=False, indent=2).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
 
     def _list_clients(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         query = parse_qs(environ.get("QUERY_STRING", ""))
@@ -307,6 +397,12 @@ class BridgeApp:
         breakers = self.upstream.breaker_states()
         if breakers:  # legacy providers used by this worker; an open breaker does not make the node unhealthy
             report["providers"] = {name: {"breaker": state} for name, state in sorted(breakers.items())}
+        # How callers are authenticated; "development" means the client header is believed without proof.
+        report["authentication"] = {
+            "mode": "development (trust_client_header)" if self.settings.trust_client_header else "certificates",
+            "tls_client_certificates": bool(self.settings.tls_certfile and self.settings.tls_client_ca),
+            "proxy_certificate_header": self.settings.proxy_cert_header or None,
+            "ws_security": bool(self.settings.wss_trust_ca)}
         report["status"] = "ok" if ok else "unavailable"
         return ok, report
 
@@ -332,6 +428,9 @@ class BridgeApp:
             "endpoints": {"xroad": f"{base}/xroad", "xroad_wsdl": f"{base}/xroad?wsdl",
                           "catalog": f"{base}/catalog", "catalog_wsdl": f"{base}/catalog?wsdl",
                           "listClients": f"{base}/listClients", "health": f"{base}/health",
+                          "access": f"{base}/access", "access_wsdl": f"{base}/access?wsdl",
+                          "current_permissions": f"{base}/access/permissions",
+                          "tracker_wsdl": f"{base}/tracker?wsdl",
                           "metrics": f"{base}/metrics"},
             "datasets": [d.dataset for d in published.catalog],
             "catalog_namespace": CATALOG_TNS,
@@ -340,7 +439,7 @@ class BridgeApp:
         return [body]
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
             500: "Internal Server Error", 503: "Service Unavailable"}
 
 
@@ -360,13 +459,15 @@ def _xml(start_response: StartResponse, body: bytes) -> Iterable[bytes]:
 
 
 def _fault_response(fault: BridgeFault, soap_ns: str) -> SoapResponse:
-    if soap_ns == NS_SOAP12:
-        return SoapResponse(fault.http_status, faults.soap12_fault(fault), content_type="application/soap+xml; charset=utf-8",
+    if soap_ns == NS_SOAP12:  # SOAP 1.2 HTTP binding: Sender faults are 400 (413 stays 413)
+        sender = fault.is_client_error and fault.code != faults.VERSION_MISMATCH
+        status = 400 if sender and fault.http_status == 500 else fault.http_status
+        return SoapResponse(status, faults.soap12_fault(fault), content_type="application/soap+xml; charset=utf-8",
                             fault=fault)
     return SoapResponse(fault.http_status, faults.soap11_fault(fault), fault=fault)
 
 
-def make_viss_facade(settings: Settings, engine: Any, sources: Any, policy: Any) -> Any:
+def make_viss_facade(settings: Settings, engine: Any, sources: Any, policy: Any, registry: Any = None) -> Any:
     """The /viss facade with its trust store, registered consumer certificates and replay table."""
     from viss_bridge.facade.viss import ConsumerCertificates, VissFacade
     from viss_bridge.facade.viss_state import VissState
@@ -374,12 +475,13 @@ def make_viss_facade(settings: Settings, engine: Any, sources: Any, policy: Any)
     state = VissState(engine, settings.viss_freshness)
     state.create_schema()
     trust = consumers = reply_key = None
-    if settings.viss_trust_ca:
+    trust_ca = settings.viss_trust_ca or settings.wss_trust_ca  # VISS's own CA, else the node's WS-Security CA
+    if trust_ca:
         from viss_bridge.security.pki import TrustStore
 
-        trust = TrustStore.from_files(settings.viss_trust_ca)
-    if settings.viss_consumers:
-        consumers = ConsumerCertificates(settings.viss_consumers)
+        trust = TrustStore.from_files(trust_ca)
+        # registered consumer certificates: the file (with VISS participant ids), then the access registry's connections
+        consumers = ConsumerCertificates(settings.viss_consumers or None, registry)
     if settings.viss_signing_cert and settings.viss_signing_key:
         from viss_bridge.security.keys import SigningKey
 

@@ -14,6 +14,7 @@ import tempfile
 from typing import Any, Callable
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.sync import SyncWorker
 
 from viss_bridge.config import Settings
 
@@ -28,6 +29,58 @@ def prepare_metrics_dir() -> str:
         shutil.rmtree(path, ignore_errors=True)
         os.makedirs(path, exist_ok=True)
     return path
+
+
+PEER_CERT_ENV = "viss_bridge.peer_cert_der"  # same key as viss_bridge.access.identity.PEER_CERT_ENV
+
+
+class PeerCertWorker(SyncWorker):  # type: ignore[misc]
+    """gunicorn's sync worker, plus the TLS client certificate in the WSGI environ.
+
+    gunicorn verifies the client certificate during the handshake (``ca_certs``,
+    ``cert_reqs``) but does not pass it to the application. This worker reads
+    it from the connection's socket (one request at a time per sync worker)
+    and puts its DER bytes into ``environ["viss_bridge.peer_cert_der"]``. A
+    value sent by the client in an HTTP header can never reach that key.
+    """
+
+    _peer_der: bytes | None = None
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        inner = self.wsgi
+
+        def with_peer_certificate(environ: dict[str, Any], start_response: Any) -> Any:
+            environ.pop(PEER_CERT_ENV, None)
+            if self._peer_der:
+                environ[PEER_CERT_ENV] = self._peer_der
+            return inner(environ, start_response)
+
+        self.wsgi = with_peer_certificate
+
+    def handle_request(self, listener: Any, req: Any, client: Any, addr: Any) -> Any:
+        getpeercert = getattr(client, "getpeercert", None)
+        try:
+            self._peer_der = getpeercert(binary_form=True) if getpeercert else None
+        except ValueError:  # handshake not done: no certificate
+            self._peer_der = None
+        try:
+            return super().handle_request(listener, req, client, addr)
+        finally:
+            self._peer_der = None
+
+
+def tls_options(settings: Settings) -> dict[str, Any]:
+    """gunicorn TLS settings from the bridge's settings (empty when the bridge serves plain http)."""
+    if not settings.tls_certfile:
+        return {}
+    import ssl
+
+    options: dict[str, Any] = {"certfile": settings.tls_certfile, "keyfile": settings.tls_keyfile}
+    if settings.tls_client_ca:
+        options["ca_certs"] = settings.tls_client_ca
+        options["cert_reqs"] = ssl.CERT_REQUIRED if settings.tls_require_client_cert else ssl.CERT_OPTIONAL
+    return options
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -67,7 +120,7 @@ def serve(settings: Settings, on_ready: Callable[[], None] | None = None, timeou
     options = {
         "bind": f"{settings.host}:{settings.port}",
         "workers": settings.workers,
-        "worker_class": "sync",
+        "worker_class": "viss_bridge.serving.PeerCertWorker",
         "timeout": timeout,
         "graceful_timeout": 10,
         "accesslog": None,
@@ -77,4 +130,5 @@ def serve(settings: Settings, on_ready: Callable[[], None] | None = None, timeou
         # A request larger than this never reaches the app; the app's own limit gives the SOAP fault.
         "limit_request_line": 8190,
     }
+    options.update(tls_options(settings))
     _Gunicorn(settings, options, on_ready).run()

@@ -3,16 +3,21 @@ get the same answers as from the demo legacy provider (zeep and a wsimport-gener
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 import requests
+import yaml
+import zeep
 from lxml import etree
 
+from tests.conftest import RunningBridge, cli, start_bridge
 from tests.legacy_helpers import ADDRESSES_WSDL, PERSONS_WSDL, original_client, plain
 from tests.soap_helpers import parse_fault, post
 from viss_bridge.demo.legacy_providers import ProviderServer, start_provider
@@ -60,6 +65,27 @@ def test_address_contract_equals_provider_including_optional_and_decimal_fields(
         assert plain(via_bridge.GetAddress(AddressCode=code)) == plain(via_provider.GetAddress(AddressCode=code))
 
 
+def test_changes_operation_pages_through_the_whole_dataset_like_the_provider(bridge, persons_provider):  # type: ignore[no-untyped-def]
+    """GetPersonChanges (changed since, paged by time and key) from the store, with the original client."""
+    def pull(service) -> dict:  # type: ignore[no-untyped-def,type-arg]
+        seen: dict = {}  # type: ignore[type-arg]
+        since, after, pages = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), None, 0
+        while True:
+            page = service.GetPersonChanges(ChangedSince=since, AfterPersonCode=after, PageSize=70)
+            pages += 1
+            for change in page.Change:
+                seen[change.Person.PersonCode] = plain(change.Person)
+                since, after = change.ChangedAt, change.Person.PersonCode
+            if not page.MoreAvailable:
+                return {"records": seen, "pages": pages}
+
+    from_bridge = pull(original_client(PERSONS_WSDL, f"{bridge.url}/legacy/fpr"))
+    from_provider = pull(original_client(PERSONS_WSDL, persons_provider.url))
+    assert from_bridge["pages"] == from_provider["pages"] == 3
+    assert from_bridge["records"] == from_provider["records"]
+    assert len(from_bridge["records"]) == 200
+
+
 def test_served_wsdl_is_the_original_with_only_the_address_changed(bridge):  # type: ignore[no-untyped-def]
     served = etree.fromstring(requests.get(f"{bridge.url}/legacy/fpr?wsdl", timeout=10).content)
     original = etree.parse(str(PERSONS_WSDL)).getroot()
@@ -80,8 +106,9 @@ def test_legacy_faults_are_soap11_with_precise_codes(bridge):  # type: ignore[no
     envelope = (b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
                 b'<p:GetPersonChangesRequest xmlns:p="http://ivis.eps.gov.lv/XMLSchemas/PMLP/FizPersonas/v1-0">'
                 b'<p:ChangedSince>2020-01-01T00:00:00Z</p:ChangedSince></p:GetPersonChangesRequest></soap:Body></soap:Envelope>')
-    fault = parse_fault(post(f"{bridge.url}/legacy/fpr", envelope))
-    assert fault.code == "Server.ServerProxy.UnknownService"  # not mapped in the demo contract
+    unmapped = envelope.replace(b"GetPersonChangesRequest", b"GetSomethingElseRequest")
+    fault = parse_fault(post(f"{bridge.url}/legacy/fpr", unmapped))
+    assert fault.code == "Server.ServerProxy.UnknownService"  # not an operation of the contract
     fault = parse_fault(post(f"{bridge.url}/legacy/nothing", envelope))
     assert fault.code == "Server.ServerProxy.UnknownService"
     empty = envelope.replace(b"GetPersonChangesRequest", b"GetPersonRequest").replace(
@@ -139,3 +166,49 @@ def test_wsimport_java_client_from_original_wsdl_gets_the_providers_answers(brid
     assert from_bridge[-1] == "010101-00000|NOT_FOUND"
     first = demo_world["fpr_person"][0]
     assert from_bridge[0].split("|")[1:4] == [first["person_code"], first["first_name"], first["last_name"]]
+
+
+@pytest.fixture()
+def access_bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBridge]:
+    """A bridge of its own: these tests restrict persons and narrow permissions."""
+    running = start_bridge(tmp_path_factory.mktemp("legacy-access"), workers=1)
+    yield running
+    running.stop()
+
+
+def test_access_rules_apply_to_legacy_contracts(access_bridge, demo_world):  # type: ignore[no-untyped-def]
+    """The mapping's consumer is held to its permissions: readable fields the old contract cannot do without,
+    and persons' restrictions (a lookup fault; records left out of a change feed)."""
+    bridge = access_bridge
+    riga = "LV/GOV/90000056357/RIGA-DOME"
+    contract = yaml.safe_load((Path(__file__).resolve().parents[2] / "viss_bridge/demo/contracts/fpr.yaml").read_text())
+    contract["wsdl"] = str(PERSONS_WSDL)
+    contract["consumer"] = riga
+    (bridge.catalog_dir / "legacy" / "fprriga.yaml").write_text(yaml.safe_dump(contract, allow_unicode=True))
+    client = original_client(PERSONS_WSDL, f"{bridge.url}/legacy/fprriga")
+    persons = demo_world["fpr_person"]
+
+    person = persons[20]["person_code"]
+    cli("access", "restrict", person, "fpr_person", env=bridge.env())
+    time.sleep(1.1)  # permission/restriction caches
+    with pytest.raises(zeep.exceptions.Fault) as caught:
+        client.GetPerson(PersonCode=person)
+    assert caught.value.code == "Server.ServerProxy.AccessDenied.SubjectRestriction"
+    seen = set()
+    since, after = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), None
+    while True:
+        page = client.GetPersonChanges(ChangedSince=since, AfterPersonCode=after, PageSize=100)
+        for change in page.Change:
+            seen.add(change.Person.PersonCode)
+            since, after = change.ChangedAt, change.Person.PersonCode
+        if not page.MoreAvailable:
+            break
+    assert person not in seen and len(seen) == len(persons) - 1
+
+    cli("clients", "revoke", riga, "fpr_person", env=bridge.env())
+    cli("clients", "grant", riga, "fpr_person", "--fields", "person_code,first_name,last_name", env=bridge.env())
+    time.sleep(1.1)
+    with pytest.raises(zeep.exceptions.Fault) as caught:
+        client.GetPerson(PersonCode=persons[0]["person_code"])
+    assert caught.value.code == "Server.ServerProxy.AccessDenied"
+    assert "cannot be given in this contract" in caught.value.message

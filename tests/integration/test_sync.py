@@ -60,6 +60,7 @@ def test_sync_resumes_after_a_provider_failure_midway_and_matches_the_provider(r
     assert failed.returncode == 1
     assert "ProviderFault" in failed.stderr and "run again to resume" in failed.stderr
     assert len(_store_records(replica_bridge)) == 2 * PAGE  # whole pages only
+    assert "ProviderFault" in cli("sync", "--status", env=replica_bridge.env()).stdout
 
     # meanwhile the register changes a record already copied and one not yet copied
     codes = sorted(provider.state.records)
@@ -68,6 +69,8 @@ def test_sync_resumes_after_a_provider_failure_midway_and_matches_the_provider(r
     provider.reset()
     resumed = cli("sync", "fpr_person_replica", env=replica_bridge.env())
     assert "resuming after: ProviderFault" in resumed.stdout
+    status = cli("sync", "--status", env=replica_bridge.env()).stdout
+    assert "fpr_person_replica" in status and "ProviderFault" not in status  # the error is cleared once resumed
     # resumed at the cursor: the 140 records not yet copied + the 2 changed ones, not all 200 again
     remaining = 200 - 2 * PAGE + 2
     assert provider.calls() == {"GetPersonChanges": -(-remaining // PAGE)}

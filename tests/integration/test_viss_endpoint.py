@@ -176,8 +176,13 @@ def test_addressing_destination_and_version_faults(viss_bridge, pki):  # type: i
     action = no_action.find(f".//{{{NS_WSA}}}Action")
     action.getparent().remove(action)
     assert parse_fault12(post12(_url(viss_bridge), sign(no_action, key))).code == "Client.MissingHeaderField"
+    elsewhere = envelope("SubmitSync", submit_sync(transaction, PERSON_URN, {"person_code": "x"}),
+                         "http://other-bridge.example/viss")
+    fault = parse_fault12(post12(_url(viss_bridge), sign(elsewhere, key)))
+    assert (fault.status, fault.code) == (400, "Client.InvalidAddressing")
     soap11 = (b'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body><x/></e:Body></e:Envelope>')
     response = post12(_url(viss_bridge), soap11)
+    assert response.status_code == 500  # SOAP 1.2: VersionMismatch is 500, Sender faults 400
     assert etree.fromstring(response.content).findtext(f".//{{{NS_SOAP12}}}Code/{{{NS_SOAP12}}}Value") == "env:VersionMismatch"
 
 
@@ -205,3 +210,23 @@ def test_replay_refused_on_postgresql_with_several_workers(pki, pg_database, tmp
         assert codes == {"Client.Security.Replay"}
     finally:
         bridge.stop()
+
+
+def test_access_rules_apply_to_viss(viss_bridge, pki, demo_world):  # type: ignore[no-untyped-def]
+    """A certificate registered to a connection in the access registry (not in the VISS file) is accepted,
+    and that connection's permissions, and persons' restrictions, decide the answer."""
+    from tests.conftest import cli
+
+    bank = "LV/COM/40003000001/BANK-KYC"  # granted ur_company only in the demo
+    cli("clients", "cert", bank, str(pki.consumers[bank].cert), env=viss_bridge.env())
+    message, key = _submit(viss_bridge, pki, client=bank)
+    fault = parse_fault12(post12(_url(viss_bridge), sign(message, key)))
+    assert fault.code == "Server.ServerProxy.AccessDenied" and bank in fault.reason
+
+    person = demo_world["fpr_person"][10]["person_code"]
+    cli("access", "restrict", person, "fpr_person", env=viss_bridge.env())
+    key = _key(pki, VID)
+    transaction = _transaction(viss_bridge, key)
+    restricted = envelope("SubmitSync", submit_sync(transaction, PERSON_URN, {"person_code": person}), _url(viss_bridge))
+    fault = parse_fault12(post12(_url(viss_bridge), sign(restricted, key)))
+    assert fault.code.startswith("Server.ServerProxy.AccessDenied") and "restricted" in fault.reason

@@ -137,3 +137,25 @@ def test_concurrency_cap_answers_busy_without_calling(tmp_path: Path) -> None:
         assert pool.client(dataset).breaker.state == "closed"  # being busy is not the provider's failure
     finally:
         provider.stop()
+
+
+def test_unloadable_wsdl_fails_fast_and_is_not_fetched_again(tmp_path: Path) -> None:
+    from viss_bridge.catalog.catalog import load_catalog
+    from tests.conftest import free_port
+
+    gone = f"http://127.0.0.1:{free_port()}/ivis/FizPersonas/v1-0"
+    manifest = legacy_manifest("persons", gone, "live", wsdl=gone + "?wsdl", timeouts={"connect": 0.5, "operation": 0.5})
+    _write(tmp_path, manifest)
+    dataset = load_catalog(tmp_path).get("fpr_person_live")
+    pool = ProviderPool()
+    with pytest.raises(UpstreamError) as first:
+        pool.lookup(dataset, {"person_code": "010101-00000"})
+    assert first.value.cause == "ProviderUnavailable"
+    with pytest.raises(UpstreamError) as second:
+        pool.lookup(dataset, {"person_code": "010101-00000"})
+    assert second.value.cause == "ProviderUnavailable" and not second.value.called
+
+    _write(tmp_path, legacy_manifest("persons", gone, "live", wsdl="no-such.wsdl"))
+    with pytest.raises(UpstreamError) as missing:
+        ProviderPool().lookup(load_catalog(tmp_path).get("fpr_person_live"), {"person_code": "010101-00000"})
+    assert missing.value.cause == "ProviderConfigurationError"

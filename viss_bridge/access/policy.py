@@ -1,58 +1,166 @@
-"""The access decision the facades ask for: may this client read this dataset?
+"""The access decision the facades ask for, and the bookkeeping after an answer.
 
 Rules by the manifest's ``access`` level:
-- ``open``: anyone, even an unregistered caller (open data);
-- ``public``: any registered client;
-- ``restricted`` and ``private``: only a client holding a permission for the dataset.
+- ``open``: anyone, even an anonymous caller (open data);
+- ``public``: any registered (authenticated) client;
+- ``restricted`` and ``private``: only a client holding a usable permission
+  (active, inside its validity window, under its quota).
+
+With several usable permissions for one dataset, the one resting on a legal
+obligation is used first, then the oldest. Its readable fields shape the
+answer and the client's WSDL; its use is counted (exactly, in the database)
+when the answer is ready, together with the data tracker entries.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable
 
-from viss_bridge.access.registry import AccessRegistry
+from viss_bridge.access.identity import Caller
+from viss_bridge.access.registry import AccessRegistry, Permission, UsageRow, now_utc
+from viss_bridge.access.tracker import DataTracker, person_key
 
 if TYPE_CHECKING:
     from viss_bridge.catalog.manifest import Dataset
 
+# Why a decision refused (stable words; the facades turn them into fault texts).
+NOT_AUTHENTICATED = "not-authenticated"
+NO_PERMISSION = "no-permission"
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    dataset: str
+    client_id: str | None
+    permission: Permission | None = None
+    refusal: str | None = None  # not-authenticated | no-permission | revoked | expired | exhausted | not-yet-valid
+    message: str = ""
+
+    @property
+    def fields(self) -> tuple[str, ...] | None:
+        """Readable top-level fields; None: all."""
+        return self.permission.fields if self.permission is not None else None
+
+    @property
+    def legal_obligation(self) -> bool:
+        return bool(self.permission and self.permission.legal_obligation)
+
+
+def _as_caller(client: "Caller | str | None") -> Caller:
+    if isinstance(client, Caller):
+        return client
+    return Caller(client, "header" if client else None)
+
 
 class RegistryPolicy:
-    """Answers from the database, with a short cache so a lookup does not cost two queries.
+    """Answers from the database, with a short per-worker cache.
 
-    ``ttl`` bounds how long a revoked permission may still be honoured by one worker.
+    ``ttl`` bounds how long one worker reuses what it read. A refusal is
+    always re-checked in the database (so a permission approved a moment ago
+    works at once), and revocation, expiry and quota are checked again in the
+    database when a use is counted, so they take effect at once.
     """
 
-    def __init__(self, registry: AccessRegistry, ttl: float = 1.0) -> None:
+    def __init__(self, registry: AccessRegistry, ttl: float = 1.0, tracker: DataTracker | None = None) -> None:
         self.registry = registry
+        self.tracker = tracker or DataTracker(registry.engine, registry.audit)
         self.ttl = ttl
-        self._cache: dict[str | None, tuple[float, bool, frozenset[str]]] = {}
+        self._cache: dict[str, tuple[float, bool, tuple[Permission, ...]]] = {}
         self._lock = threading.Lock()
 
-    def _lookup(self, client: str | None) -> tuple[bool, frozenset[str]]:
+    def _lookup(self, client: str, fresh: bool = False) -> tuple[bool, tuple[Permission, ...]]:
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(client)
-            if hit and now - hit[0] < self.ttl:
+            if hit and now - hit[0] < self.ttl and not fresh:
                 return hit[1], hit[2]
-        if client is None:
-            known, allowed = False, frozenset()
-        else:
-            known = self.registry.client(client) is not None
-            allowed = frozenset(self.registry.allowed_datasets(client)) if known else frozenset()
+        known = self.registry.client(client) is not None
+        held = tuple(self.registry.permissions(client_id=client, include_revoked=True)) if known else ()
         with self._lock:
-            self._cache[client] = (now, known, allowed)
-        return known, allowed
+            self._cache[client] = (now, known, held)
+        return known, held
 
-    def may_call(self, client: str | None, dataset: "Dataset") -> bool:
+    def forget(self, client: str | None = None) -> None:
+        with self._lock:
+            if client is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(client, None)
+
+    def decide(self, client: "Caller | str | None", dataset: "Dataset") -> Decision:
+        decision = self._decide(client, dataset, fresh=False)
+        if not decision.allowed and decision.client_id is not None:
+            # A refusal is checked against the database, not the cache: a permission approved a
+            # moment ago works at once, and the refusal names the current reason.
+            decision = self._decide(client, dataset, fresh=True)
+        return decision
+
+    def _decide(self, client: "Caller | str | None", dataset: "Dataset", fresh: bool) -> Decision:
+        caller = _as_caller(client)
         level = dataset.access.value
-        if level == "open":
-            return True
-        known, allowed = self._lookup(client)
-        if level == "public":
-            return known
-        return dataset.dataset in allowed
+        name = dataset.dataset
+        if caller.anonymous:
+            if level == "open":
+                return Decision(True, name, None)
+            return Decision(False, name, None, refusal=NOT_AUTHENTICATED,
+                            message=f"Request is not allowed: an anonymous caller (not authenticated: present a "
+                                    f"registered TLS client certificate or a WS-Security signature) may read only "
+                                    f"open data, and {name} is not open data")
+        assert caller.client_id is not None
+        known, held = self._lookup(caller.client_id, fresh)
+        now = now_utc()
+        mine = [p for p in held if p.dataset == name]
+        usable = sorted((p for p in mine if p.usable(now)), key=lambda p: (not p.legal_obligation, p.created_at))
+        if usable:
+            return Decision(True, name, caller.client_id, usable[0])
+        if level == "open" or (level == "public" and known):
+            return Decision(True, name, caller.client_id)
+        if mine:
+            latest = max(mine, key=lambda p: p.created_at)
+            return Decision(False, name, caller.client_id, latest, refusal=latest.state(now),
+                            message=f"Request is not allowed: {latest.refusal(now)}")
+        who = f"client {caller.client_id}" + ("" if known else " (not a registered connection)")
+        return Decision(False, name, caller.client_id, refusal=NO_PERMISSION,
+                        message=f"Request is not allowed: {who} has no permission for {name}")
 
-    def allowed(self, client: str | None, datasets: list["Dataset"]) -> list["Dataset"]:
+    # -- what the older facades call ------------------------------------------------
+
+    def may_call(self, client: "Caller | str | None", dataset: "Dataset") -> bool:
+        return self.decide(client, dataset).allowed
+
+    def allowed(self, client: "Caller | str | None", datasets: list["Dataset"]) -> list["Dataset"]:
         return [d for d in datasets if self.may_call(client, d)]
+
+    # -- after the answer is computed ------------------------------------------------
+
+    def withheld(self, decision: Decision, dataset: "Dataset", persons: Iterable[str]) -> set[str]:
+        """Persons whose records must be left out: they restrict the dataset and the permission is no legal obligation."""
+        persons = [p for p in persons if p]
+        if not dataset.subject or not persons or decision.legal_obligation:
+            return set()
+        return self.tracker.restricted(dataset.dataset, persons)
+
+    def record_use(self, decision: Decision, dataset: "Dataset", persons: Iterable[str], *,
+                   user_id: str | None = None, message_id: str | None = None) -> None:
+        """Count the use and write the tracker entries in one transaction; raises UseRefused (nothing written)."""
+        permission = decision.permission
+        client = decision.client_id or "anonymous"
+        rows = [UsageRow(person=person_key(p), client_id=client, dataset=dataset.dataset,
+                         purpose=permission.purpose if permission else None,
+                         permission_number=permission.number if permission else None, user_id=user_id,
+                         message_id=message_id) for p in dict.fromkeys(persons) if p]
+        number = permission.number if permission is not None else None
+        if number is None and not rows:
+            return
+        try:
+            self.registry.use(number, rows)
+        except Exception:
+            if decision.client_id:
+                self.forget(decision.client_id)  # let the next decision see why
+            raise
+        if permission is not None and permission.quota is not None and decision.client_id:
+            self.forget(decision.client_id)  # the cached use count is stale now

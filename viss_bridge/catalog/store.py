@@ -98,6 +98,26 @@ class DatasetStore:
                        record=None if row.deleted else record_to_python(dataset.fields, json.loads(row.data)))
                 for row in rows]
 
+    def changed_after(self, dataset: Dataset, since: dt.datetime, after_key: str | None = None,
+                      limit: int = 100) -> list[Change]:
+        """Live records changed after (since, after_key), ordered by (change time, key): keyset paging by time.
+
+        For contracts that page changes by time (generation-II "changed since" operations). ``after_key``
+        is a canonical key (see :func:`compose_key`); deleted records are not reported.
+        """
+        since = _aware(since).astimezone(dt.timezone.utc)
+        condition = records.c.changed_at > since
+        if after_key is not None:
+            condition = condition | ((records.c.changed_at == since) & (records.c.record_key > after_key))
+        with self._guard("read"), self.engine.connect() as conn:
+            rows = conn.execute(
+                select(records.c.seq, records.c.record_key, records.c.data, records.c.changed_at)
+                .where(records.c.dataset == dataset.dataset, records.c.deleted.is_(False), condition)
+                .order_by(records.c.changed_at, records.c.record_key).limit(limit)
+            ).all()
+        return [Change(seq=row.seq, key=row.record_key, changed_at=_aware(row.changed_at),
+                       record=record_to_python(dataset.fields, json.loads(row.data))) for row in rows]
+
     def count(self, dataset: Dataset | str) -> int:
         name = dataset if isinstance(dataset, str) else dataset.dataset
         with self._guard("read"), self.engine.connect() as conn:

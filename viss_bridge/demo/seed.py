@@ -36,7 +36,12 @@ DEMO_CLIENTS = (
                ("fpr_person", "vzd_address", "ur_company")),
     DemoClient("LV/COM/40003000001/BANK-KYC", "AS Demo Banka (know-your-customer checks)",
                ("ur_company",)),
+    # The state portal: persons see who read their data and restrict it (data tracker services).
+    DemoClient("LV/GOV/90000010008/LATVIJA-LV", "Valsts pārvaldes pakalpojumu portāls Latvija.lv (person portal)",
+               ("datatracker",)),
 )
+DEMO_PURPOSE = "demo: synthetic data, no real processing"
+DEMO_LEGAL_BASIS = "demo"
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,9 @@ def prepare_demo(data_dir: str | Path, size: int = 200, seed: int = 2026, reset:
     for client in DEMO_CLIENTS:
         registry.add_client(client.client_id, client.name)
         for dataset in client.datasets:
-            registry.grant(client.client_id, dataset)
+            # A plain permission: all fields, no expiry, no quota; granting again is a no-op.
+            registry.grant(client.client_id, dataset, purpose=DEMO_PURPOSE, legal_basis=DEMO_LEGAL_BASIS,
+                           actor="demo")
     engine.dispose()
     return paths, counts
 

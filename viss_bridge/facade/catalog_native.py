@@ -17,12 +17,15 @@ from spyne import Boolean, ComplexModel, DateTime, Integer, Integer64, ServiceBa
 from spyne.interface.wsdl import Wsdl11
 import threading
 
+from viss_bridge.access.identity import Authenticator, Caller
+from viss_bridge.access.registry import AccessStoreUnavailable
 from viss_bridge.catalog.catalog import Catalog
 from viss_bridge.catalog.manifest import Dataset, Field
 from viss_bridge.catalog.store import DatasetStore, StoreUnavailable
 from viss_bridge.catalog.values import ValueProblem
 from viss_bridge.facade import faults
 from viss_bridge.facade.exchange import CallInfo
+from viss_bridge.facade.callers import CALLER_ENV, resolve_caller
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.soap_runtime import (REQUEST_CONTEXT, SoapRequest, SoapResponse, SpyneFault, make_spyne_wsgi,
                                              run_spyne)
@@ -83,8 +86,8 @@ class DatasetDescription(ComplexModel):
                   ("legacyService", LegacyService.customize(max_occurs="unbounded", **_optional))]
 
 
-class Caller(ComplexModel):
-    """SOAP header naming the calling client (trusted as sent until connections are authenticated)."""
+class CallerHeader(ComplexModel):
+    """SOAP header naming the calling client; it must be the authenticated connection (docs/access.md)."""
 
     __namespace__ = CATALOG_TNS
     __type_name__ = "caller"
@@ -100,19 +103,24 @@ def _describe_field(field: Field, item_cls: type[ComplexModel]) -> Any:
 
 
 class CatalogFacade:
-    def __init__(self, catalog: Catalog, store: DatasetStore, permissions: Any, base_url: str) -> None:
+    def __init__(self, catalog: Catalog, store: DatasetStore, permissions: Any, base_url: str, *,
+                 authenticator: Authenticator | None = None) -> None:
         self.catalog = catalog
         self.store = store
         self.permissions = permissions
         self.base_url = base_url.rstrip("/")
+        self.authenticator = authenticator
         datasets = list(catalog)
-        self.models = {d.dataset: RecordModels(d, CATALOG_TNS) for d in datasets}
+        # Non-key fields are optional here: a permission may read only some of them.
+        self.models = {d.dataset: RecordModels(d, CATALOG_TNS, all_optional=True) for d in datasets}
         any_record = ComplexModel.produce(CATALOG_TNS, "AnyRecord", {
             d.dataset: self.models[d.dataset].record.customize(min_occurs=0, nillable=False) for d in datasets})
         change = ComplexModel.produce(CATALOG_TNS, "Change", {
             "seq": Integer64(**_required), "key": Unicode.customize(max_occurs="unbounded", **_required),
             "changedAt": DateTime(**_required), "deleted": Boolean(**_required),
-            "record": any_record.customize(**_optional)})
+            "record": any_record.customize(**_optional),
+            # true: the record exists but its data subject restricted its distribution (docs/access.md)
+            "withheld": Boolean(**_optional)})
         page = ComplexModel.produce(CATALOG_TNS, "ChangesPage", {
             "change": change.customize(max_occurs="unbounded", **_optional),
             "nextSince": Integer64(**_required), "hasMore": Boolean(**_required)})
@@ -129,13 +137,34 @@ class CatalogFacade:
             raise SpyneFault(BridgeFault(faults.UNKNOWN_SERVICE, f"Unknown dataset: {name}"))
         return dataset
 
-    def _check_access(self, ctx: Any, dataset: Dataset) -> None:
-        header = ctx.in_header
-        client = getattr(header, "client", None) if header is not None else None
-        if not self.permissions.may_call(client, dataset):
-            who = f"client {client}" if client else "an anonymous caller (no caller header)"
-            raise SpyneFault(BridgeFault(faults.ACCESS_DENIED,
-                                         f"Request is not allowed: {who} has no permission for dataset {dataset.dataset}"))
+    def _caller(self, ctx: Any) -> Caller:
+        return ctx.transport.req_env.get(CALLER_ENV) or Caller(None, None)
+
+    def _check_access(self, ctx: Any, dataset: Dataset) -> Any:
+        decision = self.permissions.decide(self._caller(ctx), dataset)
+        if not decision.allowed:
+            raise SpyneFault(BridgeFault(faults.ACCESS_DENIED, decision.message))
+        return decision
+
+    def _readable(self, decision: Any, dataset: Dataset, record: dict[str, Any]) -> dict[str, Any]:
+        if decision.fields is None:
+            return record
+        keep = set(decision.fields) | set(dataset.key)
+        return {k: v for k, v in record.items() if k in keep}
+
+    def _withheld(self, decision: Any, dataset: Dataset, persons: list[str]) -> set[str]:
+        try:
+            return self.permissions.withheld(decision, dataset, persons)
+        except AccessStoreUnavailable as exc:
+            log.error("restriction store unavailable: %s", exc)
+            raise SpyneFault(faults.service_failed("DatabaseError", "The restriction register is not available")) from None
+
+    def _count(self, ctx: Any, decision: Any, dataset: Dataset, persons: list[str]) -> None:
+        from viss_bridge.facade.xroad import count_use
+
+        info = ctx.transport.req_env[REQUEST_CONTEXT]
+        count_use(self.permissions, info, decision, dataset, persons)
+        info.subjects.extend(persons)
 
     def _wrap(self, dataset: Dataset, record: dict[str, Any]) -> Any:
         holder = self.any_record()
@@ -164,6 +193,12 @@ class CatalogFacade:
              _operation_name="describeDataset", _out_variable_name="description")
         def describeDataset(ctx: Any, dataset: str) -> Any:
             d = facade._dataset(dataset)
+            caller = facade._caller(ctx)
+            if not caller.anonymous:  # a client sees the dataset as its permission does
+                decision = facade.permissions.decide(caller, d)
+                if decision.allowed and decision.fields is not None:
+                    keep = set(decision.fields) | set(d.key)
+                    d = d.model_copy(update={"fields": tuple(f for f in d.fields if f.name in keep)})
             return DatasetDescription(
                 name=d.dataset, version=d.version, title=Texts(lv=d.title.lv, en=d.title.en),
                 description=Texts(lv=d.description.lv, en=d.description.en) if d.description else None,
@@ -176,7 +211,7 @@ class CatalogFacade:
              _operation_name="getRecord", _out_variable_name="record")
         def getRecord(ctx: Any, dataset: str, key: list[str]) -> Any:
             d = facade._dataset(dataset)
-            facade._check_access(ctx, d)
+            decision = facade._check_access(ctx, d)
             key = list(key or [])
             if len(key) != len(d.key):
                 raise SpyneFault(BridgeFault(faults.INVALID_REQUEST,
@@ -188,15 +223,19 @@ class CatalogFacade:
                 raise SpyneFault(BridgeFault(faults.INVALID_REQUEST, f"Invalid key: {exc}")) from None
             except StoreUnavailable as exc:
                 raise store_failed(exc) from None
-            if record is not None and d.subject and record.get(d.subject):
-                ctx.transport.req_env[REQUEST_CONTEXT].subjects.append(str(record[d.subject]))
-            return facade._wrap(d, record) if record is not None else None
+            persons = [str(record[d.subject])] if record is not None and d.subject and record.get(d.subject) else []
+            if persons and facade._withheld(decision, d, persons):
+                from viss_bridge.facade.xroad import withheld_fault
+
+                raise withheld_fault(d)
+            facade._count(ctx, decision, d, persons)
+            return facade._wrap(d, facade._readable(decision, d, record)) if record is not None else None
 
         @rpc(Unicode(**_required), Integer64(**_optional), Integer(**_optional), _args=("dataset", "since", "limit"),
              _returns=self.page, _operation_name="getChanges", _out_variable_name="page")
         def getChanges(ctx: Any, dataset: str, since: int | None, limit: int | None) -> Any:
             d = facade._dataset(dataset)
-            facade._check_access(ctx, d)
+            decision = facade._check_access(ctx, d)
             since = since or 0
             limit = limit or 100
             if limit < 1 or limit > MAX_PAGE or since < 0:
@@ -208,16 +247,21 @@ class CatalogFacade:
                 raise store_failed(exc) from None
             more = len(changes) > limit
             changes = changes[:limit]
-            if d.subject:
-                subjects = ctx.transport.req_env[REQUEST_CONTEXT].subjects
-                subjects.extend(str(c.record[d.subject]) for c in changes if c.record and c.record.get(d.subject))
-            items = [facade.change(seq=c.seq, key=c.key.split("\x1f"), changedAt=c.changed_at,
-                                   deleted=c.record is None,
-                                   record=facade._wrap(d, c.record) if c.record is not None else None)
-                     for c in changes]
+            persons = [str(c.record[d.subject]) for c in changes if d.subject and c.record and c.record.get(d.subject)]
+            withheld = facade._withheld(decision, d, persons) if persons else set()
+            persons = [p for p in persons if p not in withheld]
+            facade._count(ctx, decision, d, persons)
+
+            def item(c: Any) -> Any:
+                hidden = bool(c.record and d.subject and str(c.record.get(d.subject)) in withheld)
+                record = None if c.record is None or hidden else facade._wrap(d, facade._readable(decision, d, c.record))
+                return facade.change(seq=c.seq, key=c.key.split("\x1f"), changedAt=c.changed_at,
+                                     deleted=c.record is None, record=record, withheld=True if hidden else None)
+
+            items = [item(c) for c in changes]
             return facade.page(change=items, nextSince=changes[-1].seq if changes else since, hasMore=more)
 
-        body = {"__in_header__": Caller, "listDatasets": listDatasets, "describeDataset": describeDataset,
+        body = {"__in_header__": CallerHeader, "listDatasets": listDatasets, "describeDataset": describeDataset,
                 "getRecord": getRecord, "getChanges": getChanges}
         return type("CatalogService", (ServiceBase,), body)
 
@@ -229,6 +273,8 @@ class CatalogFacade:
         if request.header is not None:
             info.client = request.header.findtext(f"{{{CATALOG_TNS}}}caller/{{{CATALOG_TNS}}}client")
             info.user_id = request.header.findtext(f"{{{CATALOG_TNS}}}caller/{{{CATALOG_TNS}}}userId")
+        caller = resolve_caller(environ, self.authenticator, (info.client or "").strip() or None, request)
+        info.authenticated_by = caller.authenticated_by
         if request.body_element.tag not in {f"{{{CATALOG_TNS}}}{op}" for op in OPERATIONS}:
             raise BridgeFault(faults.UNKNOWN_SERVICE,
                               f"Unknown operation {request.body_element.tag}; this endpoint offers "

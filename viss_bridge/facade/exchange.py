@@ -23,6 +23,8 @@ class CallInfo:
     message_id: str | None = None
     user_id: str | None = None
     subjects: list[str] = field(default_factory=list)
+    authenticated_by: str | None = None  # tls | proxy | ws-security | header (development) | None
+    permission: str | None = None  # number of the permission the answer was served under
 
 
 @dataclass

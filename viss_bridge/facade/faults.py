@@ -24,6 +24,8 @@ MESSAGE_TOO_LARGE = "Client.InvalidSoap.MessageTooLarge"
 UNKNOWN_SERVICE = "Server.ServerProxy.UnknownService"
 UNKNOWN_MEMBER = "Server.ServerProxy.UnknownMember"
 ACCESS_DENIED = "Server.ServerProxy.AccessDenied"
+# A lookup whose one record is withheld because its data subject restricted distribution (docs/access.md).
+ACCESS_DENIED_RESTRICTED = "Server.ServerProxy.AccessDenied.SubjectRestriction"
 SERVICE_FAILED = "Server.ServerProxy.ServiceFailed"
 LOGGING_FAILED = "Server.ServerProxy.IOError.LoggingFailed"
 VERSION_MISMATCH = "VersionMismatch"

@@ -25,26 +25,29 @@ Old clients change only their endpoint address.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 import zeep
+import zeep.exceptions
 from lxml import etree
-from pydantic import BaseModel, ConfigDict, Field as PydField, ValidationError
+from pydantic import BaseModel, ConfigDict, Field as PydField, ValidationError, model_validator
 
 from viss_bridge.catalog.catalog import Catalog
 from viss_bridge.catalog.legacy_source import ListMapping, map_to_legacy, mapping_problems
 from viss_bridge.catalog.manifest import Dataset, ManifestError
 from viss_bridge.catalog.store import StoreUnavailable
-from viss_bridge.catalog.values import ValueProblem
+from viss_bridge.catalog.values import ValueProblem, compose_key
 from viss_bridge.catalog.yaml_lines import YamlSyntaxError, line_for, load_with_lines
 from viss_bridge.facade import faults
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
-from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, SpyneFault
+from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse
+from viss_bridge.facade.sources import apply_use, guarded_lookup
 from viss_bridge.xml import NS_SOAP11, NS_WSDL_SOAP11, NS_WSDL_SOAP12, parse_trusted
 
 log = logging.getLogger(__name__)
@@ -58,9 +61,31 @@ class _Strict(BaseModel):
 
 class OperationMapping(_Strict):
     dataset: str
-    request: Annotated[dict[str, str], PydField(min_length=1)]
-    response: str
+    kind: Literal["lookup", "changes"] = "lookup"
     fields: Annotated[dict[str, Union[str, ListMapping]], PydField(min_length=1)]
+    # kind: lookup
+    request: dict[str, str] = {}  # request element -> dataset key field
+    response: str | None = None  # child of the response element carrying the record
+    # kind: changes (records changed after a time, paged by (time, key), as the old "changes" operations did)
+    since: str | None = None  # request element: changed after this dateTime
+    after_key: str | None = None  # request element: ...and after this key at that time
+    page_size_element: str | None = None  # request element: page size asked for
+    page_size: Annotated[int, PydField(gt=0, le=10000)] = 100  # default and maximum page size
+    items: str | None = None  # repeated response element, one per change
+    record: str | None = None  # its child carrying the record
+    changed_at: str | None = None  # its child carrying the change time
+    more: str | None = None  # response element: more pages follow
+
+    @model_validator(mode="after")
+    def _complete(self) -> "OperationMapping":
+        if self.kind == "lookup":
+            if not self.request or not self.response:
+                raise ValueError("a lookup operation needs 'request' (element -> key field) and 'response'")
+        else:
+            missing = [name for name in ("since", "items", "record", "changed_at") if not getattr(self, name)]
+            if missing:
+                raise ValueError(f"a changes operation needs {', '.join(missing)}")
+        return self
 
 
 class ContractMapping(_Strict):
@@ -105,18 +130,28 @@ class LegacyContract:
             request_element = operation.input.body
             response_element = operation.output.body
             child_names = [n for n, _ in response_element.type.elements]
-            if op_mapping.response not in child_names:
-                raise ManifestError(file, line_for(lines, ("operations", op_name, "response")),
-                                    f"operations.{op_name}.response",
-                                    f"{response_element.qname.localname} has no child {op_mapping.response} "
-                                    f"(children: {', '.join(child_names)})")
             request_children = [n for n, _ in request_element.type.elements]
-            for element in op_mapping.request:
-                if element not in request_children:
-                    raise ManifestError(file, line_for(lines, ("operations", op_name, "request", element)),
-                                        f"operations.{op_name}.request.{element}",
-                                        f"{request_element.qname.localname} has no child {element} "
-                                        f"(children: {', '.join(request_children)})")
+            checks: list[tuple[tuple[str, ...], str, list[str], str]] = []
+            if op_mapping.kind == "lookup":
+                checks.append((("response",), op_mapping.response or "", child_names, response_element.qname.localname))
+                checks += [(("request", e), e, request_children, request_element.qname.localname) for e in op_mapping.request]
+            else:
+                for key in ("since", "after_key", "page_size_element"):
+                    if getattr(op_mapping, key):
+                        checks.append(((key,), getattr(op_mapping, key), request_children, request_element.qname.localname))
+                for key in ("items", "more"):
+                    if getattr(op_mapping, key):
+                        checks.append(((key,), getattr(op_mapping, key), child_names, response_element.qname.localname))
+                if op_mapping.items in child_names:
+                    item_type = dict(response_element.type.elements)[op_mapping.items].type
+                    item_children = [n for n, _ in getattr(item_type, "elements", [])]
+                    for key in ("record", "changed_at"):
+                        checks.append(((key,), getattr(op_mapping, key), item_children, op_mapping.items))
+            for path, element, allowed, parent in checks:
+                if element not in allowed:
+                    raise ManifestError(file, line_for(lines, ("operations", op_name) + path),
+                                        ".".join(("operations", op_name) + path),
+                                        f"{parent} has no child {element} (children: {', '.join(allowed)})")
             bound = BoundOperation(op_name, op_mapping, request_element, response_element)
             self.operations[op_name] = bound
             self.by_request[request_element.qname.text] = bound
@@ -226,10 +261,26 @@ class LegacyContracts:
 class LegacyContractFacade:
     """Serves every contract of the folder against the current catalog."""
 
-    def __init__(self, contracts: LegacyContracts, store: Any, permissions: Any) -> None:
+    def __init__(self, contracts: LegacyContracts, store: Any, permissions: Any, authenticator: Any = None) -> None:
         self.contracts = contracts
         self.store = store  # a SourceRouter: live legacy datasets are answered by their provider
         self.permissions = permissions
+        self.authenticator = authenticator
+
+    def caller(self, contract: LegacyContract, environ: dict[str, Any]) -> Any:
+        """Who is served: a proven identity (TLS client certificate, trusted proxy) if the request has one,
+        else the connection the contract mapping names (old contracts carry no caller), else anonymous."""
+        from viss_bridge.access.identity import IDENTITY_ENV, Caller, IdentityProblem
+
+        identity = environ.get(IDENTITY_ENV)
+        if identity is not None and self.authenticator is not None:
+            try:
+                return self.authenticator.caller(identity, None)
+            except IdentityProblem as problem:
+                raise BridgeFault(faults.ACCESS_DENIED, problem.message) from None
+        if contract.mapping.consumer:
+            return Caller(contract.mapping.consumer, "contract-mapping")
+        return Caller(None, None)
 
     def contract(self, name: str, catalog: Catalog) -> LegacyContract:
         try:
@@ -246,7 +297,8 @@ class LegacyContractFacade:
                                         f"The mapping of legacy service '{name}' is invalid: {exc}") from None
         return contract
 
-    def handle(self, name: str, catalog: Catalog, request: SoapRequest, info: CallInfo) -> SoapResponse:
+    def handle(self, name: str, catalog: Catalog, request: SoapRequest, info: CallInfo,
+               environ: dict[str, Any] | None = None) -> SoapResponse:
         contract = self.contract(name, catalog)
         body = request.body_element
         operation = contract.by_request.get(body.tag)
@@ -256,39 +308,69 @@ class LegacyContractFacade:
                               f"Legacy service '{name}' has no mapped operation for body element {body.tag}")
         info.service = f"legacy/{name}/{operation.name}"
         info.operation = operation.name
-        info.client = contract.mapping.consumer
+        caller = self.caller(contract, environ or {})
+        info.client, info.authenticated_by = caller.client_id, caller.authenticated_by
         dataset = catalog.get(operation.mapping.dataset)
         assert dataset is not None  # check_against
-        if not self.permissions.may_call(contract.mapping.consumer, dataset):
-            who = contract.mapping.consumer or "an anonymous legacy consumer"
-            raise BridgeFault(faults.ACCESS_DENIED,
-                              f"Request is not allowed: {who} has no permission for dataset {dataset.dataset}")
         try:
             parsed = operation.request_element.parse(body, contract.client.wsdl.types)
         except Exception as exc:
             raise BridgeFault(faults.INVALID_REQUEST, f"Invalid request for {operation.name}: {exc}") from None
+        if operation.mapping.kind == "changes":
+            return SoapResponse(200, self._changes(operation, dataset, parsed, info, caller))
         key_values = {}
         for element, field_name in operation.mapping.request.items():
             value = getattr(parsed, element, None)
             if value in (None, ""):
                 raise BridgeFault(faults.INVALID_REQUEST, f"Invalid request for {operation.name}: {element} is missing")
             key_values[field_name] = value
-        record = self._read(dataset, key_values)
-        if record is not None and dataset.subject and record.get(dataset.subject):
-            info.subjects.append(str(record[dataset.subject]))
+        record = guarded_lookup(self.store, self.permissions, caller, dataset, key_values, info)
         return SoapResponse(200, self._render(operation, record))
 
-    def _read(self, dataset: Dataset, key_values: dict[str, Any]) -> dict[str, Any] | None:
+    def _changes(self, operation: BoundOperation, dataset: Dataset, parsed: Any, info: CallInfo, caller: Any) -> bytes:
+        """A page of records changed after (since, after key) from the store's change times."""
+        mapping = operation.mapping
+        decision = self.permissions.decide(caller, dataset)
+        if not decision.allowed:
+            raise BridgeFault(faults.ACCESS_DENIED, decision.message)
+        since = getattr(parsed, mapping.since or "", None)
+        if not isinstance(since, dt.datetime):
+            raise BridgeFault(faults.INVALID_REQUEST, f"Invalid request for {operation.name}: {mapping.since} is missing")
+        after = getattr(parsed, mapping.after_key, None) if mapping.after_key else None
+        size = getattr(parsed, mapping.page_size_element, None) if mapping.page_size_element else None
+        size = max(1, min(int(size or mapping.page_size), mapping.page_size))
         try:
-            return self.store.get(dataset, key_values)
+            after_key = compose_key(dataset.key_fields, {dataset.key[0]: after}) if after and len(dataset.key) == 1 else None
+            changes = self.store.changed_after(dataset, since, after_key, size + 1)
         except ValueProblem as exc:
             raise BridgeFault(faults.INVALID_REQUEST, f"Invalid key: {exc}") from None
-        except StoreUnavailable as exc:
-            log.error("dataset store unavailable: %s", exc)
-            raise faults.service_failed("DatabaseError",
-                                        f"The dataset store is not available; the request for {dataset.dataset} was not served") from None
-        except SpyneFault as exc:  # a live provider failed
-            raise exc.bridge_fault from None
+        except StoreUnavailable:
+            raise faults.service_failed("DatabaseError", "The dataset store is not available") from None
+        page = changes[:size]
+        persons = [str(c.record[dataset.subject]) for c in page
+                   if c.record is not None and dataset.subject and c.record.get(dataset.subject)]
+        # a feed leaves out the records of persons who restricted the dataset (a lookup answers a fault)
+        withheld = apply_use(self.permissions, decision, dataset, persons, info, drop_withheld=True)
+        readable = set(decision.fields) | set(dataset.key) if decision.fields is not None else None
+        items = []
+        for change in page:
+            assert change.record is not None
+            if dataset.subject and str(change.record.get(dataset.subject)) in withheld:
+                continue
+            record = change.record if readable is None else {k: v for k, v in change.record.items() if k in readable}
+            items.append({mapping.changed_at: change.changed_at, mapping.record: map_to_legacy(mapping.fields, record)})
+        values: dict[str, Any] = {mapping.items: items}
+        if mapping.more:
+            values[mapping.more] = len(changes) > size
+        envelope = etree.Element(f"{{{NS_SOAP11}}}Envelope", nsmap={"soap": NS_SOAP11})
+        body = etree.SubElement(envelope, f"{{{NS_SOAP11}}}Body")
+        element = operation.response_element
+        try:
+            element.render(body, element(**values))
+        except zeep.exceptions.ValidationError as exc:
+            raise BridgeFault(faults.ACCESS_DENIED, f"The answer cannot be given in this contract: {exc.message} "
+                                                    "(does the permission cover every field the contract requires?)") from None
+        return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
 
     @staticmethod
     def _render(operation: BoundOperation, record: dict[str, Any] | None) -> bytes:
@@ -297,6 +379,11 @@ class LegacyContractFacade:
         element = operation.response_element
         values = {}
         if record is not None:
-            values[operation.mapping.response] = map_to_legacy(operation.mapping.fields, record)
-        element.render(body, element(**values))
+            values[operation.mapping.response or ""] = map_to_legacy(operation.mapping.fields, record)
+        try:
+            element.render(body, element(**values))
+        except zeep.exceptions.ValidationError as exc:
+            # e.g. a permission reading fewer fields than the old contract requires
+            raise BridgeFault(faults.ACCESS_DENIED, f"The answer cannot be given in this contract: {exc.message} "
+                                                    "(does the permission cover every field the contract requires?)") from None
         return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")

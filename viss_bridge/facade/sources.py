@@ -9,13 +9,14 @@ what relieves the provider.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from prometheus_client import Counter, Histogram
 
 from viss_bridge.catalog.legacy_source import LegacySoapSource
 from viss_bridge.catalog.manifest import Dataset
-from viss_bridge.catalog.store import DatasetStore
+from viss_bridge.catalog.store import DatasetStore, StoreUnavailable
 from viss_bridge.facade import faults
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.soap_runtime import SpyneFault
@@ -23,6 +24,8 @@ from viss_bridge.upstream import errors as upstream_errors
 from viss_bridge.upstream.errors import UpstreamError
 from viss_bridge.upstream.pool import ProviderPool
 
+
+log = logging.getLogger("viss_bridge.upstream")
 
 PROVIDER_CALLS = Counter("viss_bridge_provider_calls_total", "HTTP exchanges with legacy providers (retries included)",
                          ["provider", "operation", "status"])
@@ -89,8 +92,64 @@ class ProviderLegSink:
         outcome = str(call.status) if call.status is not None else "no-answer"
         PROVIDER_CALLS.labels(call.provider, call.operation, outcome).inc()
         PROVIDER_LATENCY.labels(call.provider, call.operation).observe(call.duration_ms / 1000)
+        log.info("provider call", extra={"provider": call.provider, "operation": call.operation, "address": call.address,
+                                         "status": call.status, "attempt": call.attempt, "error": call.error,
+                                         "duration_ms": call.duration_ms,
+                                         "message_id": getattr(call.caller, "message_id", None)})
         if not self.sinks:
             return
         exchange = provider_exchange(call)
         for sink in self.sinks:
             sink.record(exchange)
+
+
+def guarded_lookup(store: Any, permissions: Any, caller: Any, dataset: Dataset, key_values: dict[str, Any],
+                   info: Any) -> dict[str, Any] | None:
+    """One lookup with the same access rules as /xroad: permission, person restrictions, use count, fields.
+
+    For facades that do not run through Spyne (/legacy, /viss); raises BridgeFault.
+    """
+    from viss_bridge.catalog.values import ValueProblem
+
+    decision = permissions.decide(caller, dataset)
+    if not decision.allowed:
+        raise BridgeFault(faults.ACCESS_DENIED, decision.message)
+    try:
+        record = store.get(dataset, key_values)
+    except ValueProblem as exc:
+        raise BridgeFault(faults.INVALID_REQUEST, f"Invalid key: {exc}") from None
+    except StoreUnavailable as exc:
+        log.error("dataset store unavailable: %s", exc)
+        raise faults.service_failed("DatabaseError", f"The dataset store is not available; the request for "
+                                                     f"{dataset.dataset} was not served") from None
+    except SpyneFault as exc:  # a live provider failed
+        raise exc.bridge_fault from None
+    persons = [str(record[dataset.subject])] if record and dataset.subject and record.get(dataset.subject) else []
+    apply_use(permissions, decision, dataset, persons, info)
+    if record is not None and decision.fields is not None:
+        readable = set(decision.fields) | set(dataset.key)
+        record = {k: v for k, v in record.items() if k in readable}
+    return record
+
+
+def apply_use(permissions: Any, decision: Any, dataset: Dataset, persons: list[str], info: Any,
+              drop_withheld: bool = False) -> set[str]:
+    """Refuse (or, for feeds, drop) persons who restricted the dataset; count the use; note the subjects."""
+    from viss_bridge.access.registry import AccessStoreUnavailable
+    from viss_bridge.facade.xroad import count_use, withheld_fault
+
+    try:
+        withheld = permissions.withheld(decision, dataset, persons) if persons else set()
+    except AccessStoreUnavailable as exc:
+        log.error("restriction store unavailable: %s", exc)
+        raise faults.service_failed("DatabaseError", "The restriction register is not available; "
+                                                     "the request was not served") from None
+    if withheld and not drop_withheld:
+        raise withheld_fault(dataset).bridge_fault
+    served = [p for p in persons if p not in withheld]
+    try:
+        count_use(permissions, info, decision, dataset, served)
+    except SpyneFault as exc:
+        raise exc.bridge_fault from None
+    info.subjects.extend(served)
+    return set(withheld)

@@ -39,9 +39,11 @@ def scalar_type(field: Field, *, required: bool | None = None) -> Any:
 class RecordModels:
     """The Spyne classes of one dataset plus a dict -> instance converter."""
 
-    def __init__(self, dataset: Dataset, namespace: str) -> None:
+    def __init__(self, dataset: Dataset, namespace: str, all_optional: bool = False) -> None:
         self.dataset = dataset
         self.namespace = namespace
+        # all_optional: every non-key field may be absent (a generic face where permissions narrow answers)
+        self.all_optional = all_optional
         self._originals: dict[int, type[ComplexModel]] = {}
         self.record = self._complex(f"{dataset.dataset}_record", dataset.fields, prefix=dataset.dataset)
         self._convert = self._converter(self.record, dataset.fields)
@@ -56,7 +58,9 @@ class RecordModels:
                 members[field.name] = item.customize(min_occurs=0, max_occurs="unbounded", nillable=False,
                                                      doc=field.description or None)
             else:
-                members[field.name] = scalar_type(field, required=field.required or field.name in self.dataset.key)
+                is_key = field.name in self.dataset.key and prefix == self.dataset.dataset
+                required = is_key or (field.required and not (self.all_optional and prefix == self.dataset.dataset))
+                members[field.name] = scalar_type(field, required=required)
         return ComplexModel.produce(self.namespace, type_name, members)
 
     def _converter(self, cls: type[ComplexModel], fields: tuple[Field, ...]) -> Callable[[dict[str, Any]], Any]:

@@ -36,12 +36,12 @@ from lxml import etree
 
 from viss_bridge.catalog.catalog import Catalog
 from viss_bridge.catalog.manifest import Dataset, FieldType
-from viss_bridge.catalog.store import StoreUnavailable
-from viss_bridge.catalog.values import ValueProblem, to_json
+from viss_bridge.catalog.values import to_json
 from viss_bridge.facade import faults
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
-from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, SpyneFault
+from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse
+from viss_bridge.facade.sources import guarded_lookup
 from viss_bridge.facade.viss_state import VissState
 from viss_bridge.xml import NS_SOAP12
 
@@ -65,6 +65,7 @@ UNREGISTERED_CERTIFICATE = "Client.Security.UnregisteredCertificate"
 REPLAY = "Client.Security.Replay"
 ACTION_NOT_SUPPORTED = "Client.ActionNotSupported"
 UNKNOWN_TRANSACTION = "Client.UnknownTransaction"
+INVALID_ADDRESSING = "Client.InvalidAddressing"
 
 
 @dataclass(frozen=True)
@@ -84,19 +85,29 @@ class ConsumerCertificates:
     replace this file; the facade only needs ``consumer_for(fingerprint)``.
     """
 
-    def __init__(self, file: str | Path) -> None:
+    def __init__(self, file: str | Path | None = None, registry: Any = None) -> None:
         from viss_bridge.security.pki import fingerprint, load_certificates
 
         self.by_fingerprint: dict[str, Consumer] = {}
-        path = Path(file)
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for entry in data.get("consumers", []):
-            for cert in load_certificates(path.parent / entry["cert"]):
-                fp = fingerprint(cert)
-                self.by_fingerprint[fp] = Consumer(entry["client"], entry.get("participant") or entry["client"], fp)
+        self.registry = registry
+        if file:
+            path = Path(file)
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            for entry in data.get("consumers", []):
+                for cert in load_certificates(path.parent / entry["cert"]):
+                    fp = fingerprint(cert)
+                    self.by_fingerprint[fp] = Consumer(entry["client"], entry.get("participant") or entry["client"], fp)
 
     def consumer_for(self, fingerprint: str) -> Consumer | None:
-        return self.by_fingerprint.get(fingerprint)
+        """The file's entry, else a connection holding this certificate in the access registry (docs/access.md)."""
+        known = self.by_fingerprint.get(fingerprint)
+        if known is not None or self.registry is None:
+            return known
+        client = self.registry.client_for_fingerprint(fingerprint)
+        if client is None:
+            return None
+        parts = client.split("/")
+        return Consumer(client, f"AU:{parts[2]}" if len(parts) > 2 else client, fingerprint)
 
 
 def _q(name: str) -> str:
@@ -138,14 +149,15 @@ class VissFacade:
             operation = self._operation(request, addressing)
             info.operation = operation
             consumer, body = self._verify(request)
-            info.client = consumer.client
+            info.client, info.authenticated_by = consumer.client, "ws-security"
             if not self.state.first_sighting(addressing.message_id or "", consumer.client):
                 raise BridgeFault(REPLAY, f"Message {addressing.message_id} was already received; replays are refused")
             payload = getattr(self, f"_{operation}")(catalog, body, consumer, info)
             return SoapResponse(200, self._reply(addressing, f"{ACTION_BASE}{operation}Response", payload),
                                 content_type=CONTENT_TYPE)
         except BridgeFault as fault:
-            return SoapResponse(fault.http_status, faults.soap12_fault(fault, self._reply_headers(addressing, FAULT_ACTION)),
+            status = 400 if fault.is_client_error else fault.http_status  # SOAP 1.2 HTTP binding: Sender faults are 400
+            return SoapResponse(status, faults.soap12_fault(fault, self._reply_headers(addressing, FAULT_ACTION)),
                                 content_type=CONTENT_TYPE, fault=fault)
 
     def _addressing(self, request: SoapRequest) -> Addressing:
@@ -160,6 +172,10 @@ class VissFacade:
         for name, value in values.items():
             if not value:
                 raise BridgeFault(faults.MISSING_HEADER, f"Required WS-Addressing header wsa:{name} is missing")
+        if self.wsdl_location and _norm(addressing.to or "") != _norm(self.wsdl_location):
+            # A message signed for another endpoint must not be accepted here (the signature covers wsa:To).
+            raise BridgeFault(INVALID_ADDRESSING, f"wsa:To is {addressing.to}, not this endpoint ({self.wsdl_location}); "
+                                                  f"behind a proxy set public_url")
         return addressing
 
     def _operation(self, request: SoapRequest, addressing: Addressing) -> str:
@@ -247,9 +263,6 @@ class VissFacade:
         info.service = destination
         if dataset is None:
             raise BridgeFault(faults.UNKNOWN_SERVICE, f"Unknown service: {destination}")
-        if not self.permissions.may_call(consumer.client, dataset):
-            raise BridgeFault(faults.ACCESS_DENIED,
-                              f"Request is not allowed: {consumer.participant} has no permission for {destination}")
         keys = {}
         for key in request.findall(f"{_q('Body')}/{_q('Key')}"):
             keys[key.get("name") or ""] = (key.text or "").strip()
@@ -257,9 +270,11 @@ class VissFacade:
         if missing:
             raise BridgeFault(faults.INVALID_REQUEST, f"Body Key {', '.join(missing)} is missing "
                                                       f"(the key of {destination} is {', '.join(dataset.key)})")
-        record = self._read(dataset, {name: keys[name] for name in dataset.key})
-        if record is not None and dataset.subject and record.get(dataset.subject):
-            info.subjects.append(str(record[dataset.subject]))
+        from viss_bridge.access.identity import Caller
+
+        caller = Caller(consumer.client, "ws-security", consumer.fingerprint)
+        record = guarded_lookup(self.store, self.permissions, caller, dataset,
+                                {name: keys[name] for name in dataset.key}, info)
         result = etree.Element(_q("SubmitSyncResponse"), nsmap={None: VISS_TNS})
         response = etree.SubElement(result, _q("IVISResponse"))
         out = etree.SubElement(response, _q("Header"))
@@ -286,16 +301,6 @@ class VissFacade:
                     return dataset
         return None
 
-    def _read(self, dataset: Dataset, key_values: dict[str, Any]) -> dict[str, Any] | None:
-        try:
-            return self.store.get(dataset, key_values)
-        except ValueProblem as exc:
-            raise BridgeFault(faults.INVALID_REQUEST, f"Invalid key: {exc}") from None
-        except StoreUnavailable:
-            raise faults.service_failed("DatabaseError", f"The dataset store is not available") from None
-        except SpyneFault as exc:
-            raise exc.bridge_fault from None
-
     # -- replies ---------------------------------------------------------------
 
     def _reply_headers(self, addressing: Addressing, action: str) -> list[etree._Element]:
@@ -321,6 +326,10 @@ class VissFacade:
             sign_envelope(envelope, self.reply_key, soap_ns=NS_SOAP12,
                           sign_headers=tuple(f"{{{NS_WSA}}}{n}" for n in ("Action", "MessageID", "RelatesTo", "To")))
         return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+
+
+def _norm(url: str) -> str:
+    return url.strip().rstrip("/").lower()
 
 
 def _result(parent: etree._Element, code: str, message: str | None) -> None:

@@ -23,11 +23,15 @@ from lxml import etree
 from spyne import ServiceBase, rpc
 from spyne.interface.wsdl import Wsdl11
 
+from viss_bridge.access.identity import Authenticator, Caller
+from viss_bridge.access.policy import Decision
+from viss_bridge.access.registry import AccessStoreUnavailable, UseRefused
 from viss_bridge.catalog.catalog import Catalog
 from viss_bridge.catalog.manifest import Access, Dataset
 from viss_bridge.catalog.store import DatasetStore, StoreUnavailable
 from viss_bridge.catalog.values import ValueProblem
 from viss_bridge.facade import faults
+from viss_bridge.facade.callers import resolve_caller
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.soap_runtime import (SoapRequest, SoapResponse, SpyneFault, REQUEST_CONTEXT, make_spyne_wsgi,
@@ -42,14 +46,56 @@ log = logging.getLogger(__name__)
 XROAD_TNS = "http://vissbridge.gov.lv/xroad/datasets"
 METASERVICES = ("listMethods", "allowedMethods", "getWsdl")
 SHA512_URI = "http://www.w3.org/2001/04/xmlenc#sha512"
+# With WS-Security, these X-Road headers (when present) must be covered by the signature.
+SIGNED_HEADERS = tuple(f"{{{NS_XROAD}}}{name}" for name in ("client", "service", "id", "userId", "issue"))
+
+
+def withheld_fault(dataset: Dataset) -> SpyneFault:
+    """The answer to a lookup whose record its data subject restricted (docs/access.md).
+
+    A fault, not an empty answer: a consumer that does not know restrictions must not read
+    "withheld" as "no such person", and the service's contract (its WSDL, generated stubs)
+    stays exactly as it was.
+    """
+    return SpyneFault(BridgeFault(faults.ACCESS_DENIED_RESTRICTED,
+                                  f"The data subject has restricted the distribution of this {dataset.dataset} record; "
+                                  "your permission does not rest on a legal obligation that overrides the restriction"))
 
 
 class Permissions(Protocol):
     """What the facades need to know about access; the access package implements it."""
 
-    def may_call(self, client: str | None, dataset: Dataset) -> bool: ...
+    def may_call(self, client: Caller | str | None, dataset: Dataset) -> bool: ...
 
-    def allowed(self, client: str | None, datasets: list[Dataset]) -> list[Dataset]: ...
+    def allowed(self, client: Caller | str | None, datasets: list[Dataset]) -> list[Dataset]: ...
+
+    def decide(self, client: Caller | str | None, dataset: Dataset) -> Decision: ...
+
+    def withheld(self, decision: Decision, dataset: Dataset, persons: Any) -> set[str]: ...
+
+    def record_use(self, decision: Decision, dataset: Dataset, persons: Any, *, user_id: str | None = None,
+                   message_id: str | None = None) -> None: ...
+
+
+def narrowed(dataset: Dataset, fields: tuple[str, ...] | None) -> Dataset:
+    """The dataset as a permission with readable ``fields`` sees it (key fields always stay)."""
+    if fields is None:
+        return dataset
+    keep = set(fields) | set(dataset.key)
+    return dataset.model_copy(update={"fields": tuple(f for f in dataset.fields if f.name in keep)})
+
+
+def count_use(permissions: Any, call_info: CallInfo, decision: Decision, dataset: Dataset, persons: list[str]) -> None:
+    """Count the permission use and write tracker entries, turning refusals into the consumer's fault."""
+    try:
+        permissions.record_use(decision, dataset, persons, user_id=call_info.user_id, message_id=call_info.message_id)
+    except UseRefused as exc:
+        raise SpyneFault(BridgeFault(faults.ACCESS_DENIED, f"Request is not allowed: {exc}")) from None
+    except AccessStoreUnavailable as exc:
+        log.error("permission store unavailable: %s", exc)
+        raise SpyneFault(faults.service_failed(
+            "DatabaseError", "The permission store is not available; the request was not served")) from None
+    call_info.permission = decision.permission.number if decision.permission else None
 
 
 @dataclass
@@ -61,6 +107,8 @@ class XRoadCall:
     info: CallInfo
     dataset: Dataset | None = None
     found: bool | None = None
+    caller: Caller | None = None
+    decision: Decision | None = None
 
     def response_header(self) -> list[etree._Element]:
         elements = [copy.deepcopy(e) for e in self.header.elements]
@@ -75,31 +123,46 @@ class XRoadFacade:
     """Built once per catalog version; serves every dataset of that catalog."""
 
     def __init__(self, catalog: Catalog, store: DatasetStore, permissions: Permissions, instance: str,
-                 base_url: str) -> None:
+                 base_url: str, *, authenticator: Authenticator | None = None, tracker_service: Any = None) -> None:
         self.catalog = catalog
         self.store = store
         self.permissions = permissions
         self.instance = instance
         self.base_url = base_url.rstrip("/")
+        self.authenticator = authenticator
+        # The data tracker services (findUsage...) answered for the bridge's own provider id.
+        self.tracker_service = tracker_service
         self.models = {d.dataset: RecordModels(d, XROAD_TNS) for d in catalog}
         self.wsgi = make_spyne_wsgi([self._service_class(list(catalog))], XROAD_TNS, "viss_bridge_xroad",
                                     echo_header=True)
-        self._wsdl_cache: dict[tuple[str, ...], bytes] = {}
+        self._wsdl_cache: dict[tuple[Any, ...], bytes] = {}
         self._wsdl_lock = threading.Lock()
+        # Spyne apps for datasets as a permission with a field list sees them: (dataset, fields) -> app.
+        self._narrow_apps: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._narrow_lock = threading.Lock()
 
     # -- Spyne service ---------------------------------------------------------
 
-    def _service_class(self, datasets: list[Dataset]) -> type[ServiceBase]:
+    def _service_class(self, datasets: list[Dataset],
+                       fields: dict[str, tuple[str, ...] | None] | None = None) -> type[ServiceBase]:
         body: dict[str, Any] = {}
         for dataset in datasets:
-            body[dataset.dataset] = self._operation(dataset)
+            readable = (fields or {}).get(dataset.dataset)
+            body[dataset.dataset] = self._operation(dataset, readable)
         return type("XRoadDatasets", (ServiceBase,), body)
 
-    def _operation(self, dataset: Dataset) -> Any:
-        models = self.models[dataset.dataset]
+    def _models(self, dataset: Dataset, fields: tuple[str, ...] | None) -> RecordModels:
+        if fields is None:
+            return self.models[dataset.dataset]
+        return RecordModels(narrowed(dataset, fields), XROAD_TNS)
+
+    def _operation(self, dataset: Dataset, fields: tuple[str, ...] | None = None) -> Any:
+        models = self._models(dataset, fields)
         store = self.store
+        permissions = self.permissions
         key_names = tuple(dataset.key)
         key_types = [scalar_type(f, required=True) for f in dataset.key_fields]
+        readable = set(fields) | set(dataset.key) if fields is not None else None
 
         def lookup(ctx: Any, *keys: Any) -> Any:
             call: XRoadCall = ctx.transport.req_env[REQUEST_CONTEXT]
@@ -112,16 +175,38 @@ class XRoadFacade:
                 raise SpyneFault(faults.service_failed(
                     "DatabaseError", f"The dataset store is not available; the request for {dataset.dataset} was not served")) from None
             call.found = record is not None
-            if record is None:
-                return None
-            if dataset.subject and record.get(dataset.subject):
-                call.info.subjects.append(str(record[dataset.subject]))
-            return models.to_instance(record)
+            persons = [str(record[dataset.subject])] if record and dataset.subject and record.get(dataset.subject) else []
+            if call.decision is not None:
+                try:
+                    if persons and permissions.withheld(call.decision, dataset, persons):
+                        raise withheld_fault(dataset)
+                except AccessStoreUnavailable as exc:
+                    log.error("restriction store unavailable: %s", exc)
+                    raise SpyneFault(faults.service_failed(
+                        "DatabaseError", "The restriction register is not available; the request was not served")) from None
+                count_use(permissions, call.info, call.decision, dataset, persons)
+            call.info.subjects.extend(persons)
+            if record is not None and readable is not None:
+                record = {k: v for k, v in record.items() if k in readable}
+            return models.to_instance(record) if record is not None else None
 
         lookup.__name__ = dataset.dataset
         return rpc(*key_types, _args=key_names, _returns=models.record.customize(min_occurs=0),
                    _operation_name=dataset.dataset, _in_message_name=dataset.dataset,
                    _out_message_name=f"{dataset.dataset}Response", _out_variable_name="record")(lookup)
+
+    def _app_for(self, dataset: Dataset, fields: tuple[str, ...] | None) -> Any:
+        """The Spyne app answering ``dataset`` for a permission reading ``fields`` (built once, then cached)."""
+        if fields is None:
+            return self.wsgi
+        key = (dataset.dataset, tuple(sorted(fields)))
+        with self._narrow_lock:
+            app = self._narrow_apps.get(key)
+            if app is None:
+                app = make_spyne_wsgi([self._service_class([dataset], {dataset.dataset: key[1]})], XROAD_TNS,
+                                      "viss_bridge_xroad", echo_header=True)
+                self._narrow_apps[key] = app
+            return app
 
     # -- requests --------------------------------------------------------------
 
@@ -139,6 +224,12 @@ class XRoadFacade:
         if service.instance != self.instance:
             raise BridgeFault(faults.UNKNOWN_MEMBER,
                               f"X-Road instance '{service.instance}' is not served here (this bridge serves '{self.instance}')")
+        call.caller = resolve_caller(environ, self.authenticator, header.client.provider, request,
+                                     signed_headers=SIGNED_HEADERS)
+        info.authenticated_by = call.caller.authenticated_by
+        tracker = self.tracker_service
+        if tracker is not None and service.provider == tracker.provider and tracker.serves(service.service_code):
+            return tracker.handle(call, request, environ)
         owners = set(self.catalog.owners())
         if service.provider not in owners:
             raise BridgeFault(faults.UNKNOWN_MEMBER, f"Provider '{service.provider}' is not known to this bridge")
@@ -153,12 +244,21 @@ class XRoadFacade:
         if request.body_element.tag != f"{{{XROAD_TNS}}}{dataset.dataset}":
             raise BridgeFault(faults.INVALID_REQUEST,
                               f"The body element must be in namespace {XROAD_TNS} (see the service WSDL)")
-        client = header.client.provider
-        if not self.permissions.may_call(client, dataset):
-            raise BridgeFault(faults.ACCESS_DENIED,
-                              f"Request is not allowed: client {client} has no permission for service {service}")
-        call.dataset = dataset
-        return run_spyne(self.wsgi, environ, request, call)
+        decision = self.permissions.decide(call.caller, dataset)
+        if not decision.allowed:
+            raise BridgeFault(faults.ACCESS_DENIED, decision.message)
+        call.dataset, call.decision = dataset, decision
+        return run_spyne(self._app_for(dataset, decision.fields), environ, request, call)
+
+    def readable_fields(self, caller: Caller | str | None,
+                        datasets: list[Dataset]) -> dict[str, tuple[str, ...] | None]:
+        """For a WSDL: each dataset the caller may call, with the fields its permission reads."""
+        result: dict[str, tuple[str, ...] | None] = {}
+        for dataset in datasets:
+            decision = self.permissions.decide(caller, dataset)
+            if decision.allowed:
+                result[dataset.dataset] = decision.fields
+        return result
 
     # -- metaservices ----------------------------------------------------------
 
@@ -178,7 +278,7 @@ class XRoadFacade:
         if code == "getWsdl":
             return self._get_wsdl(call, request, provided)
         if code == "allowedMethods":
-            provided = self.permissions.allowed(call.header.client.provider, provided)
+            provided = self.permissions.allowed(call.caller, provided)
         envelope, body = self._response_envelope(call)
         result = etree.SubElement(body, f"{{{NS_XROAD}}}{code}Response")
         for dataset in provided:
@@ -202,7 +302,10 @@ class XRoadFacade:
         dataset = next((d for d in provided if d.dataset == code.strip()), None)
         if dataset is None or (version and version.strip() != dataset.version):
             raise BridgeFault(faults.UNKNOWN_SERVICE, f"Unknown service: {call.header.service.provider}/{code}")
-        wsdl = self.wsdl([dataset.dataset], location=HIDDEN_ENDPOINT)
+        fields = None
+        if call.caller is not None and not call.caller.anonymous:
+            fields = self.readable_fields(call.caller, [dataset]) or None
+        wsdl = self.wsdl([dataset.dataset], location=HIDDEN_ENDPOINT, fields=fields)
         envelope, body = self._response_envelope(call)
         result = etree.SubElement(body, f"{{{NS_XROAD}}}getWsdlResponse")
         etree.SubElement(result, f"{{{NS_XROAD}}}serviceCode").text = dataset.dataset
@@ -223,21 +326,31 @@ class XRoadFacade:
 
     # -- WSDL --------------------------------------------------------------------
 
-    def wsdl(self, names: list[str] | None = None, location: str | None = None) -> bytes:
-        """The WSDL of some (default: all) datasets, with X-Road headers bound."""
+    def wsdl(self, names: list[str] | None = None, location: str | None = None,
+             fields: dict[str, tuple[str, ...] | None] | None = None) -> bytes:
+        """The WSDL of some (default: all) datasets, with X-Road headers bound.
+
+        ``fields``: as a client sees it: only these datasets, each with only the fields its
+        permission reads (None: all fields).
+        """
+        if fields is not None:
+            names = [n for n in (names if names is not None else self.catalog.datasets) if n in fields]
+            fields = {n: (tuple(sorted(fields[n])) if fields[n] is not None else None) for n in names}
         chosen = tuple(sorted(names)) if names is not None else tuple(sorted(self.catalog.datasets))
         location = location or f"{self.base_url}/xroad"
-        cache_key = chosen + (location,)
+        narrow = tuple(sorted((n, f) for n, f in (fields or {}).items() if f is not None))
+        cache_key = (chosen, location, narrow)
         with self._wsdl_lock:
             cached = self._wsdl_cache.get(cache_key)
             if cached is not None:
                 return cached
             datasets = [self.catalog.datasets[name] for name in chosen]
-            if chosen == tuple(sorted(self.catalog.datasets)):
+            if chosen == tuple(sorted(self.catalog.datasets)) and not narrow:
                 app = self.wsgi.app
             else:
                 # A separate Spyne app per subset keeps unrelated operations out of a service's WSDL.
-                app = make_spyne_wsgi([self._service_class(datasets)], XROAD_TNS, "viss_bridge_xroad").app
+                app = make_spyne_wsgi([self._service_class(datasets, dict(narrow))], XROAD_TNS,
+                                      "viss_bridge_xroad").app
             document = Wsdl11(app.interface)
             document.build_interface_document(location)
             spyne_wsdl = document.get_interface_document()

@@ -206,7 +206,11 @@ class ProviderClient:
                                  forbid_external=True)
         try:
             self.client = zeep.Client(wsdl, transport=self.transport, settings=settings)
-        except (OSError, requests.RequestException, zeep.exceptions.Error, etree.XMLSyntaxError) as exc:
+        except requests.RequestException as exc:  # a WSDL URL (often the provider's own ?wsdl) that is unreachable
+            raise UpstreamError(errors.PROVIDER_UNAVAILABLE, self.name,
+                                f"the WSDL of provider {self.name} cannot be fetched from {wsdl}: {_short(exc)}",
+                                called=False) from exc
+        except (OSError, zeep.exceptions.Error, etree.XMLSyntaxError) as exc:
             raise UpstreamError(errors.PROVIDER_CONFIG, self.name,
                                 f"the WSDL of provider {self.name} cannot be loaded from {wsdl}: {exc}", called=False) from exc
         if source.address:

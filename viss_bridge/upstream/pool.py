@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ class ProviderPool:
     def __init__(self, sink: ProviderCallSink | None = None) -> None:
         self.sink = sink
         self._clients: dict[str, tuple[str, ProviderClient]] = {}
+        self._failures: dict[str, tuple[str, float, UpstreamError]] = {}
         self._lock = threading.Lock()
 
     def client(self, dataset: Dataset) -> ProviderClient:
@@ -54,7 +56,17 @@ class ProviderPool:
             known = self._clients.get(source.provider)
             if known is not None and known[0] == key:
                 return known[1]
-            client = ProviderClient(source, base_dir(dataset), self.sink)
+            failed = self._failures.get(source.provider)
+            if failed is not None and failed[0] == key and time.monotonic() - failed[1] < source.breaker.reset_after:
+                # A WSDL that could not be loaded is not fetched again on every request (it may be the
+                # provider's own ?wsdl, and the provider may be down): fail fast until reset_after passes.
+                raise UpstreamError(failed[2].cause, source.provider, failed[2].message, called=False)
+            try:
+                client = ProviderClient(source, base_dir(dataset), self.sink)
+            except UpstreamError as exc:
+                self._failures[source.provider] = (key, time.monotonic(), exc)
+                raise
+            self._failures.pop(source.provider, None)
             self._clients[source.provider] = (key, client)
             return client
 

@@ -94,6 +94,13 @@ class SyncState:
         return Cursor(dataset, _aware(row.changed_since), row.after_key, bool(row.full_done), row.pages, row.records,
                       row.last_error)
 
+    def all(self) -> list[tuple[Cursor, dt.datetime]]:
+        """Every cursor with the time it last moved (for ``viss-bridge sync --status``)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(cursors).order_by(cursors.c.dataset)).all()
+        return [(Cursor(r.dataset, _aware(r.changed_since), r.after_key, bool(r.full_done), r.pages, r.records,
+                        r.last_error), _aware(r.updated_at)) for r in rows]
+
     def save(self, conn: Connection, cursor: Cursor) -> None:
         values = {"changed_since": cursor.changed_since, "after_key": cursor.after_key, "full_done": cursor.full_done,
                   "pages": cursor.pages, "records": cursor.records, "last_error": cursor.last_error,

@@ -1,0 +1,102 @@
+"""Who a SOAP request is served for: the proven identity checked against the message's client.
+
+The server establishes the transport identity (TLS client certificate or a
+certificate forwarded by a trusted proxy) before any facade runs and leaves
+it in the environ. A WS-Security signature is message-level, so it is checked
+here, on the parsed envelope. Disagreements become the X-Road faults:
+``Client.InconsistentHeaders`` (a known connection naming another client) or
+``Server.ServerProxy.AccessDenied`` (an unknown or invalid certificate).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from viss_bridge.access.identity import (IDENTITY_ENV, WS_SECURITY, Authenticator, Caller, CertificateInfo, Identity,
+                                         IdentityProblem)
+from viss_bridge.facade import faults
+from viss_bridge.facade.faults import BridgeFault
+from viss_bridge.facade.soap_runtime import SoapRequest
+from viss_bridge.security.pki import CertificateError as PkiCertificateError, TrustStore
+from viss_bridge.security.wssecurity import NS_WSSE, SecurityError, verify_envelope
+from viss_bridge.xml import NS_SOAP11
+
+log = logging.getLogger(__name__)
+
+CALLER_ENV = "viss_bridge.caller"
+
+
+def resolve_caller(environ: dict[str, Any], authenticator: Authenticator | None, claimed: str | None,
+                   request: SoapRequest | None = None, soap_ns: str = NS_SOAP11,
+                   signed_headers: tuple[str, ...] = ()) -> Caller:
+    """The caller for this request; raises BridgeFault when proof and message disagree."""
+    if authenticator is None:  # a facade used without a server (unit use): the header is all there is
+        caller = Caller(claimed, "header" if claimed else None)
+        environ[CALLER_ENV] = caller
+        return caller
+    identity: Identity | None = environ.get(IDENTITY_ENV)
+    if request is not None and request.header is not None and request.header.find(f"{{{NS_WSSE}}}Security") is not None:
+        signed = wss_identity(request, authenticator, soap_ns, signed_headers)
+        if identity is not None and identity.client_id != signed.client_id:
+            raise BridgeFault(faults.INCONSISTENT_HEADERS,
+                              f"The TLS client certificate ({identity.client_id or 'unregistered'}) and the "
+                              f"WS-Security signature ({signed.client_id or 'unregistered'}) name different connections")
+        identity = signed
+    try:
+        caller = authenticator.caller(identity, claimed)
+    except IdentityProblem as problem:
+        code = faults.INCONSISTENT_HEADERS if problem.kind == "inconsistent" else faults.ACCESS_DENIED
+        raise BridgeFault(code, problem.message) from None
+    environ[CALLER_ENV] = caller
+    return caller
+
+
+# -- WS-Security ------------------------------------------------------------------------
+
+_trust_lock = threading.Lock()
+_trust_stores: dict[str, TrustStore] = {}
+
+
+def _trust_store(path: str) -> TrustStore:
+    with _trust_lock:
+        store = _trust_stores.get(path)
+        if store is None:
+            store = _trust_stores[path] = TrustStore.from_files(path)
+        return store
+
+
+def wss_identity(request: SoapRequest, authenticator: Authenticator, soap_ns: str,
+                 signed_headers: tuple[str, ...] = ()) -> Identity:
+    """Verify the message's WS-Security signature; the signer's certificate is the identity.
+
+    ``signed_headers`` (Clark tags): header elements that, when present, must be signed too
+    (for X-Road: client, service, id, userId, issue), so a signed message cannot be replayed
+    under another official's userId or message id.
+
+    The verifier checks the Body it returns is the envelope's own Body and is signed; the
+    facade then serves that very element (``request.body_element`` is its child in the same
+    tree), so a wrapped or unsigned Body is never served.
+    """
+    trust_path = authenticator.wss_trust_ca
+    if not trust_path:
+        raise BridgeFault(faults.ACCESS_DENIED, "The message is signed with WS-Security, but this node has no "
+                                                "WS-Security trust store configured (wss_trust_ca)")
+    try:
+        trust = _trust_store(trust_path)
+    except (OSError, PkiCertificateError) as exc:
+        log.error("WS-Security trust store unusable: %s", exc)
+        raise faults.service_failed("InternalError", "The WS-Security trust store cannot be read") from None
+    try:
+        verified = verify_envelope(request.envelope, trust, soap_ns=soap_ns, required_headers=signed_headers)
+    except SecurityError as exc:
+        raise BridgeFault(faults.ACCESS_DENIED,
+                          f"The WS-Security signature was not accepted ({exc.reason}): {exc}") from None
+    children = [c for c in verified.body if isinstance(c.tag, str)]
+    if len(children) != 1 or children[0] is not request.body_element:
+        raise BridgeFault(faults.ACCESS_DENIED, "The WS-Security signature does not cover the Body being served")
+    der = verified.certificate.public_bytes(serialization.Encoding.DER)
+    return authenticator.from_certificate(CertificateInfo.from_der(der), WS_SECURITY)
