@@ -517,8 +517,9 @@ def migrate_scaffold(ctx: click.Context, wsdl: str, out: str, name: str | None, 
         click.echo(f"{result.service}: contract /legacy/{result.contract}, dataset(s) {', '.join(result.datasets)}")
         for file in result.files:
             click.echo(f"  wrote {file}")
-        for op in result.changes:
-            click.echo(f"  {op}: change feed, offered as a legacy_soap changes section (not a lookup)")
+        for op, served in result.changes:
+            click.echo(f"  {op}: change feed, " + ("mapped as a 'changes' operation of the same dataset"
+                                                  if served else "not mapped (its records match no lookup)"))
         for skipped in result.skipped_operations:
             click.echo(f"  not mapped: {skipped}")
         click.echo(f"  {result.todo_count} TODO(decide) mark(s) to settle; check with: viss-bridge catalog validate {out}")

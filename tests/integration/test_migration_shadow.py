@@ -175,3 +175,24 @@ def test_inventory_of_served_wsdls_over_http_needs_allow_network(bridge) -> None
     # X-Road headers are soap:header parts: listed as headers, not as body fields
     assert {"client", "service", "id", "userId", "protocolVersion"} <= set(person["input"]["headers"])
     assert [f["path"] for f in person["input"]["fields"]] == ["person_code"]
+
+
+def test_a_change_feed_is_shadowed_with_its_times_ignored_and_its_order_free(bridge, persons_provider,
+                                                                             tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "requests"
+    folder.mkdir()
+    (folder / "changes-all.xml").write_text(
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+        f'<p:GetPersonChangesRequest xmlns:p="{NS}"><p:ChangedSince>1970-01-01T00:00:00Z</p:ChangedSince>'
+        '<p:PageSize>500</p:PageSize></p:GetPersonChangesRequest></s:Body></s:Envelope>')
+    common = ["migrate", "shadow", "--service", SERVICE, "--legacy-url", persons_provider.url,
+              "--bridge-url", f"{bridge.url}/legacy/fpr", "--requests", str(folder), "--wsdl", str(PERSONS_WSDL),
+              "--format", "json"]
+    # the store's change times are not the register's: compared as they are, they differ
+    strict = json.loads(cli(*common).stdout)
+    assert strict["parity"] == 0.0
+    assert any(path.endswith("/ChangedAt") for path in strict["differing_fields"])
+    # declared: change times ignored, the feed's order free -> the same 200 persons
+    lenient = json.loads(cli(*common, "--ignore", "Change/ChangedAt", "--unordered", "GetPersonChangesResponse/Change",
+                             "--unordered", "Person/Address").stdout)
+    assert lenient["parity"] == 100.0, lenient["outcomes"][0]["differences"][:5]

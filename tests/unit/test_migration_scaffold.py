@@ -54,10 +54,18 @@ def test_scaffold_of_the_project_wsdls_validates_and_the_contracts_load(tmp_path
     assert not person.field("death_date").required and person.field("surname").required
     assert catalog.get("vzd_address").field("latitude").type.value == "decimal"
 
-    for name, operation in (("pmlp-fizpersonas-v1-0", "GetPerson"), ("vzd-adreses-v1-0", "GetAddress")):
+    for name, operations in (("pmlp-fizpersonas-v1-0", ["GetPerson", "GetPersonChanges"]),
+                             ("vzd-adreses-v1-0", ["GetAddress", "GetAddressChanges"])):
         contract = load_contract(out / "legacy" / f"{name}.yaml")  # the format /legacy/<name> reads
         contract.check_against(catalog)
-        assert list(contract.operations) == [operation]
+        assert list(contract.operations) == operations
+    changes = yaml.safe_load((out / "legacy" / "pmlp-fizpersonas-v1-0.yaml").read_text())["operations"][
+        "GetPersonChanges"]
+    assert {k: v for k, v in changes.items() if k != "fields"} == {
+        "dataset": "pmlp_person", "kind": "changes", "since": "ChangedSince", "after_key": "AfterPersonCode",
+        "page_size_element": "PageSize", "page_size": 100, "items": "Change", "record": "Person",
+        "changed_at": "ChangedAt", "more": "MoreAvailable"}
+    assert "mapped as a 'changes' operation of the same dataset" in printed
     mapping = yaml.safe_load((out / "legacy" / "pmlp-fizpersonas-v1-0.yaml").read_text())
     assert mapping["operations"]["GetPerson"]["request"] == {"PersonCode": "person_code"}
     assert mapping["operations"]["GetPerson"]["fields"]["Address"] == {

@@ -14,8 +14,9 @@ Everything a person must decide carries a ``# TODO(decide): ...`` comment, but
 the drafts are valid as they are: ``viss-bridge catalog validate <out>``
 passes and a bridge serves them, so a team can shadow-compare early and refine.
 Operations that look like change feeds (a time in the request, a repeated
-record in the response) are not lookups; they are offered as the ``changes``
-section of a ``legacy_soap`` source instead.
+record in the response) are mapped as ``kind: changes`` operations of the same
+dataset when their records match a lookup's, and offered as the ``changes``
+section of a ``legacy_soap`` source (``--provider-url``).
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ class ScaffoldResult:
     contract: str
     files: list[Path]
     datasets: list[str]
-    changes: list[str]
+    changes: list[tuple[str, bool]]  # change-feed operations, and whether the mapping serves them
     skipped_operations: list[str]
     todo_count: int
 
@@ -426,9 +427,29 @@ def contract_text(drafts: list[DraftOperation], feeds: list[ChangeFeed], skipped
         lines += [f"    response: {draft.record_element}", "    fields:"]
         lines.extend(_mapping_lines(draft.fields, "      "))
     for feed in feeds:
-        lines.append(f"# TODO(decide): {feed.operation.name} is a change feed ({feed.since} -> repeated {feed.items}), "
-                     "not a lookup; it is not served here. Use it to replicate (the changes section of a legacy_soap "
-                     "source, scaffold with --provider-url), or keep it on the old provider until retired.")
+        draft = served_feed(feed, drafts)
+        if draft is None:
+            lines.append(f"# TODO(decide): {feed.operation.name} is a change feed ({feed.since} -> repeated "
+                         f"{feed.items}) whose records match no lookup above; it is not served here. Map it by hand "
+                         "(kind: changes) or keep it on the old provider until retired.")
+            continue
+        lines += [f"  {feed.operation.name}:",
+                  "    # TODO(decide): an old 'changed since' feed, answered from the store by the time each record",
+                  "    # changed in the platform (for a replicated dataset: when sync applied it), not the register's",
+                  "    # own time; deletions are not reported. A live dataset has nothing in the store: replicate it.",
+                  f"    dataset: {draft.dataset}",
+                  "    kind: changes",
+                  f"    since: {feed.since}"]
+        if feed.after_key:
+            lines.append(f"    after_key: {feed.after_key}")
+        if feed.page_size_element:
+            lines.append(f"    page_size_element: {feed.page_size_element}")
+        lines += ["    page_size: 100", f"    items: {feed.items}", f"    record: {feed.record}",
+                  f"    changed_at: {feed.changed_at}"]
+        if feed.more:
+            lines.append(f"    more: {feed.more}")
+        lines.append("    fields:")
+        lines.extend(_mapping_lines(draft.fields, "      "))
     for skipped in skipped_ops:
         lines.append(f"# TODO(decide): not mapped: {skipped}")
     lines.append("")
@@ -490,9 +511,28 @@ def scaffold(inventory: WsdlInventory, out: str | Path, *, name: str | None = No
         files.append(mapping)
         todos = sum(p.read_text(encoding="utf-8").count("TODO(decide)") for p in files)
         results.append(ScaffoldResult(service_id(service.namespace, service.name), contract, files,
-                                      [d.dataset for d in drafts], [f.operation.name for f in feeds], skipped_ops,
-                                      todos))
+                                      [d.dataset for d in drafts],
+                                      [(f.operation.name, served_feed(f, drafts) is not None) for f in feeds],
+                                      skipped_ops, todos))
     return results
+
+
+def served_feed(feed: ChangeFeed, drafts: list[DraftOperation]) -> DraftOperation | None:
+    """The lookup whose dataset a change feed can be served from: same record element, same legacy elements."""
+    if not feed.record or not feed.changed_at or feed.operation.output is None:
+        return None
+    for draft in drafts:
+        if draft.record_element != feed.record:
+            continue
+        skipped: list[str] = []
+        fields = _draft_fields(feed.operation.output, f"{feed.items}/{feed.record}", skipped)
+        if _elements(fields) == _elements(draft.fields):
+            return draft
+    return None
+
+
+def _elements(fields: list[DraftField]) -> list[tuple[str, object]]:
+    return [(f.element, _elements(f.fields) if f.fields else f.type) for f in fields]
 
 
 def _feed_for(draft: DraftOperation, feeds: list[ChangeFeed]) -> ChangeFeed | None:
