@@ -320,5 +320,192 @@ def certs_init(folder: str, force: bool) -> None:
                f"private keys (*.key) are mode 0600 and must never be committed")
 
 
+# -- message log, evidence, development TSA -------------------------------------------------
+
+@main.group("log")
+def log_group() -> None:
+    """The message log: verify, find, export evidence, seal, archive (docs/security-officer.md)."""
+
+
+def _log_store(ctx: click.Context, database_url: str | None) -> Any:
+    from viss_bridge.msglog.store import LogStore
+
+    settings = _settings(ctx)
+    return LogStore(database_url or settings.log_database_url or settings.database_url)
+
+
+def _trust(ctx: click.Context, trust: tuple[str, ...]) -> Any:
+    from viss_bridge.security.pki import CertificateError, TrustStore
+
+    paths = list(trust) or ([_settings(ctx).trust_anchors] if _settings(ctx).trust_anchors else [])
+    if not paths:
+        raise click.ClickException("say which CAs to trust: --trust CA.pem (or set trust_anchors)")
+    try:
+        return TrustStore.from_files(*paths)
+    except (OSError, ValueError, CertificateError) as exc:
+        raise click.ClickException(f"cannot read the trust anchors: {exc}") from None
+
+
+_db_option = click.option("--database-url", help="Log database (default: log_database_url, else database_url).")
+_trust_option = click.option("--trust", multiple=True, type=click.Path(exists=True, dir_okay=False),
+                             help="Trusted CA certificate(s), PEM (default: trust_anchors).")
+
+
+@log_group.command("verify")
+@_db_option
+@_trust_option
+@click.option("--node", "nodes", multiple=True, help="Only these nodes (default: every node in the log).")
+@click.option("--unsealed-grace", default=300.0, show_default=True,
+              help="Seconds a record may wait for its seal before it counts as a missing seal (-1: never).")
+@click.option("--require-timestamps", is_flag=True, help="A seal without an RFC 3161 time-stamp is a failure.")
+@click.pass_context
+def log_verify(ctx: click.Context, database_url: str | None, trust: tuple[str, ...], nodes: tuple[str, ...],
+               unsealed_grace: float, require_timestamps: bool) -> None:
+    """Check chains, records, seals, Merkle roots and time-stamps of every node; exit 1 on any problem."""
+    from viss_bridge.msglog.store import LogUnavailable
+    from viss_bridge.msglog.verify import verify_log
+
+    store = _log_store(ctx, database_url)
+    try:
+        report = verify_log(store, _trust(ctx, trust), nodes=list(nodes) or None,
+                            unsealed_grace=None if unsealed_grace < 0 else unsealed_grace,
+                            require_timestamps=require_timestamps)
+    except LogUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(report.text())
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@log_group.command("find")
+@_db_option
+@click.option("--message-id")
+@click.option("--exchange", "exchange_id", help="Exchange id (the UUID in a fault's faultDetail).")
+@click.option("--client")
+@click.option("--service")
+@click.option("--person", help="A data subject (e.g. personal code) in the answer.")
+@click.option("--since", help="ISO time, UTC (e.g. 2026-11-28T06:00:00Z).")
+@click.option("--until", help="ISO time, UTC.")
+@click.option("--node")
+@click.option("--limit", default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def log_find(ctx: click.Context, database_url: str | None, as_json: bool, since: str | None, until: str | None,
+             **criteria: Any) -> None:
+    """List records matching every criterion given, newest first."""
+    import json
+
+    from viss_bridge.msglog.find import find_records
+
+    def iso(value: str | None) -> str | None:
+        import datetime as dt
+
+        if not value:
+            return None
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+        return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    rows = find_records(_log_store(ctx, database_url), since=iso(since), until=iso(until), **criteria)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    _table(("record", "time", "leg", "dir", "client", "service", "message id", "status", "fault", "exchange"),
+           [(f"{r['node_id']}/{r['seq']}", r["recorded_at"], r["leg"], r["direction"], r["client"] or "-",
+             r["service"] or "-", r["message_id"] or "-", str(r["status"] or "-"), r["fault_code"] or "-",
+             r["exchange_id"]) for r in rows])
+    click.echo(f"{len(rows)} record(s)")
+
+
+@log_group.command("export")
+@_db_option
+@click.option("--message-id")
+@click.option("--exchange", "exchange_id")
+@click.option("--record", "record", help="NODE/SEQ of any record of the exchange.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The .asice file to write.")
+@click.pass_context
+def log_export(ctx: click.Context, database_url: str | None, message_id: str | None, exchange_id: str | None,
+               record: str | None, output: str) -> None:
+    """Write one exchange (every record of it) as an ASiC-E evidence container."""
+    from viss_bridge.msglog.evidence import EvidenceError, export_exchange, find_exchange_records
+
+    node = seq = None
+    if record:
+        node, _, number = record.rpartition("/")
+        if not node or not number.isdigit():
+            raise click.BadParameter("use NODE/SEQ, e.g. node-1/42", param_hint="--record")
+        seq = int(number)
+    store = _log_store(ctx, database_url)
+    try:
+        records = find_exchange_records(store, exchange_id=exchange_id, message_id=message_id, node=node, seq=seq)
+        data = export_exchange(store, records)
+    except EvidenceError as exc:
+        raise click.ClickException(str(exc)) from None
+    Path(output).write_bytes(data)
+    click.echo(f"{output}: {len(records)} record(s) "
+               f"({', '.join(r['node_id'] + '/' + str(r['seq']) for r in records)}), {len(data)} bytes")
+
+
+@log_group.command("seal")
+@_db_option
+@click.pass_context
+def log_seal(ctx: click.Context, database_url: str | None) -> None:
+    """Seal every record not sealed yet now (the running bridge does this by itself every few seconds)."""
+    from viss_bridge.msglog import MessageLog
+
+    settings = _settings(ctx)
+    if database_url:
+        settings = replace(settings, log_database_url=database_url)
+    msglog = MessageLog.from_settings(settings)
+    if msglog.signing_key is None:
+        raise click.ClickException("no signing_cert/signing_key configured: cannot seal")
+    count = msglog.seal_pending(force=True)
+    click.echo(f"node {settings.node_id}: sealed {count} record(s); sealed up to {msglog.status.sealed_seq}")
+
+
+@main.group()
+def evidence() -> None:
+    """Evidence containers exported by 'viss-bridge log export'."""
+
+
+@evidence.command("verify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--trust", multiple=True, required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Trusted CA certificate(s), PEM: YOUR copy, not one from the container.")
+def evidence_verify(file: str, trust: tuple[str, ...]) -> None:
+    """Verify a container offline and print a report; exit 1 if anything fails."""
+    from viss_bridge.msglog.evidence import verify_container
+    from viss_bridge.security.pki import TrustStore
+
+    report = verify_container(Path(file).read_bytes(), TrustStore.from_files(*trust), name=file)
+    click.echo(report.text())
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@main.group()
+def tsa() -> None:
+    """The development time-stamping authority (RFC 3161 over HTTP)."""
+
+
+@tsa.command("serve")
+@click.option("--cert", default="certs/tsa.pem", show_default=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--key", default="certs/tsa.key", show_default=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=3161, show_default=True)
+def tsa_serve(cert: str, key: str, host: str, port: int) -> None:
+    """Answer application/timestamp-query with tokens signed by the development TSA certificate."""
+    from viss_bridge.msglog.tsp import DevTsa, make_server
+    from viss_bridge.security.pki import load_certificate, load_private_key
+
+    server = make_server(DevTsa(load_certificate(cert), load_private_key(key)), host, port)
+    click.echo(f"development TSA on http://{host}:{server.server_address[1]}/ (certificate {cert}); Ctrl+C stops it")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -26,6 +26,7 @@ UNKNOWN_MEMBER = "Server.ServerProxy.UnknownMember"
 ACCESS_DENIED = "Server.ServerProxy.AccessDenied"
 SERVICE_FAILED = "Server.ServerProxy.ServiceFailed"
 LOGGING_FAILED = "Server.ServerProxy.IOError.LoggingFailed"
+TIMESTAMPING_FAILED = "Server.ServerProxy.IOError.TimestampingFailed"
 VERSION_MISMATCH = "VersionMismatch"
 
 

@@ -67,6 +67,12 @@ class LogStore:
         if self.backend == "sqlite":
             self.path = parsed.database or ":memory:"
             self.uri = self.path.startswith("file:") or parsed.query.get("uri") == "true"
+            if self.uri:  # sqlite:///file:/path/log.sqlite?mode=ro&uri=true -> an SQLite URI with its options
+                from urllib.parse import urlencode
+
+                options = {k: v for k, v in parsed.query.items() if k != "uri"}
+                base = self.path if self.path.startswith("file:") else "file:" + self.path
+                self.path = base + ("?" + urlencode(options) if options else "")
             if not self.uri and self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         elif self.backend == "postgresql":
