@@ -16,7 +16,7 @@ from lxml import etree
 from viss_bridge.facade.exchange import Exchange
 from viss_bridge.msglog import MessageLog, RecordInput
 from viss_bridge.security.keys import SigningKey
-from viss_bridge.security.wssecurity import sign_envelope
+from viss_bridge.security.wssecurity import NS_WSSE, sign_envelope
 from viss_bridge.xml import NS_SOAP11, NS_SOAP12, parse_trusted
 
 
@@ -39,8 +39,16 @@ class MessageLogSink:
 
 
 def sign_response(body: bytes, key: SigningKey) -> bytes:
-    """Sign a response envelope the bridge itself produced (Body and Timestamp, WS-Security 1.1)."""
+    """Sign a response envelope the bridge itself produced (Body and Timestamp, WS-Security 1.1).
+
+    A consumer's own ``wsse:Security`` header echoed into the response (X-Road echoes request headers) is
+    dropped first: the response carries exactly one Security header, the bridge's.
+    """
     envelope = parse_trusted(body)
     soap_ns = NS_SOAP12 if envelope.tag == f"{{{NS_SOAP12}}}Envelope" else NS_SOAP11
+    header = envelope.find(f"{{{soap_ns}}}Header")
+    if header is not None:
+        for echoed in header.findall(f"{{{NS_WSSE}}}Security"):
+            header.remove(echoed)
     sign_envelope(envelope, key, soap_ns=soap_ns)
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
