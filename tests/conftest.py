@@ -72,8 +72,11 @@ class RunningBridge:
 
 
 def start_bridge(data_dir: Path, database_url: str | None = None, workers: int = 2, size: int = 200,
-                 extra_env: dict[str, str] | None = None) -> RunningBridge:
-    """Prepare demo data in ``data_dir`` and start ``viss-bridge serve`` on a free port."""
+                 extra_env: dict[str, str] | None = None, ready_status: tuple[int, ...] = (200,)) -> RunningBridge:
+    """Prepare demo data in ``data_dir`` and start ``viss-bridge serve`` on a free port.
+
+    It counts as started when ``/health`` answers with one of ``ready_status`` (a test of a broken
+    dependency waits for 503)."""
     prepare = ["demo", "--prepare-only", "--data-dir", str(data_dir), "--size", str(size)]
     cli(*prepare, *(["--database-url", database_url] if database_url else []))
     catalog_dir = data_dir / "catalog"
@@ -95,7 +98,7 @@ def start_bridge(data_dir: Path, database_url: str | None = None, workers: int =
         if process.poll() is not None:
             raise AssertionError(f"bridge exited early:\n{bridge.log_text()}")
         try:
-            if requests.get(f"{bridge.url}/health", timeout=1).status_code == 200:
+            if requests.get(f"{bridge.url}/health", timeout=1).status_code in ready_status:
                 return bridge
         except requests.RequestException:
             pass

@@ -18,8 +18,8 @@ from tests.conftest import ROOT, free_port
 class TsaProcess:
     """``viss-bridge tsa serve`` on a free loopback port."""
 
-    def __init__(self, pki: Any) -> None:
-        self.port = free_port()
+    def __init__(self, pki: Any, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.process = subprocess.Popen([sys.executable, "-m", "viss_bridge.cli", "tsa", "serve", "--cert",
                                          str(pki.tsa.cert), "--key", str(pki.tsa.key), "--port", str(self.port)],

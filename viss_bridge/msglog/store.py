@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -105,6 +106,17 @@ class LogStore:
 
     def connection(self) -> Any:
         conn = getattr(self._local, "conn", None)
+        now = time.monotonic()
+        if conn is not None and self.is_pg and now - getattr(self._local, "used", now) > 1.0:
+            # An idle PostgreSQL connection may have died (server restart, failover): check before use, so a
+            # recovered database serves the next request instead of failing it on a stale connection.
+            try:
+                conn.execute("SELECT 1")
+                conn.rollback()
+            except Exception:
+                self.drop_connection()
+                conn = None
+        self._local.used = now
         if conn is None:
             try:
                 conn = self._connect()
