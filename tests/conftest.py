@@ -108,9 +108,14 @@ def start_bridge(data_dir: Path, database_url: str | None = None, workers: int =
 
 
 @pytest.fixture(scope="session")
-def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBridge]:
-    """One demo bridge for the whole session: 2 gunicorn workers, demo registers, demo consumers."""
-    running = start_bridge(tmp_path_factory.mktemp("bridge"))
+def bridge(tmp_path_factory: pytest.TempPathFactory, dev_pki) -> Iterator[RunningBridge]:  # type: ignore[no-untyped-def]
+    """One demo bridge for the whole session: 2 gunicorn workers, demo registers, demo consumers.
+
+    It seals its message log and signs every response (WS-Security), so every client test (zeep, raw
+    SOAP, Java) also shows that consumers which do not verify signatures keep working."""
+    signing = {"VISS_BRIDGE_SIGNING_CERT": str(dev_pki.node.cert), "VISS_BRIDGE_SIGNING_KEY": str(dev_pki.node.key),
+               "VISS_BRIDGE_TRUST_ANCHORS": str(dev_pki.ca_cert), "VISS_BRIDGE_SIGN_RESPONSES": "*"}
+    running = start_bridge(tmp_path_factory.mktemp("bridge"), extra_env=signing)
     yield running
     running.stop()
 

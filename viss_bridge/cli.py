@@ -463,6 +463,67 @@ def log_seal(ctx: click.Context, database_url: str | None) -> None:
     click.echo(f"node {settings.node_id}: sealed {count} record(s); sealed up to {msglog.status.sealed_seq}")
 
 
+@log_group.command("archive")
+@_db_option
+@click.option("--older-than-days", type=float, help="Default: archive_after_days.")
+@click.option("--dir", "folder", type=click.Path(file_okay=False), help="Default: archive_dir.")
+@click.option("--node", "nodes", multiple=True, help="Default: every node.")
+@click.pass_context
+def log_archive(ctx: click.Context, database_url: str | None, older_than_days: float | None, folder: str | None,
+                nodes: tuple[str, ...]) -> None:
+    """Move whole seals of old records into archive files that continue the chain (records stay until purged)."""
+    from viss_bridge.msglog.archive import ArchiveError, archive_node
+
+    settings = _settings(ctx)
+    store = _log_store(ctx, database_url)
+    for node in nodes or store.nodes():
+        try:
+            path = archive_node(store, node, folder or settings.archive_dir,
+                                settings.archive_after_days if older_than_days is None else older_than_days)
+        except ArchiveError as exc:
+            raise click.ClickException(f"node {node}: {exc}") from None
+        click.echo(f"node {node}: " + (f"archived to {path}" if path else "nothing old enough to archive"))
+
+
+@log_group.command("purge")
+@_db_option
+@click.option("--retention-days", type=float, help="Default: retention_days (0 or less: purge nothing).")
+@click.option("--node", "nodes", multiple=True)
+@click.pass_context
+def log_purge(ctx: click.Context, database_url: str | None, retention_days: float | None, nodes: tuple[str, ...]) -> None:
+    """Retention: delete from the database only archived records (archive file intact) older than the period."""
+    from viss_bridge.msglog.archive import ArchiveError, purge_node
+
+    days = _settings(ctx).retention_days if retention_days is None else retention_days
+    if days <= 0 and retention_days is None:
+        click.echo("retention_days is not set: nothing is deleted")
+        return
+    store = _log_store(ctx, database_url)
+    for node in nodes or store.nodes():
+        try:
+            click.echo(f"node {node}: deleted {purge_node(store, node, days)} archived record(s)")
+        except ArchiveError as exc:
+            raise click.ClickException(f"node {node}: {exc}") from None
+
+
+@log_group.command("verify-archive")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@_trust_option
+@click.pass_context
+def log_verify_archive(ctx: click.Context, files: tuple[str, ...], trust: tuple[str, ...]) -> None:
+    """Verify archive files on their own; given several of one node in order, also that each continues the last."""
+    from viss_bridge.msglog.archive import verify_archive
+
+    store = _trust(ctx, trust)
+    ok = True
+    for index, file in enumerate(files):
+        report = verify_archive(file, store, previous=files[index - 1] if index else None)
+        click.echo(report.text())
+        ok = ok and report.ok
+    if not ok:
+        raise SystemExit(1)
+
+
 @main.group()
 def evidence() -> None:
     """Evidence containers exported by 'viss-bridge log export'."""

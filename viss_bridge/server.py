@@ -176,7 +176,8 @@ class BridgeApp:
         except Exception as exc:  # BridgeFault or anything unexpected becomes a dialect fault
             fault = to_bridge_fault(exc)
             response = SoapResponse(fault.http_status, faults.soap11_fault(fault), fault=fault)
-        if self.response_key is not None and ("*" in self.signed_endpoints or endpoint in self.signed_endpoints):
+        if (self.response_key is not None and ("*" in self.signed_endpoints or endpoint in self.signed_endpoints)
+                and not response.content_type.startswith("multipart/")):  # SwA attachments (getWsdl) stay unsigned
             response = self._signed(response)
         elapsed = time.perf_counter() - started
         response = self._record(Exchange(endpoint=endpoint, dialect=endpoint, started_at=started_at,

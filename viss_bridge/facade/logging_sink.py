@@ -51,4 +51,8 @@ def sign_response(body: bytes, key: SigningKey) -> bytes:
         for echoed in header.findall(f"{{{NS_WSSE}}}Security"):
             header.remove(echoed)
     sign_envelope(envelope, key, soap_ns=soap_ns)
+    # Consumers that do not process WS-Security must keep working: a mustUnderstand Security header in a
+    # response makes SOAP stacks such as JAX-WS reject it. The attribute is outside what is signed.
+    for security in envelope.iterfind(f"{{{soap_ns}}}Header/{{{NS_WSSE}}}Security"):
+        security.attrib.pop(f"{{{soap_ns}}}mustUnderstand", None)
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
