@@ -87,6 +87,7 @@ class MessageLog:
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.status = SealerStatus()
         self._known_sealed = 0
+        self._stamp_failed = False
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -217,13 +218,14 @@ class MessageLog:
         if not self._take_lease(wait=force):
             return 0
         sealed_total = 0
+        target = status.head_seq  # seal what is there now; what arrives meanwhile waits for the next round
         try:
             while True:
-                done = self._seal_one()
+                done = self._seal_one(target)
                 sealed_total += done
                 if done == 0:
                     break
-            if self.tsa_url:
+            if self.tsa_url and (status.tsa_failing_since is not None or self._stamp_failed):
                 self._backfill_timestamps()
         finally:
             self._release_lease()
@@ -252,11 +254,11 @@ class MessageLog:
         except LogUnavailable:
             pass  # the lease expires by itself
 
-    def _seal_one(self) -> int:
+    def _seal_one(self, target: int) -> int:
         store, node = self.store, self.node_id
         rows = store.query("SELECT h.seq, s.sealed_seq FROM msglog_head h JOIN msglog_sealer s ON s.node_id = h.node_id "
                            "WHERE h.node_id = ?", (node,))
-        head, sealed = int(rows[0][0]), int(rows[0][1])
+        head, sealed = min(int(rows[0][0]), max(target, 1)), int(rows[0][1])
         if head <= sealed:
             return 0
         first, last = sealed + 1, min(head, sealed + self.max_seal_records)
@@ -280,7 +282,8 @@ class MessageLog:
             raise RuntimeError(f"records {node}/{first}..{last} are incomplete; refusing to seal")
         created = utc_text(dt.datetime.now(dt.timezone.utc))
         assert self.signing_key is not None
-        seal_xml = build_seal(self.signing_key, node, first, last, merkle.root(leaves), previous, chain, created)
+        root = merkle.root(leaves)
+        seal_xml = build_seal(self.signing_key, node, first, last, root, previous, chain, created)
         tsr, tsa_time, tsa_error = self._timestamp(seal_xml)
         now = time.time()
         with store.transaction() as cur:
@@ -291,15 +294,15 @@ class MessageLog:
                 return 0  # someone else sealed meanwhile (our lease expired): drop this seal
             cur.execute(store.sql("INSERT INTO msglog_seal (node_id, first_seq, last_seq, created_at, merkle_root, "
                                   "chain_head, seal_xml, tsr, tsa_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-                        (node, first, last, created, merkle.root(leaves), chain, seal_xml, tsr, tsa_time))
+                        (node, first, last, created, root, chain, seal_xml, tsr, tsa_time))
             if self.tsa_url and tsa_error:
                 cur.execute(store.sql("UPDATE msglog_sealer SET sealed_seq = ?, last_seal_at = ?, lease_until = ?, "
                                       "tsa_failing_since = COALESCE(tsa_failing_since, ?), tsa_error = ? WHERE node_id = ?"),
                             (last, now, now + self.lease_seconds, now, tsa_error, node))
-            else:
-                cur.execute(store.sql("UPDATE msglog_sealer SET sealed_seq = ?, last_seal_at = ?, lease_until = ?, "
-                                      "tsa_failing_since = NULL, tsa_error = NULL WHERE node_id = ?"),
-                            (last, now, now + self.lease_seconds, node))
+            else:  # a failure is cleared by _backfill_timestamps once no seal lacks its token
+                cur.execute(store.sql("UPDATE msglog_sealer SET sealed_seq = ?, last_seal_at = ?, lease_until = ? "
+                                      "WHERE node_id = ?"), (last, now, now + self.lease_seconds, node))
+        self._stamp_failed = self._stamp_failed or bool(self.tsa_url and tsa_error)
         self._known_sealed = last
         return last - first + 1
 
@@ -328,7 +331,8 @@ class MessageLog:
             with self.store.transaction() as cur:
                 cur.execute(self.store.sql("UPDATE msglog_seal SET tsr = ?, tsa_time = ? WHERE node_id = ? AND first_seq = ? "
                                            "AND tsr IS NULL"), (tsr, tsa_time, self.node_id, first_seq))
-        if rows or not self.store.query("SELECT 1 FROM msglog_seal WHERE node_id = ? AND tsr IS NULL LIMIT 1", (self.node_id,)):
+        if not self.store.query("SELECT 1 FROM msglog_seal WHERE node_id = ? AND tsr IS NULL LIMIT 1", (self.node_id,)):
+            self._stamp_failed = False
             with self.store.transaction() as cur:
                 cur.execute(self.store.sql("UPDATE msglog_sealer SET tsa_failing_since = NULL, tsa_error = NULL "
                                            "WHERE node_id = ?"), (self.node_id,))

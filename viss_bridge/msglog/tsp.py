@@ -94,7 +94,7 @@ def token_of(tsr_der: bytes) -> cms.ContentInfo:
     try:
         response = tsp.TimeStampResp.load(tsr_der)
         token = response["time_stamp_token"]
-        if not isinstance(token, cms.ContentInfo) or token.native is None:
+        if not isinstance(token, cms.ContentInfo) or token.contents is None:
             raise ValueError("no token")
         return token
     except (ValueError, TypeError, KeyError):
