@@ -54,6 +54,7 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
                          host=host, port=port, workers=workers)
     if prepare_only:
         return
+    settings, tsa_process = _demo_message_log(settings, paths.data_dir)
     person = example_person_code(data_dir, database_url) or "010190-10009"
     client = DEMO_CLIENTS[0].client_id
 
@@ -79,13 +80,49 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
             "Example call (client " + client + " reads person " + person + "):",
             f"  curl -s -H 'Content-Type: text/xml; charset=utf-8' --data-binary @{request_file} {base}/xroad",
             "",
+            f"Message log: sealed by {settings.signing_cert}, time-stamped by the development TSA at {settings.tsa_url}",
+            f"  viss-bridge log find --message-id demo-1          (with VISS_BRIDGE_DATABASE_URL={settings.database_url})",
+            f"  viss-bridge log verify --trust {settings.trust_anchors}",
+            f"  viss-bridge log export --message-id demo-1 -o demo-1.asice && "
+            f"viss-bridge evidence verify demo-1.asice --trust {settings.trust_anchors}",
+            "",
         ]
         click.echo("\n".join(lines))
         sys.stdout.flush()
 
     from viss_bridge.serving import serve
 
-    serve(settings, on_ready=announce)
+    try:
+        serve(settings, on_ready=announce)
+    finally:
+        if tsa_process is not None:
+            tsa_process.terminate()
+
+
+def _demo_message_log(settings: Settings, data_dir: Path) -> tuple[Settings, Any]:
+    """The demo seals its log with a development PKI and real time-stamps from a development TSA process."""
+    import subprocess
+    import time
+
+    from viss_bridge.security.pki import init_dev_pki
+
+    if settings.signing_key:  # configured by the operator: use theirs
+        return settings, None
+    pki = init_dev_pki(data_dir / "certs")
+    changes: dict[str, Any] = {"signing_cert": str(pki.node.cert), "signing_key": str(pki.node.key),
+                               "trust_anchors": str(pki.ca_cert), "sign_responses": settings.sign_responses or "xroad"}
+    process = None
+    if not settings.tsa_url:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            tsa_port = sock.getsockname()[1]
+        process = subprocess.Popen([sys.executable, "-m", "viss_bridge.cli", "tsa", "serve", "--cert", str(pki.tsa.cert),
+                                    "--key", str(pki.tsa.key), "--port", str(tsa_port)], stdout=subprocess.DEVNULL)
+        changes["tsa_url"] = f"http://127.0.0.1:{tsa_port}/"
+        time.sleep(0.5)
+    return replace(settings, **changes), process
 
 
 @main.command()
@@ -406,7 +443,12 @@ def log_find(ctx: click.Context, database_url: str | None, as_json: bool, since:
         moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
         return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
-    rows = find_records(_log_store(ctx, database_url), since=iso(since), until=iso(until), **criteria)
+    from viss_bridge.msglog.store import LogUnavailable
+
+    try:
+        rows = find_records(_log_store(ctx, database_url), since=iso(since), until=iso(until), **criteria)
+    except LogUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
@@ -428,6 +470,7 @@ def log_export(ctx: click.Context, database_url: str | None, message_id: str | N
                record: str | None, output: str) -> None:
     """Write one exchange (every record of it) as an ASiC-E evidence container."""
     from viss_bridge.msglog.evidence import EvidenceError, export_exchange, find_exchange_records
+    from viss_bridge.msglog.store import LogUnavailable
 
     node = seq = None
     if record:
@@ -439,7 +482,7 @@ def log_export(ctx: click.Context, database_url: str | None, message_id: str | N
     try:
         records = find_exchange_records(store, exchange_id=exchange_id, message_id=message_id, node=node, seq=seq)
         data = export_exchange(store, records)
-    except EvidenceError as exc:
+    except (EvidenceError, LogUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
     Path(output).write_bytes(data)
     click.echo(f"{output}: {len(records)} record(s) "

@@ -192,7 +192,7 @@ class EvidenceReport:
         return not self.problems
 
     def check(self, label: str, ok: bool, detail: str) -> bool:
-        self.lines.append(f"  {label:<34} {'OK' if ok else 'FAILED'}  {detail}")
+        self.lines.append(f"  {label:<37} {'OK' if ok else 'FAILED'}  {detail}")
         if not ok:
             self.problems.append(f"{label}: {detail}")
         return ok
@@ -289,7 +289,7 @@ def _check_seal(report: EvidenceReport, files: dict[str, bytes], seal_name: str,
         report.check("time-stamped bytes = SignatureValue", sigvalue == info.signature_value, f"{stem}.sigvalue")
     tsr = files.get(f"{stem}.tsr")
     if tsr is None:
-        report.lines.append("  time-stamp                         NONE   (the seal was made without a TSA)")
+        report.lines.append("  time-stamp                            NONE   (the seal was made without a TSA)")
         return info
     try:
         stamp = verify_timestamp(tsr, info.signature_value, trust)

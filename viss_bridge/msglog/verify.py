@@ -104,7 +104,7 @@ class VerifyReport:
             if n.signers:
                 lines.append(f"  seals signed by: {', '.join(sorted(n.signers))}")
             if n.tsas:
-                lines.append(f"  time-stamps by: {', '.join(sorted(n.tsas))}; latest {n.latest_time}")
+                lines.append(f"  time-stamps by: {', '.join(sorted(n.tsas))}; newest record {n.latest_time}")
             if n.ok:
                 lines.append("  OK: chain continuous, every record matches its hash, every seal and time-stamp valid")
             else:
