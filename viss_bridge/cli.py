@@ -99,6 +99,17 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
             tsa_process.terminate()
 
 
+def _die_with_parent() -> None:
+    """Linux: the demo's helper process gets SIGTERM when the demo exits, however it exits."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def _demo_message_log(settings: Settings, data_dir: Path) -> tuple[Settings, Any]:
     """The demo seals its log with a development PKI and real time-stamps from a development TSA process."""
     import subprocess
@@ -119,7 +130,8 @@ def _demo_message_log(settings: Settings, data_dir: Path) -> tuple[Settings, Any
             sock.bind(("127.0.0.1", 0))
             tsa_port = sock.getsockname()[1]
         process = subprocess.Popen([sys.executable, "-m", "viss_bridge.cli", "tsa", "serve", "--cert", str(pki.tsa.cert),
-                                    "--key", str(pki.tsa.key), "--port", str(tsa_port)], stdout=subprocess.DEVNULL)
+                                    "--key", str(pki.tsa.key), "--port", str(tsa_port)], stdout=subprocess.DEVNULL,
+                                   preexec_fn=_die_with_parent)
         changes["tsa_url"] = f"http://127.0.0.1:{tsa_port}/"
         time.sleep(0.5)
     return replace(settings, **changes), process
