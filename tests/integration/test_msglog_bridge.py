@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -21,7 +23,7 @@ import requests
 import zeep
 from lxml import etree
 
-from tests.conftest import DEMO_CONSUMER, cli, start_bridge
+from tests.conftest import DEMO_CONSUMER, ROOT, cli, start_bridge
 from tests.msglog_helpers import TsaProcess, log_env, sqlite_rows, worker_pids
 from tests.soap_helpers import parse_fault, post, xroad_headers, xroad_lookup
 from viss_bridge.security.keys import SigningKey
@@ -153,12 +155,15 @@ def test_evidence_container_verifies_with_our_verifier_xmlsec1_and_openssl(node,
     checks = standard_checks(x, seal, stem, dev_pki)
     assert all(result.returncode == 0 for result in checks.values()), {k: v.stderr for k, v in checks.items()}
     # sha256sum level: the record file hashes to the proof's record hash, the message to the record's body_sha256
-    import json
-
     proof = json.loads(next(x.glob("proofs/*.json")).read_text())
     record = (x / proof["record"]).read_bytes()
     assert hashlib.sha256(record).hexdigest() == proof["record_hash"]
     assert hashlib.sha256((x / proof["message"]).read_bytes()).hexdigest() == json.loads(record)["body_sha256"]
+    # The stdlib-only Merkle check the security officer's guide hands out agrees.
+    for proof_file in x.glob("proofs/*.json"):
+        script = subprocess.run([sys.executable, str(ROOT / "docs" / "check_merkle_proof.py"),
+                                 str(proof_file.relative_to(x))], cwd=x, capture_output=True, text=True)
+        assert script.returncode == 0 and "True" in script.stdout, script.stdout + script.stderr
 
 
 def standard_checks(x: Path, seal: Path, stem: str, pki) -> dict[str, subprocess.CompletedProcess[str]]:  # type: ignore[no-untyped-def]
@@ -210,6 +215,12 @@ def test_a_modified_container_fails_every_check(node, dev_pki, tmp_path) -> None
         with zipfile.ZipFile(bad) as archive:
             archive.extractall(x)
         checks = standard_checks(x, x / seal, str(x / stem), dev_pki)
+        if case == "message byte":
+            script = subprocess.run([sys.executable, str(ROOT / "docs" / "check_merkle_proof.py"),
+                                     next(str(p.relative_to(x)) for p in x.glob("proofs/*.json")
+                                          if json.loads(p.read_text())["message"] == message)],
+                                    cwd=x, capture_output=True, text=True)
+            assert script.returncode == 1, script.stdout
         if case == "seal":
             assert checks["xmlsec1"].returncode != 0, case
         if case in ("time-stamp token", "time-stamped bytes"):

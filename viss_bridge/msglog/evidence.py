@@ -44,6 +44,7 @@ from viss_bridge.security.xmldsig import embedded_certificates
 from viss_bridge.xml import parse_untrusted
 
 MIMETYPE = "application/vnd.etsi.asic-e+zip"
+MAX_CONTAINER_BYTES = 512 * 1024 * 1024  # unpacked; a container from elsewhere must not exhaust memory
 NS_MANIFEST = "urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"
 MEDIA = {".xml": "text/xml", ".json": "application/json", ".tsr": "application/timestamp-reply",
          ".sigvalue": "application/octet-stream", ".pem": "application/pem-certificate-chain", ".txt": "text/plain"}
@@ -209,6 +210,9 @@ def verify_container(data: bytes, trust: TrustStore, name: str = "container") ->
         infos = archive.infolist()
     except zipfile.BadZipFile as exc:
         report.check("container", False, f"not a ZIP file: {exc}")
+        return report
+    if sum(i.file_size for i in infos) > MAX_CONTAINER_BYTES or len(infos) > 10_000:
+        report.check("container size", False, f"more than {MAX_CONTAINER_BYTES} bytes or 10 000 files unpacked")
         return report
     first = infos[0] if infos else None
     layout_ok = (first is not None and first.filename == "mimetype" and first.compress_type == zipfile.ZIP_STORED

@@ -156,7 +156,8 @@ def verify_node(store: LogStore, node: str, trust: TrustStore, *, unsealed_grace
         (node, start))]
     max_rows = store.query("SELECT MAX(seq) FROM msglog_record WHERE node_id = ?", (node,))
     max_seq = int(max_rows[0][0] or 0)
-    top = max(head_seq, max_seq, max((s[1] for s in seals), default=0))
+    # Size the work arrays by the records that exist: a head or seal claiming more is reported, not allocated.
+    top = max_seq
     size = max(0, top - start + 1)
     leaves = bytearray(32 * size)
     pure = bytearray(32 * size)  # the chain recomputed from record contents alone
