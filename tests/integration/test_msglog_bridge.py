@@ -113,10 +113,12 @@ def test_consumers_that_do_not_verify_keep_working(node, demo_catalog, person) -
 def test_a_fault_is_logged_under_the_uuid_it_carries(node) -> None:  # type: ignore[no-untyped-def]
     fault = parse_fault(post(node.xroad, b"<not-soap/>"))
     assert fault.code == "Client.InvalidSoap"
-    rows = sqlite_rows(node.log_db, "SELECT direction, body, fault_code FROM msglog_record WHERE exchange_id = ? "
-                                    "ORDER BY seq", (fault.detail,))
+    rows = sqlite_rows(node.log_db, "SELECT direction, body, fault_code FROM msglog_record WHERE exchange_id IN "
+                                    "(SELECT exchange_id FROM msglog_record WHERE fault_id = ?) ORDER BY seq", (fault.detail,))
     assert [(r[0], r[2]) for r in rows] == [("request", None), ("response", "Client.InvalidSoap")]
     assert rows[0][1] == b"<not-soap/>"
+    out = cli("log", "find", "--exchange", fault.detail, env=node.cli_env).stdout
+    assert "2 record(s)" in out and "Client.InvalidSoap" in out
 
 
 def test_health_reports_the_log(node) -> None:  # type: ignore[no-untyped-def]
@@ -269,6 +271,7 @@ def test_sigkill_of_a_worker_under_load_keeps_the_log_consistent(node, demo_cata
         stop.set()
         for thread in threads:
             thread.join(30)
+    print(f"acknowledged {len(acknowledged)}, connection errors {len(errors)}, killed {killed}")
     assert len(acknowledged) > 20, (len(acknowledged), errors)
     assert node.process.poll() is None
     # Every answer a client received has its response record.

@@ -9,6 +9,7 @@ instead of the answer, so nothing is served unlogged.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,6 +24,8 @@ class CallInfo:
     message_id: str | None = None
     user_id: str | None = None
     subjects: list[str] = field(default_factory=list)
+    # Ties every logged message of this call together (consumer and provider legs); see docs/message-log.md.
+    exchange_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
 @dataclass

@@ -3,8 +3,9 @@
 :class:`MessageLogSink` turns each :class:`Exchange` into two records of the
 consumer leg (the exact request bytes and the exact response bytes) and
 appends both in one committed transaction before the response leaves. The
-exchange id is the fault's UUID when there is a fault (so the UUID in
-``faultDetail`` finds the records), a fresh UUID otherwise.
+exchange id is ``CallInfo.exchange_id`` (made when the call starts, so a
+provider-leg record made while serving it can carry the same id); a fault's
+UUID (``faultDetail``) is stored as ``fault_id`` and finds the exchange too.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class MessageLogSink:
 
     def record(self, exchange: Exchange) -> None:
         info = exchange.info
-        exchange_id = exchange.fault_id or str(uuid.uuid4())
+        exchange_id = info.exchange_id or exchange.fault_id or str(uuid.uuid4())
         common = dict(exchange_id=exchange_id, leg="consumer", endpoint=exchange.endpoint, dialect=exchange.dialect,
                       client=info.client, service=info.service, message_id=info.message_id, user_id=info.user_id,
                       subjects=list(dict.fromkeys(info.subjects)), remote_addr=exchange.remote_addr)

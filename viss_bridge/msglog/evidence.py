@@ -67,8 +67,10 @@ def find_exchange_records(store: LogStore, *, exchange_id: str | None = None, me
         if not rows:
             raise EvidenceError(f"no record {node}/{seq}")
         exchange_id = rows[0][0]
-    if exchange_id:
-        rows = store.query(f"SELECT {columns} FROM msglog_record WHERE exchange_id = ? ORDER BY node_id, seq", (exchange_id,))
+    if exchange_id:  # or the fault UUID from faultDetail
+        rows = store.query(f"SELECT {columns} FROM msglog_record WHERE exchange_id IN (SELECT exchange_id FROM "
+                           f"msglog_record WHERE exchange_id = ? OR fault_id = ?) ORDER BY node_id, seq",
+                           (exchange_id, exchange_id))
     elif message_id:
         rows = store.query(f"SELECT {columns} FROM msglog_record WHERE exchange_id IN "
                            f"(SELECT exchange_id FROM msglog_record WHERE message_id = ?) ORDER BY node_id, seq",

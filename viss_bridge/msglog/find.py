@@ -16,11 +16,13 @@ def find_records(store: LogStore, *, message_id: str | None = None, exchange_id:
                  limit: int = 100) -> list[dict[str, Any]]:
     """Matching records, newest first (times are the log's ISO UTC text, so they compare as strings)."""
     where, params = [], []
-    for column, value in (("message_id", message_id), ("exchange_id", exchange_id), ("client", client),
-                          ("service", service), ("node_id", node)):
+    for column, value in (("message_id", message_id), ("client", client), ("service", service), ("node_id", node)):
         if value:
             where.append(f"{column} = ?")
             params.append(value)
+    if exchange_id:  # an exchange id, or the fault UUID a consumer got in faultDetail
+        where.append("exchange_id IN (SELECT exchange_id FROM msglog_record WHERE exchange_id = ? OR fault_id = ?)")
+        params += [exchange_id, exchange_id]
     if person:
         # Subjects are stored as a JSON list; match the quoted value exactly.
         where.append("subjects LIKE ?")
