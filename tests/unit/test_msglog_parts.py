@@ -85,3 +85,45 @@ def test_time_stamp_verifies_here_and_with_openssl(tsa, dev_pki, tmp_path) -> No
 def test_tsa_client_reports_an_unreachable_tsa() -> None:
     with pytest.raises(TimestampError, match="unreachable"):
         request_timestamp("http://127.0.0.1:9/", b"x", timeout=1)
+
+
+def test_seals_stay_verifiable_after_the_node_certificate_expires_thanks_to_the_time_stamp(tsa, dev_pki, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Long-term evidence: the seal's certificate is checked at the trusted time, not at verification time."""
+    import datetime as dt
+    import sqlite3
+    import time
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from viss_bridge.msglog import MessageLog, RecordInput
+    from viss_bridge.msglog.evidence import export_exchange, find_exchange_records, verify_container
+    from viss_bridge.msglog.store import LogStore
+    from viss_bridge.msglog.verify import verify_log
+    from viss_bridge.security.keys import SigningKey
+    from viss_bridge.security.pki import issue_certificate
+
+    ca_key = serialization.load_pem_private_key(dev_pki.ca_key.read_bytes(), None)
+    key = rsa.generate_private_key(65537, 2048)
+    now = dt.datetime.now(dt.timezone.utc)
+    short = issue_certificate(load_certificate(dev_pki.ca_cert), ca_key, "short-lived node", key, days=1,
+                              usages=("digital_signature", "content_commitment"),
+                              not_before=now - dt.timedelta(days=1) + dt.timedelta(seconds=3))
+    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
+    msglog = MessageLog(url, "node-1", signing_key=SigningKey(short, key), tsa_url=tsa)
+    msglog.open()
+    msglog.record(RecordInput(b"<a/>", "consumer", "request", "ex-1"), RecordInput(b"<b/>", "provider", "request", "ex-1"),
+                  RecordInput(b"<c/>", "provider", "response", "ex-1"), RecordInput(b"<d/>", "consumer", "response", "ex-1"))
+    assert msglog.seal_pending(force=True) == 4
+    container = export_exchange(msglog.store, find_exchange_records(msglog.store, exchange_id="ex-1"))
+    time.sleep(max(0.0, (short.not_valid_after_utc - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 0.5)
+    trust = TrustStore.from_files(dev_pki.ca_cert)
+    assert verify_log(LogStore(url), trust, require_timestamps=True).ok
+    report = verify_container(container, trust)
+    assert report.ok and report.text().count("\nrecord ") == 4, report.text()  # both legs in one container
+    conn = sqlite3.connect(tmp_path / "log.sqlite")
+    conn.execute("UPDATE msglog_seal SET tsr = NULL")
+    conn.commit()
+    conn.close()
+    unstamped = verify_log(LogStore(url), trust)
+    assert not unstamped.ok and "is not valid at" in unstamped.text()

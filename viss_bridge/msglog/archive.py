@@ -34,7 +34,7 @@ from typing import Any, Iterator
 
 from viss_bridge.msglog import merkle
 from viss_bridge.msglog.records import GENESIS, META_COLUMNS, chain_next, record_hash, utc_text
-from viss_bridge.msglog.seals import SealInvalid, verify_seal
+from viss_bridge.msglog.seals import SealInvalid, read_seal, verify_seal
 from viss_bridge.msglog.store import LogStore
 from viss_bridge.msglog.tsp import TimestampError, verify_timestamp
 from viss_bridge.security.pki import TrustStore
@@ -208,8 +208,16 @@ def verify_archive(path: str | Path, trust: TrustStore, previous: str | Path | N
             if first != next_start:
                 report.problems.append(f"record {report.node}/{next_start}: no seal covers it")
             next_start = last + 1
-            try:
-                info, _ = verify_seal(base64.b64decode(item["seal_xml"]), trust)
+            seal_xml = base64.b64decode(item["seal_xml"])
+            stamp = None
+            if item.get("tsr"):
+                try:
+                    stamp = verify_timestamp(base64.b64decode(item["tsr"]), read_seal(seal_xml).signature_value, trust)
+                    report.timestamps += 1
+                except (TimestampError, SealInvalid) as exc:
+                    report.problems.append(f"seal {first}..{last}: time-stamp invalid: {exc}")
+            try:  # the certificate must have been valid when the seal was time-stamped (or now, without a token)
+                info, _ = verify_seal(seal_xml, trust, at=stamp.gen_time if stamp else None)
             except SealInvalid as exc:
                 report.problems.append(f"seal {first}..{last}: {exc}")
                 continue
@@ -220,12 +228,6 @@ def verify_archive(path: str | Path, trust: TrustStore, previous: str | Path | N
             elif chains.get(first - 1) != info.previous_chain_head or chains.get(last) != info.chain_head:
                 report.problems.append(f"seal {first}..{last}: chain heads do not match the records")
             report.seals += 1
-            if item.get("tsr"):
-                try:
-                    verify_timestamp(base64.b64decode(item["tsr"]), info.signature_value, trust)
-                    report.timestamps += 1
-                except TimestampError as exc:
-                    report.problems.append(f"seal {first}..{last}: time-stamp invalid: {exc}")
         if next_start != report.last_seq + 1:
             report.problems.append(f"records {next_start}..{report.last_seq} have no seal")
         if previous is not None:

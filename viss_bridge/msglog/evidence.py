@@ -282,25 +282,31 @@ def _check_seal(report: EvidenceReport, files: dict[str, bytes], seal_name: str,
     if seal_name not in files:
         report.check("seal present", False, seal_name)
         return None
+    stem = seal_name[:-len(".xml")]
+    stamp, stamp_error = None, None
+    tsr = files.get(f"{stem}.tsr")
+    if tsr is not None:  # a valid time-stamp fixes the moment the seal's certificate must have been valid
+        try:
+            stamp = verify_timestamp(tsr, read_seal(files[seal_name]).signature_value, trust)
+        except (TimestampError, SealInvalid) as exc:
+            stamp_error = str(exc)
     try:
-        info, signer = verify_seal(files[seal_name], trust)
+        info, signer = verify_seal(files[seal_name], trust, at=stamp.gen_time if stamp else None)
     except SealInvalid as exc:
         report.check("seal signature (XML-DSig)", False, str(exc))
         return None
     report.check("seal signature (XML-DSig)", True,
-                 f"signed by '{subject_cn(signer)}' (issuer '{signer.issuer.rfc4514_string()}'), created {info.created}")
-    stem = seal_name[:-len(".xml")]
+                 f"signed by '{subject_cn(signer)}' (issuer '{signer.issuer.rfc4514_string()}'), created {info.created}"
+                 + (", certificate valid at the time-stamp" if stamp else ""))
     sigvalue = files.get(f"{stem}.sigvalue")
     if sigvalue is not None:
         report.check("time-stamped bytes = SignatureValue", sigvalue == info.signature_value, f"{stem}.sigvalue")
-    tsr = files.get(f"{stem}.tsr")
     if tsr is None:
         report.lines.append("  time-stamp                            NONE   (the seal was made without a TSA)")
         return info
-    try:
-        stamp = verify_timestamp(tsr, info.signature_value, trust)
+    if stamp is not None:
         report.check("time-stamp (RFC 3161)", True, f"{stamp.gen_time.isoformat()} by '{subject_cn(stamp.tsa)}', "
                                                     f"serial {stamp.serial}, policy {stamp.policy}")
-    except TimestampError as exc:
-        report.check("time-stamp (RFC 3161)", False, str(exc))
+    else:
+        report.check("time-stamp (RFC 3161)", False, str(stamp_error))
     return info

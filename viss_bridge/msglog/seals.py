@@ -21,6 +21,7 @@ gets an RFC 3161 time-stamp token.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -103,14 +104,14 @@ def _info(root: etree._Element) -> SealInfo:
                     signature_value=base64.b64decode("".join(value.split())))
 
 
-def verify_seal(data: bytes, trust: TrustStore) -> tuple[SealInfo, x509.Certificate]:
-    """Check the seal's signature and certificate; return its content and the signer."""
+def verify_seal(data: bytes, trust: TrustStore, at: dt.datetime | None = None) -> tuple[SealInfo, x509.Certificate]:
+    """Check the seal's signature and certificate (valid ``at``, default now); return its content and the signer."""
     try:
         root = parse_untrusted(data)
     except XmlRejected as exc:
         raise SealInvalid(f"the seal is not acceptable XML: {exc}") from None
     try:
-        signer = verify_enveloped(root, trust)
+        signer = verify_enveloped(root, trust, at=at)
     except SecurityError as exc:
         raise SealInvalid(f"seal signature: {exc.message}") from None
     return _info(root), signer

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from viss_bridge.msglog import merkle
 from viss_bridge.msglog.records import GENESIS, META_COLUMNS, chain_next, record_hash
-from viss_bridge.msglog.seals import SealInvalid, verify_seal
+from viss_bridge.msglog.seals import SealInvalid, read_seal, verify_seal
 from viss_bridge.msglog.store import LogStore
 from viss_bridge.msglog.tsp import TimestampError, verify_timestamp
 from viss_bridge.security.pki import TrustStore, subject_cn
@@ -216,8 +216,14 @@ def verify_node(store: LogStore, node: str, trust: TrustStore, *, unsealed_grace
         elif first < next_start:
             problem(first, "seal-overlap", f"seal {first}..{last} overlaps an earlier seal")
         next_start = max(next_start, last + 1)
+        stamp, stamp_error = None, None
+        if tsr is not None:  # a valid time-stamp fixes the moment the seal's certificate must have been valid
+            try:
+                stamp = verify_timestamp(bytes(tsr), read_seal(xml).signature_value, trust)
+            except (TimestampError, SealInvalid) as exc:
+                stamp_error = str(exc)
         try:
-            info, signer = verify_seal(xml, trust)
+            info, signer = verify_seal(xml, trust, at=stamp.gen_time if stamp else None)
         except SealInvalid as exc:
             problem(first, "seal-forged", f"seal {first}..{last}: {exc}")
             continue
@@ -244,10 +250,8 @@ def verify_node(store: LogStore, node: str, trust: TrustStore, *, unsealed_grace
             if require_timestamps:
                 problem(first, "timestamp-missing", f"seal {first}..{last} has no time-stamp")
             continue
-        try:
-            stamp = verify_timestamp(bytes(tsr), info.signature_value, trust)
-        except TimestampError as exc:
-            problem(first, "timestamp", f"seal {first}..{last}: time-stamp invalid: {exc}")
+        if stamp is None:
+            problem(first, "timestamp", f"seal {first}..{last}: time-stamp invalid: {stamp_error}")
             continue
         report.timestamps += 1
         report.tsas.add(subject_cn(stamp.tsa) or "?")
