@@ -177,7 +177,9 @@ CONFIGS = {
     "log": "message log on (SQLite WAL, synchronous=FULL), no seals",
     "log+seal+tsa": "log + seals every 1000 records / 1 s, XML-DSig, RFC 3161 time-stamp from the dev TSA",
     "log+seal+tsa+signed": "as above + every response signed with WS-Security",
+    "pg-log+seal+tsa": "log on PostgreSQL (commit per exchange, head row lock) + seals + time-stamps",
 }
+PG_LOG_URL: str | None = None  # set by main() when VISS_BRIDGE_TEST_PG names a server
 
 
 def start_config(name: str, work: Path, data_dir: Path, pki: Any, tsa_url: str, workers: int) -> tuple[subprocess.Popen, int]:
@@ -191,7 +193,12 @@ def start_config(name: str, work: Path, data_dir: Path, pki: Any, tsa_url: str, 
                 "VISS_BRIDGE_WORKERS": str(workers), "VISS_BRIDGE_LOG_LEVEL": "WARNING",
                 "VISS_BRIDGE_LOG_DATABASE_URL": f"sqlite:///{log_db}", "VISS_BRIDGE_RELOAD_INTERVAL": "3600"})
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    if name.startswith("log+seal"):
+    if name.startswith("pg-"):
+        if PG_LOG_URL is None:
+            raise RuntimeError("pg-log+seal+tsa needs VISS_BRIDGE_TEST_PG")
+        env["VISS_BRIDGE_LOG_DATABASE_URL"] = PG_LOG_URL
+        env["VISS_BRIDGE_NODE_ID"] = f"bench-{time.time_ns()}"  # a fresh chain each round
+    if "seal" in name:
         env.update({"VISS_BRIDGE_SIGNING_CERT": str(pki.node.cert), "VISS_BRIDGE_SIGNING_KEY": str(pki.node.key),
                     "VISS_BRIDGE_TSA_URL": tsa_url})
     if name.endswith("signed"):
@@ -359,6 +366,10 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "viss_bridge.cli", "demo", "--prepare-only", "--data-dir", str(data_dir),
                             "--size", str(args.size)], check=True, cwd=ROOT, capture_output=True)
         bodies = bodies_for(data_dir, 1000)
+        global PG_LOG_URL
+        pg_name = None
+        if os.environ.get("VISS_BRIDGE_TEST_PG") and any(c.startswith("pg-") for c in args.configs):
+            pg_name, PG_LOG_URL = _pg_create()
         load: dict[str, list[dict[str, Any]]] = {name: [] for name in args.configs}
         for round_no in range(args.rounds):
             for name in args.configs:
@@ -391,6 +402,8 @@ def main() -> None:
             print(f"verify: {results['verify']}", flush=True)
             path.unlink()
         results["machine"]["loadavg_at_end"] = os.getloadavg()
+        if pg_name:
+            _pg_drop(pg_name)
         if args.output:
             Path(args.output).write_text(json.dumps(results, indent=2, default=str))
         if args.markdown:
@@ -400,7 +413,7 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _pg_append(exchanges: int) -> float:
+def _pg_create() -> tuple[str, str]:
     import uuid
 
     from sqlalchemy import create_engine, text
@@ -411,12 +424,26 @@ def _pg_append(exchanges: int) -> float:
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return name, make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _pg_drop(name: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(os.environ["VISS_BRIDGE_TEST_PG"], isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+def _pg_append(exchanges: int) -> float:
+    name, url = _pg_create()
     try:
-        return append_bench(make_url(admin_url).set(database=name).render_as_string(hide_password=False), exchanges)
+        return append_bench(url, exchanges)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        _pg_drop(name)
 
 
 def markdown(results: dict[str, Any]) -> str:

@@ -340,7 +340,9 @@ class MessageLog:
     # -- health -----------------------------------------------------------------------------
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        report: dict[str, Any] = {"node": self.node_id}
+        from sqlalchemy.engine import make_url
+
+        report: dict[str, Any] = {"node": self.node_id, "url": make_url(self.store.url).render_as_string(hide_password=True)}
         try:
             if not self.store._schema_ready:
                 self.open()
