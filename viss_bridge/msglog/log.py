@@ -28,6 +28,7 @@ range, so no record is ever skipped: what is not sealed yet is sealed next.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -38,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from viss_bridge.msglog import merkle
-from viss_bridge.msglog.records import GENESIS, RecordInput, chain_next, record_hash, utc_text
+from viss_bridge.msglog.records import GENESIS, RecordInput, canonical_meta, chain_next, utc_text
 from viss_bridge.msglog.seals import build_seal
 from viss_bridge.msglog.store import LogStore, LogUnavailable
 from viss_bridge.msglog.tsp import TimestampError, request_timestamp
@@ -116,6 +117,9 @@ class MessageLog:
             self.open()
         store = self.store
         receipts: list[Receipt] = []
+        # Hash the (possibly large) bodies before taking the node's lock; only the small metadata is hashed inside.
+        bodies = [bytes(entry.body) for entry in entries]
+        digests = [hashlib.sha256(body).hexdigest() for body in bodies]
         with store.transaction() as cur:
             cur.execute(store.sql("SELECT seq, chain_hash FROM msglog_head WHERE node_id = ?"
                                   + (" FOR UPDATE" if store.is_pg else "")), (self.node_id,))
@@ -125,7 +129,7 @@ class MessageLog:
             seq, chain = int(row[0]), bytes(row[1])
             now = utc_text(dt.datetime.now(dt.timezone.utc))
             params = []
-            for entry in entries:
+            for entry, body, digest in zip(entries, bodies, digests):
                 seq += 1
                 values = {"node_id": self.node_id, "seq": seq, "recorded_at": now, "exchange_id": entry.exchange_id,
                           "leg": entry.leg, "direction": entry.direction, "endpoint": entry.endpoint,
@@ -134,8 +138,7 @@ class MessageLog:
                           "subjects": json.dumps(list(entry.subjects), ensure_ascii=False),
                           "status": entry.status, "fault_code": entry.fault_code, "fault_id": entry.fault_id,
                           "duration_us": entry.duration_us, "remote_addr": entry.remote_addr}
-                body = bytes(entry.body)
-                _, leaf = record_hash(values, body)
+                leaf = hashlib.sha256(canonical_meta(values, digest, len(body))).digest()
                 chain = chain_next(chain, leaf)
                 params.append((*values.values(), body, leaf, chain))
                 receipts.append(Receipt(self.node_id, seq, now, chain.hex()))
