@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -63,7 +62,3 @@ def worker_pids(master_pid: int) -> list[int]:
         text = (task / "children").read_text().split()
         pids.extend(int(p) for p in text)
     return pids
-
-
-def environ_without_bridge_settings() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("VISS_BRIDGE_")}

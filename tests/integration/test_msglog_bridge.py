@@ -5,7 +5,6 @@ openssl ts, and a worker killed with SIGKILL under load."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil

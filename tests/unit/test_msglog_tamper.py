@@ -22,7 +22,7 @@ from viss_bridge.msglog.store import LogStore
 from viss_bridge.msglog.tsp import DevTsa, make_server
 from viss_bridge.msglog.verify import verify_log
 from viss_bridge.security.keys import SigningKey
-from viss_bridge.security.pki import TrustStore, init_dev_pki, issue_certificate, load_certificate, load_private_key
+from viss_bridge.security.pki import TrustStore, init_dev_pki, load_certificate, load_private_key
 
 RECORDS = 60  # 30 exchanges; seals of 10 records -> 6 seals
 

@@ -22,7 +22,6 @@ the container follows the ASiC-E layout without claiming ASiC conformance.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
