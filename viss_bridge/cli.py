@@ -376,11 +376,12 @@ def log_group() -> None:
     """The message log: verify, find, export evidence, seal, archive (docs/security-officer.md)."""
 
 
-def _log_store(ctx: click.Context, database_url: str | None) -> Any:
+def _log_store(ctx: click.Context, database_url: str | None, read_only: bool = True) -> Any:
+    """The log database; read-only unless the command must write (archive, purge)."""
     from viss_bridge.msglog.store import LogStore
 
     settings = _settings(ctx)
-    return LogStore(database_url or settings.log_database_url or settings.database_url)
+    return LogStore(database_url or settings.log_database_url or settings.database_url, read_only=read_only)
 
 
 def _trust(ctx: click.Context, trust: tuple[str, ...]) -> Any:
@@ -530,7 +531,7 @@ def log_archive(ctx: click.Context, database_url: str | None, older_than_days: f
     from viss_bridge.msglog.archive import ArchiveError, archive_node
 
     settings = _settings(ctx)
-    store = _log_store(ctx, database_url)
+    store = _log_store(ctx, database_url, read_only=False)
     for node in nodes or store.nodes():
         try:
             path = archive_node(store, node, folder or settings.archive_dir,
@@ -553,7 +554,7 @@ def log_purge(ctx: click.Context, database_url: str | None, retention_days: floa
     if days <= 0 and retention_days is None:
         click.echo("retention_days is not set: nothing is deleted")
         return
-    store = _log_store(ctx, database_url)
+    store = _log_store(ctx, database_url, read_only=False)
     for node in nodes or store.nodes():
         try:
             click.echo(f"node {node}: deleted {purge_node(store, node, days)} archived record(s)")

@@ -63,12 +63,18 @@ def _schema(blob: str, real: str, bigint: str) -> list[str]:
 
 
 class LogStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, read_only: bool = False) -> None:
+        """``read_only`` (the security officer's tools): never create, change or lock the log being examined."""
         self.url = url
+        self.read_only = read_only
         parsed = make_url(url)
         self.backend = parsed.get_backend_name()
         if self.backend == "sqlite":
             self.path = parsed.database or ":memory:"
+            if read_only and self.path != ":memory:" and not self.path.startswith("file:") and parsed.query.get("uri") != "true":
+                parsed = parsed.update_query_dict({"mode": "ro", "uri": "true"})
+            elif read_only:
+                parsed = parsed.update_query_dict({"mode": "ro"})
             self.uri = self.path.startswith("file:") or parsed.query.get("uri") == "true"
             if self.uri:  # sqlite:///file:/path/log.sqlite?mode=ro&uri=true -> an SQLite URI with its options
                 from urllib.parse import urlencode
@@ -76,7 +82,7 @@ class LogStore:
                 options = {k: v for k, v in parsed.query.items() if k != "uri"}
                 base = self.path if self.path.startswith("file:") else "file:" + self.path
                 self.path = base + ("?" + urlencode(options) if options else "")
-            if not self.uri and self.path != ":memory:":
+            if not self.uri and self.path != ":memory:" and not read_only:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         elif self.backend == "postgresql":
             self.conninfo = {k: v for k, v in dict(host=parsed.host, port=parsed.port, user=parsed.username,
@@ -96,7 +102,8 @@ class LogStore:
         if self.is_pg:
             import psycopg
 
-            return psycopg.connect(connect_timeout=5, **self.conninfo)
+            options = {"options": "-c default_transaction_read_only=on"} if self.read_only else {}
+            return psycopg.connect(connect_timeout=5, **self.conninfo, **options)
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False, uri=self.uri)
         conn.execute("PRAGMA busy_timeout=30000")
         try:
