@@ -408,18 +408,21 @@ _trust_option = click.option("--trust", multiple=True, type=click.Path(exists=Tr
 @click.option("--unsealed-grace", default=300.0, show_default=True,
               help="Seconds a record may wait for its seal before it counts as a missing seal (-1: never).")
 @click.option("--require-timestamps", is_flag=True, help="A seal without an RFC 3161 time-stamp is a failure.")
+@click.option("--known-seals", type=click.Path(exists=True, file_okay=False),
+              help="A folder of seals kept outside the database ('log export-seals'): each must be in the log.")
 @click.pass_context
 def log_verify(ctx: click.Context, database_url: str | None, trust: tuple[str, ...], nodes: tuple[str, ...],
-               unsealed_grace: float, require_timestamps: bool) -> None:
+               unsealed_grace: float, require_timestamps: bool, known_seals: str | None) -> None:
     """Check chains, records, seals, Merkle roots and time-stamps of every node; exit 1 on any problem."""
     from viss_bridge.msglog.store import LogUnavailable
     from viss_bridge.msglog.verify import verify_log
 
     store = _log_store(ctx, database_url)
+    kept = [p.read_bytes() for p in sorted(Path(known_seals).glob("*.xml"))] if known_seals else []
     try:
         report = verify_log(store, _trust(ctx, trust), nodes=list(nodes) or None,
                             unsealed_grace=None if unsealed_grace < 0 else unsealed_grace,
-                            require_timestamps=require_timestamps)
+                            require_timestamps=require_timestamps, known_seals=kept)
     except LogUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(report.text())
@@ -517,6 +520,24 @@ def log_seal(ctx: click.Context, database_url: str | None) -> None:
         raise click.ClickException("no signing_cert/signing_key configured: cannot seal")
     count = msglog.seal_pending(force=True)
     click.echo(f"node {settings.node_id}: sealed {count} record(s); sealed up to {msglog.status.sealed_seq}")
+
+
+@log_group.command("export-seals")
+@_db_option
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Folder to write seals to.")
+@click.option("--since-seq", default=0, show_default=True, help="Only seals ending after this sequence number.")
+@click.option("--node")
+@click.pass_context
+def log_export_seals(ctx: click.Context, database_url: str | None, output: str, since_seq: int, node: str | None) -> None:
+    """Copy seals (and their time-stamps) out of the database, to keep where its administrators cannot reach."""
+    from viss_bridge.msglog.store import LogUnavailable
+    from viss_bridge.msglog.verify import export_seals
+
+    try:
+        count = export_seals(_log_store(ctx, database_url), output, since_seq, node)
+    except LogUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{count} seal(s) written to {output}")
 
 
 @log_group.command("archive")

@@ -167,3 +167,16 @@ def test_cli_exit_status_and_report(pristine, tmp_path, dev_pki) -> None:  # typ
     bad = cli("log", "verify", "--database-url", f"sqlite:///{path}", "--trust", str(dev_pki.ca_cert), check=False)
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "first bad record node-1/7" in bad.stdout and "LOG INVALID" in bad.stdout
+
+
+def test_tail_truncation_with_its_seals_is_caught_by_seals_kept_elsewhere(pristine, tmp_path, dev_pki) -> None:  # type: ignore[no-untyped-def]
+    kept = tmp_path / "kept-seals"
+    assert "6 seal(s)" in cli("log", "export-seals", "--database-url", f"sqlite:///{pristine}", "-o", str(kept)).stdout
+    path = tampered(pristine, tmp_path, ("DELETE FROM msglog_record WHERE seq > 50", ()),
+                    ("DELETE FROM msglog_seal WHERE first_seq > 50", ()),
+                    ("UPDATE msglog_head SET seq = 50, chain_hash = (SELECT chain_hash FROM msglog_record WHERE seq = 50)", ()),
+                    ("UPDATE msglog_sealer SET sealed_seq = 50", ()))
+    args = ("log", "verify", "--database-url", f"sqlite:///{path}", "--trust", str(dev_pki.ca_cert))
+    assert cli(*args).returncode == 0  # consistent in itself
+    bad = cli(*args, "--known-seals", str(kept), check=False)
+    assert bad.returncode == 1 and "first bad record node-1/51" in bad.stdout and "log truncated" in bad.stdout

@@ -123,11 +123,53 @@ class VerifyReport:
 
 
 def verify_log(store: LogStore, trust: TrustStore, *, nodes: list[str] | None = None,
-               unsealed_grace: float | None = 300.0, require_timestamps: bool = False) -> VerifyReport:
+               unsealed_grace: float | None = 300.0, require_timestamps: bool = False,
+               known_seals: list[bytes] = ()) -> VerifyReport:  # type: ignore[assignment]
+    """Verify every node; ``known_seals`` are seal documents kept outside the database (they must all be in it)."""
     started = time.perf_counter()
     reports = [verify_node(store, node, trust, unsealed_grace=unsealed_grace, require_timestamps=require_timestamps)
                for node in (nodes or store.nodes())]
+    by_node = {r.node: r for r in reports}
+    for data in known_seals:
+        try:
+            info = read_seal(data)
+        except SealInvalid as exc:
+            reports[0].problems.append(Problem(reports[0].node if reports else "?", None, "known-seal",
+                                               f"a kept seal cannot be read: {exc}"))
+            continue
+        report = by_node.get(info.node)
+        if report is None:
+            if nodes and info.node not in nodes:
+                continue
+            report = NodeReport(info.node)
+            reports.append(report)
+            by_node[info.node] = report
+        stored = store.query("SELECT seal_xml FROM msglog_seal WHERE node_id = ? AND first_seq = ?",
+                             (info.node, info.first_seq))
+        if not stored or bytes(stored[0][0]) != data:
+            report.problems.append(Problem(info.node, info.first_seq, "missing",
+                                           f"seal {info.first_seq}..{info.last_seq} kept outside the log is "
+                                           + ("missing from it (log truncated?)" if not stored else "different in it")))
     return VerifyReport(reports, time.perf_counter() - started)
+
+
+def export_seals(store: LogStore, folder: str, since_seq: int = 0, node: str | None = None) -> int:
+    """Write seal documents (and tokens) to ``folder`` for safe keeping outside the database; return how many."""
+    from pathlib import Path
+
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for node_id, first, last, xml, tsr in store.query(
+            "SELECT node_id, first_seq, last_seq, seal_xml, tsr FROM msglog_seal WHERE last_seq > ?"
+            + (" AND node_id = ?" if node else "") + " ORDER BY node_id, first_seq",
+            (since_seq, node) if node else (since_seq,)):
+        stem = target / f"{node_id}-{int(first):09d}-{int(last):09d}"
+        stem.with_suffix(".xml").write_bytes(bytes(xml))
+        if tsr is not None:
+            stem.with_suffix(".tsr").write_bytes(bytes(tsr))
+        count += 1
+    return count
 
 
 def verify_node(store: LogStore, node: str, trust: TrustStore, *, unsealed_grace: float | None = 300.0,
