@@ -153,8 +153,14 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     from viss_bridge.serving import serve as run
 
     def announce() -> None:
+        from viss_bridge.db import redacted
+
         click.echo(f"viss-bridge serving on {settings.base_url} with {settings.workers} worker(s); "
                    f"catalog {settings.catalog_dir}")
+        sealing = (f"sealed by {settings.signing_cert}" if settings.signing_key
+                   else "NOT sealed (no signing_cert/signing_key)")
+        click.echo(f"message log: node {settings.node_id} in {redacted(settings.log_database_url or settings.database_url)}, "
+                   f"{sealing}, " + (f"time-stamped by {settings.tsa_url}" if settings.tsa_url else "no TSA"))
 
     run(settings, on_ready=announce)
 

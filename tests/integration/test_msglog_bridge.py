@@ -120,10 +120,12 @@ def test_a_fault_is_logged_under_the_uuid_it_carries(node) -> None:  # type: ign
     assert "2 record(s)" in out and "Client.InvalidSoap" in out
 
 
-def test_health_reports_the_log(node) -> None:  # type: ignore[no-untyped-def]
+def test_health_and_metrics_report_the_log(node) -> None:  # type: ignore[no-untyped-def]
     report = requests.get(f"{node.url}/health", timeout=5).json()
     assert report["msglog"]["status"] == "ok" and report["msglog"]["sealing"] == "on"
     assert report["msglog"]["tsa"]["status"] == "ok"
+    metrics = requests.get(f"{node.url}/metrics", timeout=5).text
+    assert "viss_bridge_msglog_append_seconds_count" in metrics
 
 
 def test_find_by_message_id_client_person_and_time(node, person) -> None:  # type: ignore[no-untyped-def]

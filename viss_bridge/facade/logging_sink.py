@@ -10,9 +10,11 @@ UUID (``faultDetail``) is stored as ``fault_id`` and finds the exchange too.
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from lxml import etree
+from prometheus_client import Counter, Histogram
 
 from viss_bridge.facade.exchange import Exchange
 from viss_bridge.msglog import MessageLog, RecordInput
@@ -21,11 +23,27 @@ from viss_bridge.security.wssecurity import NS_WSSE, sign_envelope
 from viss_bridge.xml import NS_SOAP11, NS_SOAP12, parse_trusted
 
 
+# Defined here rather than in observability.py so the message log's metrics travel with its sink.
+APPEND_SECONDS = Histogram("viss_bridge_msglog_append_seconds", "Time to commit one exchange to the message log",
+                           buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
+APPEND_FAILURES = Counter("viss_bridge_msglog_append_failures_total",
+                          "Exchanges refused with LoggingFailed because the log could not be written")
+
+
 class MessageLogSink:
     def __init__(self, msglog: MessageLog) -> None:
         self.msglog = msglog
 
     def record(self, exchange: Exchange) -> None:
+        started = time.perf_counter()
+        try:
+            self._record(exchange)
+        except Exception:
+            APPEND_FAILURES.inc()
+            raise
+        APPEND_SECONDS.observe(time.perf_counter() - started)
+
+    def _record(self, exchange: Exchange) -> None:
         info = exchange.info
         exchange_id = info.exchange_id or exchange.fault_id or str(uuid.uuid4())
         common = dict(exchange_id=exchange_id, leg="consumer", endpoint=exchange.endpoint, dialect=exchange.dialect,
