@@ -127,3 +127,33 @@ def test_seals_stay_verifiable_after_the_node_certificate_expires_thanks_to_the_
     conn.close()
     unstamped = verify_log(LogStore(url), trust)
     assert not unstamped.ok and "is not valid at" in unstamped.text()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+@pytest.mark.parametrize("ess_alg", ["sha1", "sha256"])
+def test_our_verifier_accepts_tokens_made_by_openssl_and_rejects_tampered_ones(dev_pki, tmp_path, ess_alg) -> None:  # type: ignore[no-untyped-def]
+    """Interop the other way: a token from OpenSSL's TSA (ESS signing-certificate v1 or v2) verifies here."""
+    data = os.urandom(64)
+    (tmp_path / "data.bin").write_bytes(data)
+    (tmp_path / "serial").write_text("01\n")
+    (tmp_path / "tsa.cnf").write_text(f"""[ tsa ]
+default_tsa = tsa_config
+[ tsa_config ]
+serial = {tmp_path / 'serial'}
+signer_cert = {dev_pki.tsa.cert}
+signer_key = {dev_pki.tsa.key}
+signer_digest = sha256
+default_policy = 1.2.3.4.1
+digests = sha256
+ess_cert_id_alg = {ess_alg}
+accuracy = secs:1
+""")
+    run = lambda *a: subprocess.run(list(a), capture_output=True, cwd=tmp_path)  # noqa: E731
+    assert run("openssl", "ts", "-query", "-data", "data.bin", "-sha256", "-cert", "-out", "q.tsq").returncode == 0
+    reply = run("openssl", "ts", "-reply", "-config", "tsa.cnf", "-queryfile", "q.tsq", "-out", "r.tsr")
+    assert reply.returncode == 0, reply.stderr
+    tsr = (tmp_path / "r.tsr").read_bytes()
+    stamp = verify_timestamp(tsr, data, TrustStore.from_files(dev_pki.ca_cert))
+    assert stamp.policy == "1.2.3.4.1"
+    with pytest.raises(TimestampError):
+        verify_timestamp(tsr, data[::-1], TrustStore.from_files(dev_pki.ca_cert))

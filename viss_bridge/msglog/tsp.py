@@ -135,12 +135,18 @@ def verify_timestamp(tsr_der: bytes, data: bytes, trust: TrustStore) -> Verified
         content = signed["encap_content_info"]["content"].contents
         if attrs.get("message_digest") is None or attrs["message_digest"][0].native != hashlib.new(digest_alg, content).digest():
             raise TimestampError("the token's message-digest attribute does not match its TSTInfo")
-        cert_digest = hashlib.sha256(tsa_cert.public_bytes(serialization.Encoding.DER)).digest()
-        ess = attrs.get("signing_certificate_v2")
-        if ess is None:
-            raise TimestampError("the token lacks the ESS signing-certificate-v2 attribute")
-        ess_hashes = [c["cert_hash"].native for c in ess[0]["certs"]]
-        if cert_digest not in ess_hashes:
+        # ESS signing-certificate(-v2) binds the signer's certificate into what is signed (RFC 5816 / RFC 2634).
+        cert_der = tsa_cert.public_bytes(serialization.Encoding.DER)
+        if attrs.get("signing_certificate_v2") is not None:
+            ids = attrs["signing_certificate_v2"][0]["certs"]
+            ess_ok = any(hashlib.new(c["hash_algorithm"]["algorithm"].native or "sha256", cert_der).digest()
+                         == c["cert_hash"].native for c in ids)
+        elif attrs.get("signing_certificate") is not None:  # v1: SHA-1, still issued by some TSAs
+            ess_ok = any(hashlib.sha1(cert_der).digest() == c["cert_hash"].native
+                         for c in attrs["signing_certificate"][0]["certs"])
+        else:
+            raise TimestampError("the token lacks the ESS signing-certificate attribute")
+        if not ess_ok:
             raise TimestampError("the ESS signing certificate does not match the signer")
         signed_attrs = signer["signed_attrs"].untag().dump(force=True)
         if signed_attrs[0] != 0x31:
