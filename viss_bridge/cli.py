@@ -416,9 +416,10 @@ _trust_option = click.option("--trust", multiple=True, type=click.Path(exists=Tr
 @click.option("--require-timestamps", is_flag=True, help="A seal without an RFC 3161 time-stamp is a failure.")
 @click.option("--known-seals", type=click.Path(exists=True, file_okay=False),
               help="A folder of seals kept outside the database ('log export-seals'): each must be in the log.")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON (for monitoring).")
 @click.pass_context
 def log_verify(ctx: click.Context, database_url: str | None, trust: tuple[str, ...], nodes: tuple[str, ...],
-               unsealed_grace: float, require_timestamps: bool, known_seals: str | None) -> None:
+               unsealed_grace: float, require_timestamps: bool, known_seals: str | None, as_json: bool) -> None:
     """Check chains, records, seals, Merkle roots and time-stamps of every node; exit 1 on any problem."""
     from viss_bridge.msglog.store import LogUnavailable
     from viss_bridge.msglog.verify import verify_log
@@ -431,7 +432,7 @@ def log_verify(ctx: click.Context, database_url: str | None, trust: tuple[str, .
                             require_timestamps=require_timestamps, known_seals=kept)
     except LogUnavailable as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(report.text())
+    click.echo(report.json() if as_json else report.text())
     if not report.ok:
         raise SystemExit(1)
 

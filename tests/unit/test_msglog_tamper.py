@@ -167,6 +167,11 @@ def test_cli_exit_status_and_report(pristine, tmp_path, dev_pki) -> None:  # typ
     bad = cli("log", "verify", "--database-url", f"sqlite:///{path}", "--trust", str(dev_pki.ca_cert), check=False)
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "first bad record node-1/7" in bad.stdout and "LOG INVALID" in bad.stdout
+    import json
+
+    as_json = json.loads(cli("log", "verify", "--database-url", f"sqlite:///{path}", "--trust", str(dev_pki.ca_cert),
+                             "--json", check=False).stdout)
+    assert as_json["valid"] is False and as_json["nodes"][0]["first_bad"] == 7
 
 
 def test_tail_truncation_with_its_seals_is_caught_by_seals_kept_elsewhere(pristine, tmp_path, dev_pki) -> None:  # type: ignore[no-untyped-def]

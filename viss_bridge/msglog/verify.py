@@ -95,6 +95,16 @@ class VerifyReport:
     def records(self) -> int:
         return sum(n.records for n in self.nodes)
 
+    def json(self) -> str:
+        import json
+
+        return json.dumps({"valid": self.ok, "records": self.records, "seconds": round(self.seconds, 3),
+                           "nodes": [{"node": n.node, "valid": n.ok, "first_seq": n.first_seq, "head_seq": n.head_seq,
+                                      "records": n.records, "seals": n.seals, "sealed_to": n.sealed_to,
+                                      "timestamps": n.timestamps, "unsealed": n.unsealed, "first_bad": n.first_bad,
+                                      "problems": [{"seq": p.seq, "kind": p.kind, "message": p.message}
+                                                   for p in n.problems]} for n in self.nodes]}, indent=2)
+
     def text(self, limit: int = 20) -> str:
         lines = []
         for n in self.nodes:
