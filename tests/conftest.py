@@ -72,11 +72,13 @@ class RunningBridge:
 
 
 def start_bridge(data_dir: Path, database_url: str | None = None, workers: int = 2, size: int = 200,
-                 extra_env: dict[str, str] | None = None, server_ca: str | None = None) -> RunningBridge:
+                 extra_env: dict[str, str] | None = None, server_ca: str | None = None,
+                 ready_status: tuple[int, ...] = (200,)) -> RunningBridge:
     """Prepare demo data in ``data_dir`` and start ``viss-bridge serve`` on a free port.
 
     With ``VISS_BRIDGE_TLS_CERTFILE`` in ``extra_env`` the bridge serves https; ``server_ca``
-    verifies its certificate."""
+    verifies its certificate. It counts as started when ``/health`` answers with one of
+    ``ready_status`` (a test of a broken dependency waits for 503)."""
     prepare = ["demo", "--prepare-only", "--data-dir", str(data_dir), "--size", str(size)]
     cli(*prepare, *(["--database-url", database_url] if database_url else []))
     catalog_dir = data_dir / "catalog"
@@ -102,7 +104,8 @@ def start_bridge(data_dir: Path, database_url: str | None = None, workers: int =
         if process.poll() is not None:
             raise AssertionError(f"bridge exited early:\n{bridge.log_text()}")
         try:
-            if requests.get(f"{bridge.url}/health", timeout=1, verify=server_ca or True).status_code == 200:
+            if requests.get(f"{bridge.url}/health", timeout=1,
+                            verify=server_ca or True).status_code in ready_status:
                 return bridge
         except requests.RequestException:
             pass
@@ -112,9 +115,14 @@ def start_bridge(data_dir: Path, database_url: str | None = None, workers: int =
 
 
 @pytest.fixture(scope="session")
-def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBridge]:
-    """One demo bridge for the whole session: 2 gunicorn workers, demo registers, demo consumers."""
-    running = start_bridge(tmp_path_factory.mktemp("bridge"))
+def bridge(tmp_path_factory: pytest.TempPathFactory, dev_pki) -> Iterator[RunningBridge]:  # type: ignore[no-untyped-def]
+    """One demo bridge for the whole session: 2 gunicorn workers, demo registers, demo consumers.
+
+    It seals its message log and signs every response (WS-Security), so every client test (zeep, raw
+    SOAP, Java) also shows that consumers which do not verify signatures keep working."""
+    signing = {"VISS_BRIDGE_SIGNING_CERT": str(dev_pki.node.cert), "VISS_BRIDGE_SIGNING_KEY": str(dev_pki.node.key),
+               "VISS_BRIDGE_TRUST_ANCHORS": str(dev_pki.ca_cert), "VISS_BRIDGE_SIGN_RESPONSES": "*"}
+    running = start_bridge(tmp_path_factory.mktemp("bridge"), extra_env=signing)
     yield running
     running.stop()
 

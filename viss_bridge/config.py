@@ -57,6 +57,25 @@ class Settings:
     # Seconds between checks of the catalog folder for changed manifests.
     reload_interval: float = 2.0
     public_url: str = ""
+    # Message log (docs/message-log.md). Empty log_database_url: the log lives in database_url.
+    log_database_url: str = ""
+    # The node's signing identity (seals, signed responses) and the trust anchors (CA bundle) for verifying.
+    signing_cert: str = ""
+    signing_key: str = ""
+    trust_anchors: str = ""
+    # Seal every N records or T milliseconds, whichever comes first.
+    seal_every_records: int = 1000
+    seal_interval_ms: int = 1000
+    # RFC 3161 time-stamping of seals; past this many seconds of failure the bridge refuses requests.
+    tsa_url: str = ""
+    tsa_max_outage_seconds: float = 300.0
+    # Endpoints whose responses the bridge signs with WS-Security ("xroad,catalog", "*" for all, "" for none).
+    sign_responses: str = ""
+    # Archives: records older than archive_after_days move to files under archive_dir; retention_days > 0
+    # deletes archived records from the database once they are that old.
+    archive_dir: str = "var/archive"
+    archive_after_days: float = 30.0
+    retention_days: float = 0.0
     log_level: str = "INFO"
     log_format: str = "json"
     # -- who is calling (docs/access.md) --
@@ -183,6 +202,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"{origin}: 'tls_require_client_cert' needs 'tls_client_ca'")
     if settings.proxy_cert_header and not settings.trusted_proxies:
         raise ConfigError(f"{origin}: 'proxy_cert_header' needs 'trusted_proxies' (the proxies' addresses)")
+    if settings.seal_every_records < 1 or settings.seal_interval_ms < 1:
+        raise ConfigError(f"{origin}: fields 'seal_every_records' and 'seal_interval_ms' must be at least 1")
+    if bool(settings.signing_cert) != bool(settings.signing_key):
+        raise ConfigError(f"{origin}: set both 'signing_cert' and 'signing_key', or neither")
     if settings.workers < 1:
         raise ConfigError(f"{origin}: field 'workers' must be at least 1")
     if not settings.provider.startswith(settings.xroad_instance + "/") or len(settings.provider.split("/")) not in (3, 4):

@@ -34,6 +34,8 @@ from viss_bridge.facade.catalog_native import CATALOG_TNS, CatalogFacade
 from viss_bridge.facade.datatracker import DataTrackerService
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.exchange import CallInfo, Exchange, ExchangeSink
+from viss_bridge.facade.logging_sink import MessageLogSink, sign_response
+from viss_bridge.msglog import LogUnavailable, MessageLog
 from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, parse_soap, read_body, to_bridge_fault
 from viss_bridge.facade.legacy_contract import LegacyContractFacade, LegacyContracts
 from viss_bridge.facade.sources import ProviderLegSink, SourceRouter
@@ -80,6 +82,19 @@ class BridgeApp:
                                               on_change=self.policy.forget)
         # Receivers of every exchange before its response leaves (the message log plugs in here).
         self.sinks: list[ExchangeSink] = []
+        # The message log (issue 4): every exchange is committed to the node's chain before its response leaves.
+        self.msglog = MessageLog.from_settings(settings)
+        try:
+            self.msglog.open()
+        except LogUnavailable as exc:  # serve nothing unlogged: every call gets LoggingFailed until it is back
+            log.error("message log unavailable at start", extra={"error": str(exc)})
+        self.sinks.append(MessageLogSink(self.msglog))
+        self.msglog.start_sealer()
+        signed = {e.strip() for e in settings.sign_responses.split(",") if e.strip()}
+        self.signed_endpoints = signed
+        self.response_key = self.msglog.signing_key if signed else None
+        if signed and self.response_key is None:
+            raise RuntimeError("sign_responses is set but no signing_cert/signing_key is configured")
         # Legacy providers (issue 3): one zeep client per provider; provider-leg exchanges go to the same sinks.
         self.upstream = ProviderPool(sink=ProviderLegSink(self.sinks))
         self.sources = SourceRouter(self.store, self.upstream)
@@ -196,6 +211,10 @@ class BridgeApp:
         caller = CALLER.set(info)  # provider-leg exchanges made while serving this request carry its info
         try:
             raw = read_body(environ, self.settings.max_message_bytes)
+            refusal = self.msglog.refusal()
+            if refusal:
+                raise BridgeFault(faults.TIMESTAMPING_FAILED, "Trusted time is unavailable; the bridge accepts no "
+                                  "requests until time-stamping works again", http_status=503)
             request = parse_soap(raw, soap_ns, self.settings.max_message_bytes)
             response = handle(published, request, environ, info)
         except Exception as exc:  # BridgeFault or anything unexpected becomes a dialect fault
@@ -203,6 +222,9 @@ class BridgeApp:
             response = _fault_response(fault, soap_ns)
         finally:
             CALLER.reset(caller)
+        if (self.response_key is not None and ("*" in self.signed_endpoints or endpoint in self.signed_endpoints)
+                and not response.content_type.startswith("multipart/")):  # SwA attachments (getWsdl) stay unsigned
+            response = self._signed(response, soap_ns)
         elapsed = time.perf_counter() - started
         response = self._record(Exchange(endpoint=endpoint, dialect=endpoint, started_at=started_at,
                                          duration_ms=round(elapsed * 1000, 3), request=raw, response=response.body,
@@ -227,6 +249,17 @@ class BridgeApp:
         headers.extend(response.headers)
         start_response(_status(response.status), headers)
         return [response.body]
+
+    def _signed(self, response: SoapResponse, soap_ns: str = NS_SOAP11) -> SoapResponse:
+        """The response signed with the node key (WS-Security), so that the log holds what was sent."""
+        assert self.response_key is not None
+        try:
+            body = sign_response(response.body, self.response_key)
+        except Exception as exc:  # never send an unsigned answer where a signed one is promised
+            fault = BridgeFault(faults.service_failed("SigningFailed", "").code, "The response could not be signed")
+            log.error("signing a response failed", exc_info=exc, extra={"fault_id": fault.fault_id})
+            return _fault_response(fault, soap_ns)
+        return SoapResponse(response.status, body, response.content_type, list(response.headers), response.fault)
 
     def _record(self, exchange: Exchange, response: SoapResponse, soap_ns: str = NS_SOAP11) -> SoapResponse:
         """Hand the exchange to every sink; if one fails, answer LoggingFailed and no data."""
@@ -388,6 +421,8 @@ class BridgeApp:
         except StoreUnavailable as exc:
             ok = False
             report["store"] = {"status": "unavailable", "error": str(exc), "url": redacted(self.settings.database_url)}
+        log_ok, report["msglog"] = self.msglog.health()
+        ok = ok and log_ok
         published = self.published
         report["catalog"] = {"status": "ok" if not self.reload_error else "manifests-refused",
                              "datasets": len(published.catalog), "version": published.catalog.version_hash,

@@ -9,6 +9,7 @@ instead of the answer, so nothing is served unlogged.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -25,6 +26,8 @@ class CallInfo:
     subjects: list[str] = field(default_factory=list)
     authenticated_by: str | None = None  # tls | proxy | ws-security | header (development) | None
     permission: str | None = None  # number of the permission the answer was served under
+    # Ties every logged message of this call together (consumer and provider legs); see docs/message-log.md.
+    exchange_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
 @dataclass

@@ -28,6 +28,7 @@ ACCESS_DENIED = "Server.ServerProxy.AccessDenied"
 ACCESS_DENIED_RESTRICTED = "Server.ServerProxy.AccessDenied.SubjectRestriction"
 SERVICE_FAILED = "Server.ServerProxy.ServiceFailed"
 LOGGING_FAILED = "Server.ServerProxy.IOError.LoggingFailed"
+TIMESTAMPING_FAILED = "Server.ServerProxy.IOError.TimestampingFailed"
 VERSION_MISMATCH = "VersionMismatch"
 
 

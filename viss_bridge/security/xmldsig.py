@@ -9,6 +9,7 @@ without any of this code.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 
 import xmlsec
 from cryptography import x509
@@ -118,8 +119,12 @@ def embedded_certificates(signature: etree._Element) -> list[x509.Certificate]:
     return certs
 
 
-def verify_enveloped(root: etree._Element, trust: TrustStore) -> x509.Certificate:
-    """Verify a document signed by :func:`sign_enveloped`; return the signer's (trusted) certificate."""
+def verify_enveloped(root: etree._Element, trust: TrustStore, at: dt.datetime | None = None) -> x509.Certificate:
+    """Verify a document signed by :func:`sign_enveloped`; return the signer's (trusted) certificate.
+
+    ``at`` is the moment the certificate must have been valid (default: now); a verifier that holds a
+    trusted time-stamp over the signature passes the time-stamp's time, so old seals stay verifiable
+    after the signing certificate expires."""
     signatures = root.findall(f".//{{{NS_DS}}}Signature")
     if not signatures:
         raise SignatureMissing("the document is not signed")
@@ -136,7 +141,7 @@ def verify_enveloped(root: etree._Element, trust: TrustStore) -> x509.Certificat
     if not certs:
         raise SignatureInvalid("the signature carries no certificate")
     try:
-        trust.validate(certs[0], extra_chain=certs[1:])
+        trust.validate(certs[0], at=at, extra_chain=certs[1:])
     except CertificateError as exc:
         raise CertificateUntrusted(str(exc)) from None
     ctx = xmlsec.SignatureContext()

@@ -1,0 +1,473 @@
+"""Message-log benchmark: request throughput with the log off / on / sealed+time-stamped / plus signed
+responses, the cost of one durable append, and ``log verify`` speed on a log of a million records.
+
+How it measures (same approach as the other load benchmarks):
+
+* Each configuration is a real ``viss-bridge serve``-style gunicorn server (2 sync workers by default) on
+  127.0.0.1 with the demo data, started fresh. "off" is the same server with the message-log sink removed
+  (a benchmark-only patch: the product has no switch to serve unlogged).
+* The load generator is a separate process (``spawn``) with one thread and one keep-alive ``http.client``
+  connection per concurrent client, sending X-Road ``fpr_person`` lookups for random existing persons and
+  checking every answer (HTTP 200, no Fault, the person's code in the body).
+* Configurations alternate over ``--rounds`` rounds so a noisy machine hurts them all alike; the figure to
+  compare is each configuration's throughput relative to "off" in the same run.
+* Verify speed: records are generated straight into a fresh SQLite log (real record hashes, chain, a seal
+  per 1 000 records signed with the development node key, each time-stamped by the development TSA code),
+  then the same code ``viss-bridge log verify`` runs checks everything; records per second is reported.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/msglog_bench.py --duration 10 --rounds 2 --verify-records 1000000 \
+        --markdown benchmarks/RESULTS-msglog.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import platform
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+LOOPBACK = "127.0.0.1"
+HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
+_FAULT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?Fault[\s>]")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(port: int, path: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection(LOOPBACK, port, timeout=2)
+            conn.request("GET", path)
+            if conn.getresponse().status in (200, 503):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing answers on {port}{path}")
+
+
+# -- server side (this script re-runs itself as the server for "off") -----------------------------
+
+def serve_main(mode: str) -> None:
+    """Run the bridge exactly as `viss-bridge serve` does; for mode 'off' drop the message-log sink."""
+    from viss_bridge import server
+    from viss_bridge.config import load_settings
+    from viss_bridge.serving import serve
+
+    if mode == "off":
+        original = server.create_app
+
+        def create_without_log(settings):  # type: ignore[no-untyped-def]
+            app = original(settings)
+            app.sinks.clear()
+            app.msglog.stop()
+            return app
+
+        server.create_app = create_without_log  # type: ignore[assignment]
+    serve(load_settings())
+
+
+# -- load generator (separate process) ------------------------------------------------------------
+
+def _client(port: int, bodies: list[tuple[str, bytes]], stop_at: float, out: list[Any], seed: int) -> None:
+    rng = random.Random(seed)
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=30)
+    ok = errors = 0
+    latencies = []
+    while time.monotonic() < stop_at:
+        code, body = bodies[rng.randrange(len(bodies))]
+        started = time.perf_counter()
+        try:
+            conn.request("POST", "/xroad", body=body, headers=HEADERS)
+            response = conn.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException):
+            errors += 1
+            conn = http.client.HTTPConnection(LOOPBACK, port, timeout=30)
+            continue
+        latencies.append(time.perf_counter() - started)
+        if response.status == 200 and not _FAULT.search(data) and code.encode() in data:
+            ok += 1
+        else:
+            errors += 1
+    out.append((ok, errors, latencies))
+
+
+def load_main(port: int, bodies: list[tuple[str, bytes]], concurrency: int, warmup: float, duration: float,
+              queue: Any) -> None:
+    warm: list[Any] = []
+    threads = [threading.Thread(target=_client, args=(port, bodies, time.monotonic() + warmup, warm, i))
+               for i in range(concurrency)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    out: list[Any] = []
+    cpu0 = time.process_time()
+    started = time.monotonic()
+    threads = [threading.Thread(target=_client, args=(port, bodies, started + duration, out, 100 + i))
+               for i in range(concurrency)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    elapsed = time.monotonic() - started
+    latencies = sorted(x for _, _, ls in out for x in ls)
+    queue.put({"ok": sum(o for o, _, _ in out), "errors": sum(e for _, e, _ in out), "seconds": elapsed,
+               "p50_ms": 1000 * latencies[len(latencies) // 2] if latencies else None,
+               "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)] if latencies else None,
+               "loadgen_cpu_s": time.process_time() - cpu0})
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(root: int) -> float:
+    """User+system CPU seconds of a process and its live children (the gunicorn arbiter and workers)."""
+    total = 0.0
+    pids = [root]
+    try:
+        for task in Path(f"/proc/{root}/task").iterdir():
+            pids += [int(p) for p in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        total += (int(fields[11]) + int(fields[12])) / _TICKS
+    return total
+
+
+def run_load(port: int, bodies: list[tuple[str, bytes]], concurrency: int, warmup: float, duration: float) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    process = ctx.Process(target=load_main, args=(port, bodies, concurrency, warmup, duration, queue))
+    process.start()
+    result = queue.get(timeout=warmup + duration + 120)
+    process.join(30)
+    result["rps"] = result["ok"] / result["seconds"]
+    return result
+
+
+# -- configurations --------------------------------------------------------------------------------
+
+CONFIGS = {
+    "off": "no message log (baseline; benchmark-only patch)",
+    "log": "message log on (SQLite WAL, synchronous=FULL), no seals",
+    "log+seal+tsa": "log + seals every 1000 records / 1 s, XML-DSig, RFC 3161 time-stamp from the dev TSA",
+    "log+seal+tsa+signed": "as above + every response signed with WS-Security",
+    "pg-log+seal+tsa": "log on PostgreSQL (commit per exchange, head row lock) + seals + time-stamps",
+}
+PG_LOG_URL: str | None = None  # set by main() when VISS_BRIDGE_TEST_PG names a server
+
+
+def start_config(name: str, work: Path, data_dir: Path, pki: Any, tsa_url: str, workers: int) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    log_db = work / f"log-{name}-{time.time_ns()}.sqlite"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VISS_BRIDGE_")}
+    from viss_bridge.demo.seed import demo_paths
+
+    paths = demo_paths(data_dir)
+    env.update({"VISS_BRIDGE_DATABASE_URL": paths.database_url, "VISS_BRIDGE_CATALOG_DIR": str(paths.catalog_dir), "VISS_BRIDGE_PORT": str(port),
+                "VISS_BRIDGE_WORKERS": str(workers), "VISS_BRIDGE_LOG_LEVEL": "WARNING",
+                "VISS_BRIDGE_LOG_DATABASE_URL": f"sqlite:///{log_db}", "VISS_BRIDGE_RELOAD_INTERVAL": "3600"})
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if name.startswith("pg-"):
+        if PG_LOG_URL is None:
+            raise RuntimeError("pg-log+seal+tsa needs VISS_BRIDGE_TEST_PG")
+        env["VISS_BRIDGE_LOG_DATABASE_URL"] = PG_LOG_URL
+        env["VISS_BRIDGE_NODE_ID"] = f"bench-{time.time_ns()}"  # a fresh chain each round
+    if "seal" in name:
+        env.update({"VISS_BRIDGE_SIGNING_CERT": str(pki.node.cert), "VISS_BRIDGE_SIGNING_KEY": str(pki.node.key),
+                    "VISS_BRIDGE_TSA_URL": tsa_url})
+    if name.endswith("signed"):
+        env["VISS_BRIDGE_SIGN_RESPONSES"] = "xroad"
+    process = subprocess.Popen([sys.executable, __file__, "--serve", "off" if name == "off" else "on"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=open(work / f"{name}.log", "ab"), cwd=ROOT)
+    wait_http(port, "/health")
+    return process, port
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+def bodies_for(data_dir: Path, count: int) -> list[tuple[str, bytes]]:
+    from viss_bridge.catalog.catalog import load_catalog
+    from viss_bridge.catalog.store import DatasetStore
+    from viss_bridge.db import make_engine
+    from viss_bridge.demo.seed import demo_paths
+    from viss_bridge.facade.xroad import lookup_request
+
+    paths = demo_paths(data_dir)
+    dataset = load_catalog(paths.catalog_dir).get("fpr_person")
+    engine = make_engine(paths.database_url)
+    codes = [c.record["person_code"] for c in DatasetStore(engine).changes(dataset, 0, count) if c.record]
+    engine.dispose()
+    return [(c, lookup_request(dataset, "LV/GOV/90000069281/VID-EDS", {"person_code": c}, f"bench-{i}",
+                               user_id="LV00000000000")) for i, c in enumerate(codes)]
+
+
+# -- append micro-benchmark and verify speed ----------------------------------------------------------
+
+def append_bench(url: str, exchanges: int) -> float:
+    from viss_bridge.msglog import MessageLog, RecordInput
+
+    msglog = MessageLog(url, "bench")
+    msglog.open()
+    body = b"<x>" + b"a" * 1500 + b"</x>"
+    started = time.perf_counter()
+    for i in range(exchanges):
+        msglog.record(RecordInput(body, "consumer", "request", f"e{i}", message_id=f"m{i}", client="LV/GOV/1/C"),
+                      RecordInput(body, "consumer", "response", f"e{i}", status=200, subjects=["010190-10009"]))
+    return exchanges / (time.perf_counter() - started)
+
+
+def generate_log(path: Path, records: int, pki: Any, seal_every: int = 1000) -> float:
+    """A log of ``records`` records written straight into SQLite: real hashes, chain, signed+stamped seals."""
+    import datetime as dt
+    import sqlite3
+
+    from viss_bridge.msglog import merkle
+    from viss_bridge.msglog.log import INSERT
+    from viss_bridge.msglog.records import GENESIS, chain_next, record_hash, utc_text
+    from viss_bridge.msglog.seals import build_seal, read_seal
+    from viss_bridge.msglog.store import LogStore
+    from viss_bridge.msglog.tsp import DevTsa
+    from viss_bridge.security.keys import SigningKey
+    from viss_bridge.security.pki import load_certificate, load_private_key
+
+    started = time.perf_counter()
+    store = LogStore(f"sqlite:///{path}")
+    store.create_schema("node-1")
+    store.close()
+    key = SigningKey.from_identity(pki.node)
+    tsa = DevTsa(load_certificate(pki.tsa.cert), load_private_key(pki.tsa.key))
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=OFF")
+    request = b"<SOAP-ENV:Envelope>" + b"r" * 1200 + b"</SOAP-ENV:Envelope>"
+    response = b"<SOAP-ENV:Envelope>" + b"s" * 2400 + b"</SOAP-ENV:Envelope>"
+    chain = GENESIS
+    now = utc_text(dt.datetime.now(dt.timezone.utc))
+    rows, leaves = [], []
+    previous_head = GENESIS
+    from asn1crypto import tsp as asn1_tsp
+    import hashlib
+
+    for seq in range(1, records + 1):
+        direction = "request" if seq % 2 else "response"
+        values = {"node_id": "node-1", "seq": seq, "recorded_at": now, "exchange_id": f"ex-{seq // 2}",
+                  "leg": "consumer", "direction": direction, "endpoint": "xroad", "dialect": "xroad",
+                  "client": "LV/GOV/90000069281/VID-EDS", "service": "LV/GOV/90000100015/FPR/fpr_person/v1",
+                  "message_id": f"m-{seq // 2}", "user_id": "LV00000000000", "subjects": '["010190-10009"]',
+                  "status": None if direction == "request" else 200, "fault_code": None, "fault_id": None,
+                  "duration_us": None if direction == "request" else 2500, "remote_addr": "127.0.0.1"}
+        body = (request if direction == "request" else response) + str(seq).encode()
+        leaf = record_hash(values, body)[1]
+        chain = chain_next(chain, leaf)
+        rows.append((*values.values(), body, leaf, chain))
+        leaves.append(leaf)
+        if seq % seal_every == 0 or seq == records:
+            conn.executemany(INSERT, rows)
+            first = seq - len(leaves) + 1
+            xml = build_seal(key, "node-1", first, seq, merkle.root(leaves), previous_head, chain, now)
+            query = asn1_tsp.TimeStampReq({"version": "v1", "message_imprint": {
+                "hash_algorithm": {"algorithm": "sha256"},
+                "hashed_message": hashlib.sha256(read_seal(xml).signature_value).digest()}, "cert_req": True})
+            tsr = tsa.reply(query.dump())
+            conn.execute("INSERT INTO msglog_seal VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         ("node-1", first, seq, now, merkle.root(leaves), chain, xml, tsr, now))
+            previous_head = chain
+            rows, leaves = [], []
+    conn.execute("UPDATE msglog_head SET seq = ?, chain_hash = ? WHERE node_id = 'node-1'", (records, chain))
+    conn.execute("UPDATE msglog_sealer SET sealed_seq = ? WHERE node_id = 'node-1'", (records,))
+    conn.commit()
+    conn.close()
+    return time.perf_counter() - started
+
+
+def verify_bench(path: Path, pki: Any) -> dict[str, Any]:
+    from viss_bridge.msglog.store import LogStore
+    from viss_bridge.msglog.verify import verify_log
+    from viss_bridge.security.pki import TrustStore
+
+    report = verify_log(LogStore(f"sqlite:///{path}"), TrustStore.from_files(pki.ca_cert), require_timestamps=True)
+    assert report.ok, report.text()
+    node = report.nodes[0]
+    return {"records": report.records, "seals": node.seals, "timestamps": node.timestamps,
+            "seconds": report.seconds, "records_per_s": report.records / report.seconds,
+            "db_mb": path.stat().st_size / 1e6}
+
+
+# -- main -------------------------------------------------------------------------------------------
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=2)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--size", type=int, default=2000)
+    parser.add_argument("--verify-records", type=int, default=1_000_000)
+    parser.add_argument("--append-exchanges", type=int, default=2000)
+    parser.add_argument("--configs", nargs="*", default=list(CONFIGS))
+    parser.add_argument("--work-dir", help="Keep the data here (default: a temp dir, removed at the end).")
+    parser.add_argument("--output", help="Write the raw figures as JSON here.")
+    parser.add_argument("--markdown", help="Write a results table (Markdown) here.")
+    args = parser.parse_args()
+    if args.serve:
+        serve_main(args.serve)
+        return
+
+    from viss_bridge.msglog.tsp import DevTsa, make_server
+    from viss_bridge.security.pki import init_dev_pki, load_certificate, load_private_key
+
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="msglog-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"machine": {"nproc": os.cpu_count(), "python": platform.python_version(),
+                                           "loadavg_at_start": os.getloadavg()},
+                               "settings": vars(args) | {"work_dir": str(work)}}
+    try:
+        pki = init_dev_pki(work / "certs")
+        tsa_server = make_server(DevTsa(load_certificate(pki.tsa.cert), load_private_key(pki.tsa.key)))
+        threading.Thread(target=tsa_server.serve_forever, daemon=True).start()
+        tsa_url = f"http://{LOOPBACK}:{tsa_server.server_address[1]}/"
+        data_dir = work / "demo"
+        if not (data_dir / "catalog").exists():
+            subprocess.run([sys.executable, "-m", "viss_bridge.cli", "demo", "--prepare-only", "--data-dir", str(data_dir),
+                            "--size", str(args.size)], check=True, cwd=ROOT, capture_output=True)
+        bodies = bodies_for(data_dir, 1000)
+        global PG_LOG_URL
+        pg_name = None
+        if os.environ.get("VISS_BRIDGE_TEST_PG") and any(c.startswith("pg-") for c in args.configs):
+            pg_name, PG_LOG_URL = _pg_create()
+        load: dict[str, list[dict[str, Any]]] = {name: [] for name in args.configs}
+        for round_no in range(args.rounds):
+            for name in args.configs:
+                process, port = start_config(name, work, data_dir, pki, tsa_url, args.workers)
+                try:
+                    cpu_before = tree_cpu(process.pid)
+                    figures = run_load(port, bodies, args.concurrency, args.warmup, args.duration)
+                    # includes the warm-up requests' CPU: count them out roughly by rate
+                    cpu = tree_cpu(process.pid) - cpu_before
+                    total_requests = figures["ok"] * (args.duration + args.warmup) / args.duration
+                    figures["server_cpu_ms_per_req"] = 1000 * cpu / max(1, total_requests)
+                finally:
+                    stop(process)
+                load[name].append(figures)
+                print(f"round {round_no + 1} {name:<22} {figures['rps']:8.1f} req/s  p50 {figures['p50_ms']:.1f} ms  "
+                      f"p99 {figures['p99_ms']:.1f} ms  server CPU {figures['server_cpu_ms_per_req']:.2f} ms/req  "
+                      f"errors {figures['errors']}", flush=True)
+        results["load"] = load
+        appends = {"sqlite": append_bench(f"sqlite:///{work / 'append.sqlite'}", args.append_exchanges)}
+        if os.environ.get("VISS_BRIDGE_TEST_PG"):
+            appends["postgresql"] = _pg_append(args.append_exchanges)
+        results["append_exchanges_per_s"] = appends
+        print(f"durable appends (2 records per exchange, one commit): {appends}", flush=True)
+        if args.verify_records:
+            path = work / "verify.sqlite"
+            if path.exists():
+                path.unlink()
+            results["generate_seconds"] = generate_log(path, args.verify_records, pki)
+            results["verify"] = verify_bench(path, pki)
+            print(f"verify: {results['verify']}", flush=True)
+            path.unlink()
+        results["machine"]["loadavg_at_end"] = os.getloadavg()
+        if pg_name:
+            _pg_drop(pg_name)
+        if args.output:
+            Path(args.output).write_text(json.dumps(results, indent=2, default=str))
+        if args.markdown:
+            Path(args.markdown).write_text(markdown(results))
+    finally:
+        if not args.work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _pg_create() -> tuple[str, str]:
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = os.environ["VISS_BRIDGE_TEST_PG"]
+    name = f"msglog_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return name, make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _pg_drop(name: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(os.environ["VISS_BRIDGE_TEST_PG"], isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+def _pg_append(exchanges: int) -> float:
+    name, url = _pg_create()
+    try:
+        return append_bench(url, exchanges)
+    finally:
+        _pg_drop(name)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = ["| configuration | req/s (median of rounds) | vs off | p50 ms | p99 ms | server CPU ms/req | errors |",
+             "|---|---|---|---|---|---|---|"]
+    load = results.get("load", {})
+    base = statistics.median(r["rps"] for r in load["off"]) if "off" in load else None
+    for name, rounds in load.items():
+        rps = statistics.median(r["rps"] for r in rounds)
+        lines.append(f"| {name}: {CONFIGS[name]} | {rps:.1f} | {rps / base * 100:.0f} % | "
+                     f"{statistics.median(r['p50_ms'] for r in rounds):.1f} | "
+                     f"{statistics.median(r['p99_ms'] for r in rounds):.1f} | "
+                     f"{statistics.median(r['server_cpu_ms_per_req'] for r in rounds):.2f} | {sum(r['errors'] for r in rounds)} |"
+                     if base else f"| {name} | {rps:.1f} | - | - | - | - |")
+    lines += ["", f"Durable appends, in-process, one exchange (2 records) per commit: "
+                  f"{', '.join(f'{k} {v:.0f}/s' for k, v in results.get('append_exchanges_per_s', {}).items())}"]
+    if "verify" in results:
+        v = results["verify"]
+        lines += ["", f"`log verify` on {v['records']:,} records ({v['seals']} seals, {v['timestamps']} time-stamps, "
+                      f"{v['db_mb']:.0f} MB SQLite): {v['seconds']:.1f} s = {v['records_per_s']:,.0f} records/s "
+                      f"(generated in {results['generate_seconds']:.0f} s)"]
+    lines += ["", f"Machine: {results['machine']}", f"Settings: {results['settings']}"]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

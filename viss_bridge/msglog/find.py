@@ -1,0 +1,38 @@
+"""``viss-bridge log find``: records by message id, exchange, client, service, person or time range."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from viss_bridge.msglog.store import LogStore
+
+FIND_COLUMNS = ("node_id", "seq", "recorded_at", "leg", "direction", "client", "service", "message_id", "user_id",
+                "subjects", "status", "fault_code", "exchange_id")
+
+
+def find_records(store: LogStore, *, message_id: str | None = None, exchange_id: str | None = None,
+                 client: str | None = None, service: str | None = None, person: str | None = None,
+                 since: str | None = None, until: str | None = None, node: str | None = None,
+                 limit: int = 100) -> list[dict[str, Any]]:
+    """Matching records, newest first (times are the log's ISO UTC text, so they compare as strings)."""
+    where, params = [], []
+    for column, value in (("message_id", message_id), ("client", client), ("service", service), ("node_id", node)):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if exchange_id:  # an exchange id, or the fault UUID a consumer got in faultDetail
+        where.append("exchange_id IN (SELECT exchange_id FROM msglog_record WHERE exchange_id = ? OR fault_id = ?)")
+        params += [exchange_id, exchange_id]
+    if person:
+        # Subjects are stored as a JSON list; match the quoted value exactly.
+        where.append("subjects LIKE ?")
+        params.append('%"' + person.replace("%", "").replace("_", "") + '"%')
+    if since:
+        where.append("recorded_at >= ?")
+        params.append(since)
+    if until:
+        where.append("recorded_at <= ?")
+        params.append(until)
+    sql = (f"SELECT {', '.join(FIND_COLUMNS)} FROM msglog_record" + (" WHERE " + " AND ".join(where) if where else "")
+           + " ORDER BY recorded_at DESC, node_id, seq DESC LIMIT ?")
+    return [dict(zip(FIND_COLUMNS, row)) for row in store.query(sql, (*params, limit))]

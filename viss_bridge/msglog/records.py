@@ -1,0 +1,100 @@
+"""Records: one message on one leg, its canonical metadata, and the hashes the chain is built from.
+
+A record's hash is the SHA-256 of its *canonical metadata*: a JSON object
+(keys sorted, no insignificant white space, UTF-8) that holds every field of
+the record plus ``body_sha256``, the SHA-256 of the exact message bytes. So
+the two files an evidence container holds for a record (``record.json`` and
+the message bytes) can be checked with nothing more than ``sha256sum``.
+
+The chain: ``h_0`` is 32 zero bytes and ``h_i = SHA-256(h_{i-1} || record_hash_i)``
+(raw digests concatenated), one chain per node.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMAT_VERSION = 1
+GENESIS = bytes(32)
+LEGS = ("consumer", "provider")
+DIRECTIONS = ("request", "response")
+
+
+@dataclass
+class RecordInput:
+    """What a caller hands the log for one message (the log adds node, sequence number and time).
+
+    ``leg`` is ``consumer`` (legacy consumer <-> bridge) or ``provider``
+    (bridge <-> legacy provider); ``direction`` is ``request`` or ``response``
+    as seen on that leg. ``exchange_id`` ties together every message of one
+    consumer call (both legs); use the same value for a provider call made
+    while serving it.
+    """
+
+    body: bytes
+    leg: str
+    direction: str
+    exchange_id: str
+    endpoint: str | None = None
+    dialect: str | None = None
+    client: str | None = None
+    service: str | None = None
+    message_id: str | None = None
+    user_id: str | None = None
+    subjects: list[str] = field(default_factory=list)
+    status: int | None = None
+    fault_code: str | None = None
+    fault_id: str | None = None
+    duration_us: int | None = None
+    remote_addr: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.leg not in LEGS:
+            raise ValueError(f"leg must be one of {LEGS}, got {self.leg!r}")
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
+        if not isinstance(self.body, (bytes, bytearray)):
+            raise TypeError("body must be the exact bytes as on the wire")
+
+
+# Columns of msglog_record that are part of the record (in this order), besides body and hashes.
+META_COLUMNS = ("node_id", "seq", "recorded_at", "exchange_id", "leg", "direction", "endpoint", "dialect", "client",
+                "service", "message_id", "user_id", "subjects", "status", "fault_code", "fault_id", "duration_us",
+                "remote_addr")
+
+
+def utc_text(moment: dt.datetime) -> str:
+    """The one time format of the log: UTC, microseconds, ``Z``."""
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_meta(row: dict[str, Any], body_sha256: str, body_length: int) -> bytes:
+    """The canonical metadata bytes of a record; its SHA-256 is the record hash (Merkle leaf)."""
+    subjects = row.get("subjects")
+    if isinstance(subjects, str):
+        subjects = json.loads(subjects) if subjects else []
+    meta = {
+        "v": FORMAT_VERSION,
+        "node": row["node_id"], "seq": int(row["seq"]), "time": row["recorded_at"],
+        "exchange": row["exchange_id"], "leg": row["leg"], "direction": row["direction"],
+        "endpoint": row.get("endpoint"), "dialect": row.get("dialect"), "client": row.get("client"),
+        "service": row.get("service"), "message_id": row.get("message_id"), "user_id": row.get("user_id"),
+        "subjects": list(subjects or []), "status": row.get("status"), "fault_code": row.get("fault_code"),
+        "fault_id": row.get("fault_id"), "duration_us": row.get("duration_us"), "remote_addr": row.get("remote_addr"),
+        "body_sha256": body_sha256, "body_length": body_length,
+    }
+    return json.dumps(meta, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def record_hash(row: dict[str, Any], body: bytes) -> tuple[bytes, bytes]:
+    """(canonical metadata bytes, record hash) for a record row and its body."""
+    meta = canonical_meta(row, hashlib.sha256(body).hexdigest(), len(body))
+    return meta, hashlib.sha256(meta).digest()
+
+
+def chain_next(previous: bytes, leaf: bytes) -> bytes:
+    return hashlib.sha256(previous + leaf).digest()
