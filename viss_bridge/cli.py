@@ -354,8 +354,14 @@ def _registry(ctx: click.Context) -> Any:
     from viss_bridge.access.registry import AccessRegistry
     from viss_bridge.db import make_engine
 
-    registry = AccessRegistry(make_engine(_settings(ctx).database_url))
+    from viss_bridge.facade.logging_sink import MessageLogAuditSink
+    from viss_bridge.msglog import MessageLog
+
+    settings = _settings(ctx)
+    registry = AccessRegistry(make_engine(settings.database_url))
     registry.create_schema()
+    # An operator's access-control steps go on the node's signed chain too, as the bridge's own do.
+    registry.audit.committed_sinks.append(MessageLogAuditSink(MessageLog.from_settings(settings)))
     return registry
 
 

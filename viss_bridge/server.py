@@ -34,7 +34,7 @@ from viss_bridge.facade.catalog_native import CATALOG_TNS, CatalogFacade
 from viss_bridge.facade.datatracker import DataTrackerService
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.exchange import CallInfo, Exchange, ExchangeSink
-from viss_bridge.facade.logging_sink import MessageLogSink, sign_response
+from viss_bridge.facade.logging_sink import MessageLogAuditSink, MessageLogSink, sign_response
 from viss_bridge.msglog import LogUnavailable, MessageLog
 from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, parse_soap, read_body, to_bridge_fault
 from viss_bridge.facade.legacy_contract import LegacyContractFacade, LegacyContracts
@@ -89,6 +89,8 @@ class BridgeApp:
         except LogUnavailable as exc:  # serve nothing unlogged: every call gets LoggingFailed until it is back
             log.error("message log unavailable at start", extra={"error": str(exc)})
         self.sinks.append(MessageLogSink(self.msglog))
+        # Access-control steps (issue 5) go on the same signed chain once they commit.
+        self.registry.audit.committed_sinks.append(MessageLogAuditSink(self.msglog))
         self.msglog.start_sealer()
         signed = {e.strip() for e in settings.sign_responses.split(",") if e.strip()}
         self.signed_endpoints = signed

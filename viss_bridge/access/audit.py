@@ -23,7 +23,9 @@ import datetime as dt
 import json
 import logging
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator, Protocol
 
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
@@ -68,6 +70,17 @@ class AuditSink(Protocol):
     def record(self, event: AuditEvent, connection: Connection) -> None: ...
 
 
+class CommittedAuditSink(Protocol):
+    """Receives every audit event after its change has committed (the signed message log).
+
+    Used where a sink cannot write inside the change's transaction: the message log keeps its own
+    connection and, on SQLite, would wait for this transaction's write lock. A failure here is logged;
+    the change and its ``access_audit`` row stand.
+    """
+
+    def committed(self, event: AuditEvent) -> None: ...
+
+
 class AuditFailed(RuntimeError):
     """An audit sink refused an event; the change it described was rolled back."""
 
@@ -80,6 +93,27 @@ class AuditTrail:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sinks: list[AuditSink] = list(DEFAULT_SINKS)
+        self.committed_sinks: list[CommittedAuditSink] = []
+        self._local = threading.local()
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """``engine.begin()`` that hands the events written in it to the committed sinks once it commits."""
+        pending: list[AuditEvent] = []
+        stack = self._local.__dict__.setdefault("stack", [])
+        stack.append(pending)
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        finally:
+            stack.pop()
+        for event in pending:  # only reached when the transaction committed
+            for sink in self.committed_sinks:
+                try:
+                    sink.committed(event)
+                except Exception as exc:  # the change stands; say loudly that its signed record is missing
+                    log.error("audit event committed but not written to the message log", exc_info=exc,
+                              extra={"action": event.action, "object_id": event.object_id})
 
     def write(self, conn: Connection, event: AuditEvent) -> None:
         """Write the event in the caller's transaction, then hand it to every sink."""
@@ -87,6 +121,9 @@ class AuditTrail:
             at=event.at, action=event.action, actor=event.actor, object_kind=event.object_kind,
             object_id=event.object_id, details=json.dumps(event.details, ensure_ascii=False, sort_keys=True,
                                                           default=str)))
+        stack = getattr(self._local, "stack", None)
+        if stack:
+            stack[-1].append(event)
         for sink in self.sinks:
             try:
                 sink.record(event, conn)

@@ -187,7 +187,7 @@ class AccessRegistry:
         for row in rows:
             number = "M-" + hashlib.sha256(f"{row.client_id}\x1f{row.dataset}".encode()).hexdigest()[:12].upper()
             try:
-                with self.engine.begin() as conn:
+                with self.audit.begin() as conn:
                     conn.execute(delete(client_permissions).where(client_permissions.c.client_id == row.client_id,
                                                                   client_permissions.c.dataset == row.dataset))
                     self._insert_permission(conn, number=number, client_id=row.client_id, dataset=row.dataset,
@@ -202,7 +202,7 @@ class AccessRegistry:
 
     def add_client(self, client_id: str, name: str = "") -> None:
         """Register a client; registering one that exists updates its name."""
-        with self.engine.begin() as conn:
+        with self.audit.begin() as conn:
             exists = conn.execute(select(clients.c.client_id).where(clients.c.client_id == client_id)).first()
             if exists:
                 conn.execute(clients.update().where(clients.c.client_id == client_id).values(name=name))
@@ -222,7 +222,7 @@ class AccessRegistry:
 
     def add_certificate(self, client_id: str, certificate: CertificateInfo, actor: str = "cli") -> None:
         """Bind a certificate to a connection. A certificate belongs to one connection only."""
-        with self.engine.begin() as conn:
+        with self.audit.begin() as conn:
             if conn.execute(select(clients.c.client_id).where(clients.c.client_id == client_id)).first() is None:
                 raise PermissionProblem(f"client {client_id} is not registered")
             owner = conn.execute(select(client_certificates.c.client_id)
@@ -240,7 +240,7 @@ class AccessRegistry:
                                                "not_after": certificate.not_after.isoformat()}))
 
     def remove_certificate(self, fingerprint: str, actor: str = "cli") -> None:
-        with self.engine.begin() as conn:
+        with self.audit.begin() as conn:
             row = conn.execute(select(client_certificates.c.client_id)
                                .where(client_certificates.c.fingerprint == fingerprint)).first()
             if row is None:
@@ -300,7 +300,7 @@ class AccessRegistry:
         """Create a permission. A plain grant (all fields, no expiry, no quota) that already exists is returned as is."""
         plain = fields is None and valid_to is None and quota is None and request_id is None and valid_from is None
         if conn is None:
-            with self.engine.begin() as own:
+            with self.audit.begin() as own:
                 return self.grant(client_id, dataset, purpose=purpose, legal_basis=legal_basis,
                                   legal_obligation=legal_obligation, fields=fields, valid_from=valid_from,
                                   valid_to=valid_to, quota=quota, actor=actor, request_id=request_id, conn=own)
@@ -320,7 +320,7 @@ class AccessRegistry:
                                        quota=quota, actor=actor, request_id=request_id)
 
     def revoke_permission(self, number: str, actor: str = "cli", reason: str = "") -> Permission:
-        with self.engine.begin() as conn:
+        with self.audit.begin() as conn:
             row = conn.execute(select(permissions).where(permissions.c.number == number)).first()
             if row is None:
                 raise PermissionProblem(f"no permission {number}")
@@ -386,7 +386,7 @@ class AccessRegistry:
         """
         now = now_utc()
         try:
-            with self.engine.begin() as conn:
+            with self.audit.begin() as conn:
                 if number is not None:
                     result = conn.execute(
                         update(permissions)

@@ -121,7 +121,7 @@ class AccessRequests:
             raise PermissionProblem("a quota must be at least 1")
         request_id = new_number("R")
         created = now_utc()
-        with self.engine.begin() as conn:
+        with self.registry.audit.begin() as conn:
             if conn.execute(select(clients.c.client_id).where(clients.c.client_id == client_id)).first() is None:
                 raise PermissionProblem(f"client {client_id} is not registered")
             conn.execute(insert(access_requests).values(
@@ -189,7 +189,7 @@ class AccessRequests:
                 valid_from: dt.datetime | None = None, valid_to: dt.datetime | None = None,
                 quota: int | None = None, note: str = "") -> tuple[AccessRequest, Permission]:
         """Approve, optionally narrowing: fields to a subset, an earlier end, a smaller quota."""
-        with self.engine.begin() as conn:
+        with self.registry.audit.begin() as conn:
             request, d = self._pending_for_owner(conn, request_id, actor)
             chosen = self._check_fields(d, fields)
             granted_fields: list[str] | None
@@ -227,7 +227,7 @@ class AccessRequests:
     def reject(self, request_id: str, actor: str, reason: str) -> AccessRequest:
         if not reason.strip():
             raise PermissionProblem("a rejection needs a reason the consumer can act on")
-        with self.engine.begin() as conn:
+        with self.registry.audit.begin() as conn:
             self._pending_for_owner(conn, request_id, actor)
             self._claim(conn, request_id, REJECTED, actor, reason.strip())
             self.registry.audit.write(conn, AuditEvent(audit.REQUEST_REJECTED, actor, "request", request_id,

@@ -108,7 +108,7 @@ class DataTracker:
     def restrict(self, person: str, dataset: str, reason: str = "", actor: str | None = None) -> Restriction:
         key = person_key(person)
         actor = actor or f"person:{key}"
-        with self.engine.begin() as conn:
+        with self.audit.begin() as conn:
             existing = conn.execute(select(restrictions).where(
                 restrictions.c.person == key, restrictions.c.dataset == dataset,
                 restrictions.c.lifted_at.is_(None))).first()
@@ -126,7 +126,7 @@ class DataTracker:
     def lift(self, person: str, dataset: str, actor: str | None = None) -> Restriction:
         key = person_key(person)
         actor = actor or f"person:{key}"
-        with self.engine.begin() as conn:
+        with self.audit.begin() as conn:
             row = conn.execute(select(restrictions).where(
                 restrictions.c.person == key, restrictions.c.dataset == dataset,
                 restrictions.c.lifted_at.is_(None))).first()

@@ -16,6 +16,7 @@ import uuid
 from lxml import etree
 from prometheus_client import Counter, Histogram
 
+from viss_bridge.access.audit import AuditEvent
 from viss_bridge.facade.exchange import Exchange
 from viss_bridge.msglog import MessageLog, RecordInput
 from viss_bridge.security.keys import SigningKey
@@ -80,3 +81,25 @@ def sign_response(body: bytes, key: SigningKey) -> bytes:
     for security in envelope.iterfind(f"{{{soap_ns}}}Header/{{{NS_WSSE}}}Security"):
         security.attrib.pop(f"{{{soap_ns}}}mustUnderstand", None)
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+
+
+class MessageLogAuditSink:
+    """Puts every committed access-control step (request, approval, grant, revocation, restriction) on the chain.
+
+    The step is written as one record (endpoint ``access-audit``, dialect ``audit``) whose bytes are the
+    event as canonical JSON, so ``log find --service permission/permission.revoked`` and ``log export``
+    prove a permission's history to a third party like any message.
+    """
+
+    def __init__(self, msglog: MessageLog) -> None:
+        self.msglog = msglog
+
+    def committed(self, event: AuditEvent) -> None:
+        import json
+
+        body = json.dumps(event.to_json(), ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                          default=str).encode()
+        self.msglog.record(RecordInput(body=body, leg="consumer", direction="request",
+                                       exchange_id=f"audit-{uuid.uuid4()}", endpoint="access-audit", dialect="audit",
+                                       client=event.actor, service=f"{event.object_kind}/{event.action}",
+                                       message_id=event.object_id))
