@@ -18,7 +18,7 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field as PydField, T
 
 from viss_bridge.catalog.legacy_source import LegacySoapSource, mapping_problems
 
-from viss_bridge.catalog.yaml_lines import YamlSyntaxError, line_for, load_with_lines
+from viss_bridge.catalog.yaml_lines import YamlSyntaxError, line_for, load_with_lines, validation_problem
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 XROAD_MEMBER_PATTERN = r"^[A-Z0-9-]+/[A-Z0-9-]+/[A-Za-z0-9-]+(/[A-Za-z0-9._-]+)?$"
@@ -181,29 +181,6 @@ def _unique_names(fields: tuple[Field, ...]) -> None:
         seen.add(f.name)
 
 
-def _loc_to_path(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
-    """Pydantic locations name union branches and validators; keep only real keys."""
-    kept = tuple(part for part in loc if isinstance(part, int) or not str(part).startswith(("function-", "tagged-union")))
-    if len(kept) > 1 and kept[0] == "source" and kept[1] in ("store", "legacy_soap"):
-        kept = kept[:1] + kept[2:]  # the source kind's tag is not a key in the YAML
-    return kept
-
-
-def _field_label(data: Any, path: tuple[str | int, ...]) -> str:
-    """Readable field label: ``fields[2].type`` becomes ``fields.birth_date.type``."""
-    parts: list[str] = []
-    node = data
-    for part in path:
-        if isinstance(part, int):
-            name = node[part].get("name") if isinstance(node, list) and part < len(node) and isinstance(node[part], dict) else None
-            parts.append(str(name) if name else f"[{part}]")
-            node = node[part] if isinstance(node, list) and part < len(node) else None
-        else:
-            parts.append(str(part))
-            node = node.get(part) if isinstance(node, dict) else None
-    return ".".join(parts)
-
-
 def parse_manifest(text: str, file: str | Path) -> Dataset:
     """Validate one manifest's text; raise :class:`ManifestError` with file and line."""
     try:
@@ -215,19 +192,9 @@ def parse_manifest(text: str, file: str | Path) -> Dataset:
     try:
         dataset = Dataset.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        path = _loc_to_path(error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling; allowed keys are in docs/manifests.md)"
-        elif error["type"] == "missing":
-            message = "is required but missing"
-        elif error["type"] == "enum":
-            message = f"{message}, got {error.get('input')!r}"
-        more = len(exc.errors()) - 1
-        if more:
-            message += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise ManifestError(file, line_for(lines, path), _field_label(data, path) or None, message) from None
+        line, label, message = validation_problem(
+            exc.errors(), lines, data, "unknown key (check the spelling; allowed keys are in docs/manifests.md)")
+        raise ManifestError(file, line, label, message) from None
     stem = Path(str(file)).stem
     if stem != dataset.dataset:
         raise ManifestError(file, line_for(lines, ("dataset",)), "dataset",

@@ -61,3 +61,59 @@ def line_for(lines: dict[Path, int], path: Path) -> int | None:
             return lines[path]
         path = path[:-1]
     return lines.get(())
+
+
+def validation_problem(errors: list[dict[str, Any]], lines: dict[Path, int], data: Any = None,
+                       unknown_key: str = "unknown key",
+                       union_members: tuple[str, ...] = ()) -> tuple[int | None, str | None, str]:
+    """Turn pydantic's first error into (line, field label, message) for a file+line+field report.
+
+    Every YAML file the bridge validates (manifests, contract mappings, shadow plans) reports the
+    same way; ``unknown_key`` says where the allowed keys are listed; ``union_members`` are the
+    type names pydantic puts into locations of union-typed values (they are not keys).
+    """
+    error = errors[0]
+    raw = [part for part in error["loc"]
+           if isinstance(part, int) or (not str(part).startswith(("function-", "tagged-union", "union"))
+                                        and part not in union_members)]
+    # A tagged union puts its tag (e.g. the source kind) into the location: it is not a key of the YAML.
+    # Walk the data and drop names that are not there, except a last one (a missing key is reported as itself).
+    kept: list[str | int] = []
+    node = data
+    for index, part in enumerate(raw):
+        last = index == len(raw) - 1
+        if isinstance(part, str) and isinstance(node, dict) and part not in node and not last:
+            continue
+        kept.append(part)
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        else:
+            node = node.get(part) if isinstance(node, dict) else None
+    path = tuple(kept)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = unknown_key
+    elif error["type"] == "missing":
+        message = "is required but missing"
+    elif error["type"] == "enum":
+        message = f"{message}, got {error.get('input')!r}"
+    more = len(errors) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return line_for(lines, path), field_label(data, path) or None, message
+
+
+def field_label(data: Any, path: tuple[str | int, ...]) -> str:
+    """Readable label: ``fields[2].type`` becomes ``fields.birth_date.type`` where items have names."""
+    parts: list[str] = []
+    node = data
+    for part in path:
+        if isinstance(part, int):
+            item = node[part] if isinstance(node, list) and part < len(node) else None
+            name = item.get("name") if isinstance(item, dict) else None
+            parts.append(str(name) if name else str(part))
+            node = item
+        else:
+            parts.append(str(part))
+            node = node.get(part) if isinstance(node, dict) else None
+    return ".".join(parts)

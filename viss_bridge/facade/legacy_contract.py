@@ -42,7 +42,7 @@ from viss_bridge.catalog.legacy_source import ListMapping, map_to_legacy, mappin
 from viss_bridge.catalog.manifest import Dataset, ManifestError
 from viss_bridge.catalog.store import StoreUnavailable
 from viss_bridge.catalog.values import ValueProblem, compose_key
-from viss_bridge.catalog.yaml_lines import YamlSyntaxError, line_for, load_with_lines
+from viss_bridge.catalog.yaml_lines import YamlSyntaxError, line_for, load_with_lines, validation_problem
 from viss_bridge.facade import faults
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
@@ -199,15 +199,11 @@ def load_contract(file: Path) -> LegacyContract:
     try:
         mapping = ContractMapping.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        path = tuple(p for p in error["loc"] if isinstance(p, int) or not str(p).startswith(("function-", "union")))
-        path = tuple(p for p in path if p not in ("str", "ListMapping"))
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key (allowed: wsdl, consumer, operations; per operation: dataset, request, response, fields)"
-        elif error["type"] == "missing":
-            message = "is required but missing"
-        raise ManifestError(file, line_for(lines, path), ".".join(str(p) for p in path) or None, message) from None
+        line, label, message = validation_problem(
+            exc.errors(), lines, None,
+            "unknown key (allowed: wsdl, consumer, operations; per operation: dataset, request, response, fields)",
+            union_members=("str", "ListMapping"))
+        raise ManifestError(file, line, label, message) from None
     return LegacyContract(file.stem, file, mapping, lines)
 
 

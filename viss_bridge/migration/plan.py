@@ -30,7 +30,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from viss_bridge.catalog.yaml_lines import YamlSyntaxError, line_for, load_with_lines
+from viss_bridge.catalog.yaml_lines import YamlSyntaxError, line_for, load_with_lines, validation_problem
 
 
 class PlanError(ValueError):
@@ -87,14 +87,8 @@ def load_plan(file: str | Path) -> tuple[ShadowPlan, Path]:
     try:
         plan = ShadowPlan.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = tuple(p for p in error["loc"] if isinstance(p, int) or not str(p).startswith("function-"))
-        line = line_for(lines, loc)
+        line, label, message = validation_problem(exc.errors(), lines, data)
         where = f"{path}:{line}" if line else str(path)
-        label = ".".join(str(p) for p in loc)
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
         raise PlanError(f"{where}: {label + ': ' if label else ''}{message}") from None
     names = [s.service for s in plan.services]
     if len(set(names)) != len(names):
