@@ -18,7 +18,7 @@ How it measures (same approach as the other load benchmarks):
 Run from the repository root::
 
     .venv/bin/python benchmarks/msglog_bench.py --duration 10 --rounds 2 --verify-records 1000000 \
-        --markdown benchmarks/RESULTS-msglog.md
+        --markdown /tmp/msglog-results.md
 """
 
 from __future__ import annotations

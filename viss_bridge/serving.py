@@ -111,7 +111,26 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         from viss_bridge.server import create_app
 
         setup_logging(self.settings.log_level, self.settings.log_format)
-        return create_app(self.settings)
+        app = create_app(self.settings)
+        tune_garbage_collection()
+        return app
+
+
+def tune_garbage_collection() -> None:
+    """Stop Spyne's once-a-second full collection from costing a busy worker ~12 % of its CPU.
+
+    Spyne calls ``gc.collect()`` at most once a second per process to close contexts' file handles
+    (the bridge passes none); with the catalog's Spyne classes a full collection takes ~34 ms
+    (benchmarks/RESULTS.md). Python's own generational collector keeps running; the objects built
+    at start-up (catalog, Spyne apps) are frozen out of it, so its full collections stay short too.
+    """
+    import gc
+
+    import spyne.const
+
+    spyne.const.MIN_GC_INTERVAL = float("inf")
+    gc.collect()
+    gc.freeze()
 
 
 def serve(settings: Settings, on_ready: Callable[[], None] | None = None, timeout: int = 60) -> None:
