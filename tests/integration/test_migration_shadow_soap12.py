@@ -90,7 +90,8 @@ def test_soap12_shadow_paced_and_compared(endpoints: tuple[Endpoint, Endpoint], 
                                          "legacy": "1250", "bridge": "1350"}]
     # SOAP 1.2 requests are sent as application/soap+xml
     assert all(ct.startswith("application/soap+xml") for _, ct in legacy.calls)
-    # the provider saw one call every 1/8 s at most (token bucket, burst 1)
+    # Paced at 8/s with a burst of 1: six calls are sent over at least 5/8 s. Arrival times at the
+    # provider carry loopback jitter (a delayed first call shortens the span), so allow one interval
+    # of slack; the bucket's exact schedule is unit-tested with a fake clock (test_migration_compare).
     times = [t for t, _ in legacy.calls]
-    gaps = [b - a for a, b in zip(times, times[1:])]
-    assert len(times) == 6 and min(gaps) >= 0.125 * 0.9, gaps
+    assert len(times) == 6 and times[-1] - times[0] >= 4 * 0.125, times
