@@ -198,7 +198,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
                        "without a certificate")
         sealing = (f"sealed by {settings.signing_cert}" if settings.signing_key
                    else "NOT sealed (no signing_cert/signing_key)")
-        click.echo(f"message log: node {settings.node_id} in {redacted(settings.log_database_url or settings.database_url)}, "
+        click.echo(f"message log: node {settings.node_id} in {redacted(settings.message_log_url)}, "
                    f"{sealing}, " + (f"time-stamped by {settings.tsa_url}" if settings.tsa_url else "no TSA"))
 
     syncer = _start_sync_loop(ctx, settings)
@@ -709,7 +709,7 @@ def _shadow_one(ctx: click.Context, planned: Any, base: Path, *, rate: float, bu
         actions = soap_actions_from_inventory(inventory)
     if planned.from_log is not None:
         settings = _settings(ctx)
-        log_url = getattr(settings, "log_database_url", "") or settings.database_url
+        log_url = settings.message_log_url
         log_service = planned.from_log.service
         if not log_service and "/legacy/" in planned.bridge_url:
             log_service = "legacy/" + planned.bridge_url.split("/legacy/", 1)[1].strip("/").split("?")[0]
@@ -980,7 +980,7 @@ def _log_store(ctx: click.Context, database_url: str | None, read_only: bool = T
     from viss_bridge.msglog.store import LogStore
 
     settings = _settings(ctx)
-    return LogStore(database_url or settings.log_database_url or settings.database_url, read_only=read_only)
+    return LogStore(database_url or settings.message_log_url, read_only=read_only)
 
 
 def _trust(ctx: click.Context, trust: tuple[str, ...]) -> Any:
@@ -995,7 +995,7 @@ def _trust(ctx: click.Context, trust: tuple[str, ...]) -> Any:
         raise click.ClickException(f"cannot read the trust anchors: {exc}") from None
 
 
-_db_option = click.option("--database-url", help="Log database (default: log_database_url, else database_url).")
+_db_option = click.option("--database-url", help="Log database (default: log_database_url, else beside/in database_url).")
 _trust_option = click.option("--trust", multiple=True, type=click.Path(exists=True, dir_okay=False),
                              help="Trusted CA certificate(s), PEM (default: trust_anchors).")
 

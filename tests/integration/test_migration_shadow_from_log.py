@@ -24,7 +24,10 @@ def test_shadow_replays_requests_from_the_message_log(bridge, demo_world, tmp_pa
     for code in codes:  # an old consumer calls the bridge's copy of the contract
         response = post(f"{bridge.url}/legacy/fpr", person_request(code).encode())
         assert response.status_code == 200, response.text
-    logged = log_requests(bridge.database_url, service="legacy/fpr", since=since)
+    from viss_bridge.config import load_settings
+
+    log_url = load_settings(environ=bridge.env()).message_log_url  # the log's own file beside the store
+    logged = log_requests(log_url, service="legacy/fpr", since=since)
     assert [r.body for r in logged] == [person_request(code).encode() for code in codes]  # exact bytes
     assert all(":" in r.id for r in logged)
 

@@ -24,3 +24,13 @@ def test_unknown_field_names_file_and_line(tmp_path: Path) -> None:
 def test_wrong_type_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="VISS_BRIDGE_PORT.*'port' must be int"):
         load_settings(environ={"VISS_BRIDGE_PORT": "eighty"})
+
+
+def test_message_log_gets_its_own_sqlite_file_unless_configured() -> None:
+    settings = load_settings(environ={"VISS_BRIDGE_DATABASE_URL": "sqlite:////data/bridge.sqlite"})
+    assert settings.message_log_url == "sqlite:////data/bridge-msglog.sqlite"
+    settings = load_settings(environ={"VISS_BRIDGE_DATABASE_URL": "postgresql://bridge@db/bridge"})
+    assert settings.message_log_url == "postgresql://bridge@db/bridge"
+    settings = load_settings(environ={"VISS_BRIDGE_DATABASE_URL": "sqlite:////data/bridge.sqlite",
+                                      "VISS_BRIDGE_LOG_DATABASE_URL": "sqlite:////log/chain.sqlite"})
+    assert settings.message_log_url == "sqlite:////log/chain.sqlite"

@@ -99,7 +99,8 @@ class MessageLog:
         key = None
         if settings.signing_key and settings.signing_cert:
             key = SigningKey.from_files(settings.signing_cert, settings.signing_key)
-        return cls(settings.log_database_url or settings.database_url, settings.node_id, signing_key=key,
+        url = getattr(settings, "message_log_url", None) or settings.log_database_url or settings.database_url
+        return cls(url, settings.node_id, signing_key=key,
                    tsa_url=settings.tsa_url or None, seal_every=settings.seal_every_records,
                    seal_interval_ms=settings.seal_interval_ms, tsa_max_outage=settings.tsa_max_outage_seconds)
 
