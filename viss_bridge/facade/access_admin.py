@@ -22,7 +22,7 @@ from viss_bridge.access.identity import Authenticator, Caller
 from viss_bridge.access.registry import AccessStoreUnavailable, Permission as PermissionRow, PermissionProblem
 from viss_bridge.access.requests import AccessRequest as RequestRow, AccessRequests, NotAllowed
 from viss_bridge.facade import faults
-from viss_bridge.facade.callers import CALLER_ENV, resolve_caller
+from viss_bridge.facade.callers import CALLER_ENV, read_caller_header, resolve_caller
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, SpyneFault, make_spyne_wsgi, run_spyne
@@ -173,9 +173,7 @@ class AccessAdminFacade:
     def handle(self, request: SoapRequest, environ: dict[str, Any], info: CallInfo) -> SoapResponse:
         operation = local_name(request.body_element)
         info.service = info.operation = operation
-        if request.header is not None:
-            info.client = request.header.findtext(f"{{{ACCESS_TNS}}}caller/{{{ACCESS_TNS}}}client")
-            info.user_id = request.header.findtext(f"{{{ACCESS_TNS}}}caller/{{{ACCESS_TNS}}}userId")
+        read_caller_header(request, ACCESS_TNS, info)
         if request.body_element.tag not in {f"{{{ACCESS_TNS}}}{op}" for op in OPERATIONS}:
             raise BridgeFault(faults.UNKNOWN_SERVICE, f"Unknown operation {request.body_element.tag}; this endpoint "
                                                       f"offers {', '.join(OPERATIONS)} in namespace {ACCESS_TNS}")

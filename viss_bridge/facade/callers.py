@@ -30,6 +30,17 @@ log = logging.getLogger(__name__)
 CALLER_ENV = "viss_bridge.caller"
 
 
+def read_caller_header(request: SoapRequest, namespace: str, info: Any) -> None:
+    """Fill ``info.client`` and ``info.user_id`` from a ``caller`` SOAP header in ``namespace``.
+
+    The catalog-native and access endpoints name their caller this way; what is read here is only
+    a claim until :func:`resolve_caller` checks it against the authenticated identity.
+    """
+    if request.header is not None:
+        info.client = request.header.findtext(f"{{{namespace}}}caller/{{{namespace}}}client")
+        info.user_id = request.header.findtext(f"{{{namespace}}}caller/{{{namespace}}}userId")
+
+
 def resolve_caller(environ: dict[str, Any], authenticator: Authenticator | None, claimed: str | None,
                    request: SoapRequest | None = None, soap_ns: str = NS_SOAP11,
                    signed_headers: tuple[str, ...] = ()) -> Caller:

@@ -25,7 +25,7 @@ from viss_bridge.catalog.store import DatasetStore, StoreUnavailable
 from viss_bridge.catalog.values import ValueProblem
 from viss_bridge.facade import faults
 from viss_bridge.facade.exchange import CallInfo
-from viss_bridge.facade.callers import CALLER_ENV, resolve_caller
+from viss_bridge.facade.callers import CALLER_ENV, read_caller_header, resolve_caller
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.soap_runtime import (REQUEST_CONTEXT, SoapRequest, SoapResponse, SpyneFault, make_spyne_wsgi,
                                              run_spyne)
@@ -270,9 +270,7 @@ class CatalogFacade:
     def handle(self, request: SoapRequest, environ: dict[str, Any], info: CallInfo) -> SoapResponse:
         operation = local_name(request.body_element)
         info.service = info.operation = operation
-        if request.header is not None:
-            info.client = request.header.findtext(f"{{{CATALOG_TNS}}}caller/{{{CATALOG_TNS}}}client")
-            info.user_id = request.header.findtext(f"{{{CATALOG_TNS}}}caller/{{{CATALOG_TNS}}}userId")
+        read_caller_header(request, CATALOG_TNS, info)
         caller = resolve_caller(environ, self.authenticator, (info.client or "").strip() or None, request)
         info.authenticated_by = caller.authenticated_by
         if request.body_element.tag not in {f"{{{CATALOG_TNS}}}{op}" for op in OPERATIONS}:
