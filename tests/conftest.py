@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -195,3 +194,16 @@ def dev_pki(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
     from viss_bridge.security.pki import init_dev_pki
 
     return init_dev_pki(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="module")
+def persons_provider():  # type: ignore[no-untyped-def]
+    """The demo persons register (a generation-II SOAP provider) on its own port, one per test module.
+
+    Module scope: tests switch its modes (slow, fault, down) and read its call counters.
+    """
+    from viss_bridge.demo.legacy_providers import start_provider
+
+    server = start_provider("persons", size=200)
+    yield server
+    server.stop()

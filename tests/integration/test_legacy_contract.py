@@ -26,13 +26,6 @@ NS_WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
 
 
 @pytest.fixture(scope="module")
-def persons_provider() -> Iterator[ProviderServer]:
-    provider = start_provider("persons", size=200)
-    yield provider
-    provider.stop()
-
-
-@pytest.fixture(scope="module")
 def addresses_provider() -> Iterator[ProviderServer]:
     provider = start_provider("addresses", size=200)
     yield provider

@@ -1,4 +1,4 @@
-"""Scaffolded drafts, unchanged, are published by a running bridge and answer like the legacy provider."""
+"""Scaffolded drafts, unchanged, are published by a running bridge and answer like the legacy persons_provider."""
 
 from __future__ import annotations
 
@@ -16,15 +16,8 @@ from tests.integration.test_migration_shadow import write_requests
 from tests.legacy_helpers import PERSONS_WSDL, original_client, plain
 from tests.soap_helpers import post
 from viss_bridge.catalog.catalog import load_catalog
-from viss_bridge.demo.legacy_providers import ProviderServer, start_provider
+from viss_bridge.demo.legacy_providers import ProviderServer
 from viss_bridge.facade.xroad import lookup_request
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[ProviderServer]:
-    running = start_provider("persons", size=200)
-    yield running
-    running.stop()
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +36,11 @@ def _wait_for(url: str, timeout: float = 20) -> requests.Response:
         time.sleep(0.2)
 
 
-def test_scaffold_validate_serve_and_shadow(own_bridge: RunningBridge, provider: ProviderServer, demo_world,
+def test_scaffold_validate_serve_and_shadow(own_bridge: RunningBridge, persons_provider: ProviderServer, demo_world,
                                             tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     env = own_bridge.env()
-    # 1. scaffold straight into the running bridge's catalog (live answers from the provider)
-    cli("migrate", "scaffold", str(PERSONS_WSDL), "-o", str(own_bridge.catalog_dir), "--provider-url", provider.url,
+    # 1. scaffold straight into the running bridge's catalog (live answers from the persons_provider)
+    cli("migrate", "scaffold", str(PERSONS_WSDL), "-o", str(own_bridge.catalog_dir), "--provider-url", persons_provider.url,
         "--consumer", DEMO_CONSUMER, env=env)
     # 2. the drafts validate as they are
     validated = cli("catalog", "validate", str(own_bridge.catalog_dir), env=env)
@@ -65,7 +58,7 @@ def test_scaffold_validate_serve_and_shadow(own_bridge: RunningBridge, provider:
     persons = demo_world["fpr_person"]
     several = next(p for p in persons if len(p["addresses"]) > 1)
     via_bridge = original_client(PERSONS_WSDL, f"{own_bridge.url}/legacy/pmlp-fizpersonas-v1-0")
-    via_provider = original_client(PERSONS_WSDL, provider.url)
+    via_provider = original_client(PERSONS_WSDL, persons_provider.url)
     for code in (persons[0]["person_code"], several["person_code"]):
         assert plain(via_bridge.GetPerson(PersonCode=code)) == plain(via_provider.GetPerson(PersonCode=code))
 
@@ -79,7 +72,7 @@ def test_scaffold_validate_serve_and_shadow(own_bridge: RunningBridge, provider:
 
     # 4. shadow: the scaffolded contract answers like the provider
     folder = write_requests(tmp_path / "requests", [p["person_code"] for p in persons[:5]])
-    result = cli("migrate", "shadow", "--service", "PMLP/FizPersonas/v1-0", "--legacy-url", provider.url,
+    result = cli("migrate", "shadow", "--service", "PMLP/FizPersonas/v1-0", "--legacy-url", persons_provider.url,
                  "--bridge-url", f"{own_bridge.url}/legacy/pmlp-fizpersonas-v1-0", "--requests", str(folder),
                  "--wsdl", str(PERSONS_WSDL), "--rate", "50", "--format", "json", "--fail-under", "100", env=env)
     assert json.loads(result.stdout)["parity"] == 100.0

@@ -16,7 +16,7 @@ import hashlib
 import logging
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from lxml import etree

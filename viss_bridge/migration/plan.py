@@ -30,7 +30,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from viss_bridge.catalog.yaml_lines import YamlSyntaxError, line_for, load_with_lines, validation_problem
+from viss_bridge.catalog.yaml_lines import YamlSyntaxError, load_with_lines, validation_problem
 
 
 class PlanError(ValueError):

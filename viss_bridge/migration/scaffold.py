@@ -325,7 +325,7 @@ def manifest_text(draft: DraftOperation, service: ServiceInfo, inventory: WsdlIn
     ident = service_id(service.namespace, service.name)
     op = draft.operation
     lines = [
-        f"# DRAFT dataset manifest scaffolded by `viss-bridge migrate scaffold` from",
+        "# DRAFT dataset manifest scaffolded by `viss-bridge migrate scaffold` from",
         f"#   {Path(inventory.source).name}: service {service.name}, operation {op.name}",
         f"# (record element {draft.record_element} of {op.output.element if op.output else '?'}).",
         "# It loads as it is; every TODO(decide) below needs a person's decision before switch-over.",

@@ -62,7 +62,7 @@ def find_exchange_records(store: LogStore, *, exchange_id: str | None = None, me
     """Every record of the exchange(s) selected (both legs, both directions), oldest first."""
     columns = ", ".join(META_COLUMNS) + ", body, record_hash"
     if node is not None and seq is not None:
-        rows = store.query(f"SELECT exchange_id FROM msglog_record WHERE node_id = ? AND seq = ?", (node, seq))
+        rows = store.query("SELECT exchange_id FROM msglog_record WHERE node_id = ? AND seq = ?", (node, seq))
         if not rows:
             raise EvidenceError(f"no record {node}/{seq}")
         exchange_id = rows[0][0]
