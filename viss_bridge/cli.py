@@ -413,6 +413,14 @@ def _add_cert(registry: Any, client_id: str, path: str) -> None:
                f"authenticates {client_id}")
 
 
+def _operator() -> "Any":
+    """The local operator as an actor with operator rights: only this in-process call makes one
+    (a name such as ``cli:root`` a caller sends or registers never does)."""
+    from viss_bridge.access.requests import Actor
+
+    return Actor(_actor(), operator=True)
+
+
 def _actor() -> str:
     import getpass
 
