@@ -413,6 +413,14 @@ def _add_cert(registry: Any, client_id: str, path: str) -> None:
                f"authenticates {client_id}")
 
 
+def _operator() -> "Any":
+    """The local operator as an actor with operator rights: only this in-process call makes one
+    (a name such as ``cli:root`` a caller sends or registers never does)."""
+    from viss_bridge.access.requests import Actor
+
+    return Actor(_actor(), operator=True)
+
+
 def _actor() -> str:
     import getpass
 
@@ -551,6 +559,8 @@ def migrate_inventory(ctx: click.Context, wsdls: tuple[str, ...], fmt: str, with
 @click.option("--access", type=click.Choice(["open", "public", "restricted", "private"]), default="restricted",
               show_default=True)
 @click.option("--consumer", help="Identity old callers get for permission checks (written into the mapping).")
+@click.option("--consumer-network", "consumer_networks", multiple=True,
+              help="A network (CIDR) whose unauthenticated old callers stand for --consumer (repeatable).")
 @click.option("--provider-url", help="Address of the legacy provider: the drafts get a legacy_soap source.")
 @click.option("--mode", type=click.Choice(["live", "replicated"]), default="live", show_default=True,
               help="With --provider-url: answer live, or replicate with `viss-bridge sync`.")
@@ -560,8 +570,8 @@ def migrate_inventory(ctx: click.Context, wsdls: tuple[str, ...], fmt: str, with
 @click.option("--record", is_flag=True, help="Record the service in the migration database.")
 @click.pass_context
 def migrate_scaffold(ctx: click.Context, wsdl: str, out: str, name: str | None, prefix: str | None, owner: str | None,
-                     access: str, consumer: str | None, provider_url: str | None, mode: str, allow_network: bool,
-                     schema_dirs: tuple[str, ...], force: bool, record: bool) -> None:
+                     access: str, consumer: str | None, consumer_networks: tuple[str, ...], provider_url: str | None,
+                     mode: str, allow_network: bool, schema_dirs: tuple[str, ...], force: bool, record: bool) -> None:
     """Draft dataset manifests and a /legacy contract mapping from a WSDL, marked TODO(decide) where a person decides."""
     from viss_bridge.migration.scaffold import ScaffoldError, scaffold
     from viss_bridge.migration.wsdl import WsdlError, read_wsdl
@@ -569,7 +579,7 @@ def migrate_scaffold(ctx: click.Context, wsdl: str, out: str, name: str | None, 
     try:
         inventory = read_wsdl(wsdl, allow_network=allow_network, schema_dirs=schema_dirs)
         results = scaffold(inventory, out, name=name, prefix=prefix, owner=owner, access=access, consumer=consumer,
-                           provider_url=provider_url, mode=mode, force=force)
+                           provider_url=provider_url, mode=mode, force=force, consumer_networks=consumer_networks)
     except (WsdlError, ScaffoldError) as exc:
         raise click.ClickException(str(exc)) from None
     for result in results:

@@ -128,11 +128,11 @@ def access_approve(ctx: click.Context, request_id: str, fields: str | None, vali
                    valid_to: dt.datetime | None, quota: int | None, note: str, as_client: str | None) -> None:
     """Approve an access request; this creates the permission."""
     from viss_bridge.access.registry import PermissionProblem
-    from viss_bridge.cli import _actor
+    from viss_bridge.cli import _operator
 
     _, requests, _ = _services(ctx)
     try:
-        _, permission = requests.approve(request_id, as_client or _actor(), fields=_fields(fields),
+        _, permission = requests.approve(request_id, as_client or _operator(), fields=_fields(fields),
                                          valid_from=_utc(valid_from), valid_to=end_of(valid_to), quota=quota,
                                          note=note)
     except PermissionProblem as exc:
@@ -150,11 +150,11 @@ def access_approve(ctx: click.Context, request_id: str, fields: str | None, vali
 def access_reject(ctx: click.Context, request_id: str, reason: str, as_client: str | None) -> None:
     """Reject an access request with a reason."""
     from viss_bridge.access.registry import PermissionProblem
-    from viss_bridge.cli import _actor
+    from viss_bridge.cli import _operator
 
     _, requests, _ = _services(ctx)
     try:
-        request = requests.reject(request_id, as_client or _actor(), reason)
+        request = requests.reject(request_id, as_client or _operator(), reason)
     except PermissionProblem as exc:
         raise _fail(exc) from None
     click.echo(f"request {request.request_id} rejected: {request.reason}")
@@ -168,11 +168,11 @@ def access_reject(ctx: click.Context, request_id: str, reason: str, as_client: s
 def access_revoke(ctx: click.Context, number: str, reason: str, as_client: str | None) -> None:
     """Revoke a permission by its number (effective at once on every node)."""
     from viss_bridge.access.registry import PermissionProblem
-    from viss_bridge.cli import _actor
+    from viss_bridge.cli import _operator
 
     _, requests, _ = _services(ctx)
     try:
-        permission = requests.revoke(number, as_client or _actor(), reason)
+        permission = requests.revoke(number, as_client or _operator(), reason)
     except PermissionProblem as exc:
         raise _fail(exc) from None
     click.echo(f"permission {permission.number} of {permission.client_id} on {permission.dataset} revoked")

@@ -94,6 +94,9 @@ class Settings:
     trusted_proxies: str = ""
     # CA bundle for WS-Security signatures (verified by viss_bridge.security).
     wss_trust_ca: str = ""
+    # Connections (comma-separated X-Road client ids) that /access treats as operators, acting for every
+    # data owner. Empty (default): operator rights only from the local CLI, never from a caller's name.
+    operator_clients: str = ""
     source_file: str | None = field(default=None, repr=False)
 
     @property

@@ -79,7 +79,8 @@ class BridgeApp:
                                            wss_trust_ca=settings.wss_trust_ca, cache_seconds=1.0)
         self.access_requests = AccessRequests(self.registry, lambda name: self.current().catalog.get(name))
         self.access_admin = AccessAdminFacade(self.access_requests, self.authenticator, settings.base_url,
-                                              on_change=self.policy.forget)
+                                              on_change=self.policy.forget,
+                                              operator_clients=settings.operator_clients)
         # Receivers of every exchange before its response leaves (the message log plugs in here).
         self.sinks: list[ExchangeSink] = []
         # The message log (issue 4): every exchange is committed to the node's chain before its response leaves.

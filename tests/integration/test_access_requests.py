@@ -142,3 +142,47 @@ def test_the_documented_cli_cycle(tls_bridge, pki, demo_catalog, demo_world):  #
     assert "permission.granted" in history and "permission.revoked" in history
     rejected = cli("access", "approve", "R-0000-NOPE", env=env, check=False)
     assert rejected.returncode != 0 and "no access request" in rejected.stderr
+
+
+def test_a_cli_looking_name_gets_no_operator_rights(tls_bridge, pki, bridge):  # type: ignore[no-untyped-def]
+    """Issue 9.4: operator rights come from the local CLI only, never from a caller id spelled ``cli:...``,
+    neither from a connection registered under such a name nor from a header claiming one."""
+    import datetime as dt
+    import uuid
+
+    from sqlalchemy import insert
+
+    from viss_bridge.access.identity import CertificateInfo
+    from viss_bridge.access.tables import clients
+
+    applicant = new_consumer(tls_bridge, pki, "applicant2")
+    request = access_client(tls_bridge, applicant).service.requestAccess(
+        dataset="vsaa_social_insurance", purpose="benefit eligibility", legalBasis="consent", **as_(applicant))
+    # a connection whose id looks like the CLI's actor (written straight into the table: such an id
+    # cannot be registered through the CLI any more, but an old database may hold one)
+    name = f"cli:root{uuid.uuid4().hex[:4]}"
+    cert, key = pki.ca.issue(f"cli-{uuid.uuid4().hex[:6]}", common_name="cli-root")
+    registry = registry_for(tls_bridge)
+    with registry.engine.begin() as conn:
+        conn.execute(insert(clients).values(client_id=name, name="impostor", created_at=dt.datetime.now(dt.timezone.utc)))
+    registry.add_certificate(name, CertificateInfo.from_pem(cert.read_bytes()), actor="test")
+    registry.engine.dispose()
+    impostor = Consumer(name, (str(cert), str(key)), str(pki.ca.cert_path))
+    service = access_client(tls_bridge, impostor).service
+    assert request.requestId not in [r.requestId for r in service.listRequests(**as_(impostor))]
+    with pytest.raises(Fault) as refused:
+        service.approveRequest(requestId=request.requestId, **as_(impostor))
+    assert refused.value.code == "Server.ServerProxy.AccessDenied" and "not the owner" in refused.value.message
+
+    # a development node believes the caller header, but a claimed "cli:" name is no operator either
+    env = bridge.env()
+    demo_client = "LV/GOV/90000069281/VID-EDS"
+    out = cli("access", "request", demo_client, "vsaa_social_insurance", "--purpose", "benefit eligibility",
+              "--legal-basis", "consent", env=env).stdout
+    request_id = out.split()[2]
+    plain = zeep.Client(f"{bridge.url}/access?wsdl").service
+    with pytest.raises(Fault) as claimed:
+        plain.approveRequest(requestId=request_id, _soapheaders={"caller": {"client": "cli:operator"}})
+    assert claimed.value.code.startswith(("Server.ServerProxy.AccessDenied", "Client.InvalidClientIdentifier"))
+    listed = json.loads(cli("access", "requests", "--status", "pending", "--json", env=env).stdout)
+    assert request_id in [r["request_id"] for r in listed]  # still pending: nobody decided it

@@ -41,7 +41,7 @@ def test_scaffold_validate_serve_and_shadow(own_bridge: RunningBridge, persons_p
     env = own_bridge.env()
     # 1. scaffold straight into the running bridge's catalog (live answers from the persons_provider)
     cli("migrate", "scaffold", str(PERSONS_WSDL), "-o", str(own_bridge.catalog_dir), "--provider-url", persons_provider.url,
-        "--consumer", DEMO_CONSUMER, env=env)
+        "--consumer", DEMO_CONSUMER, "--consumer-network", "127.0.0.0/8", env=env)
     # 2. the drafts validate as they are
     validated = cli("catalog", "validate", str(own_bridge.catalog_dir), env=env)
     assert "pmlp_person" in validated.stdout

@@ -28,7 +28,23 @@ if TYPE_CHECKING:
     from viss_bridge.catalog.manifest import Dataset
 
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
-OPERATOR_PREFIX = "cli:"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who takes a step, and whether as an operator (who acts for every data owner).
+
+    ``operator`` is set only by code, never read from a name: the local CLI makes its actor an
+    operator (:func:`viss_bridge.cli._operator`), and ``/access`` does so only for an authenticated
+    connection listed in the ``operator_clients`` setting. A plain string actor is never an
+    operator, whatever it is called (``cli:root`` registered as a client is just a client)."""
+
+    name: str
+    operator: bool = False
+
+
+def as_actor(actor: "Actor | str") -> Actor:
+    return actor if isinstance(actor, Actor) else Actor(actor)
 
 
 class NotAllowed(PermissionProblem):
@@ -72,13 +88,14 @@ def _request(row: Any) -> AccessRequest:
                          decided_by=row.decided_by, reason=row.reason, permission_number=row.permission_number)
 
 
-def is_owner(actor: str, dataset: "Dataset") -> bool:
-    """The owner subsystem itself, or the member it belongs to; operators (``cli:...``) act for every owner."""
-    if actor.startswith(OPERATOR_PREFIX):
+def is_owner(actor: "Actor | str", dataset: "Dataset") -> bool:
+    """The owner subsystem itself, or the member it belongs to; operators act for every owner."""
+    who = as_actor(actor)
+    if who.operator:
         return True
     owner = dataset.owner
     member = "/".join(owner.split("/")[:3])
-    return actor in (owner, member)
+    return who.name in (owner, member)
 
 
 class AccessRequests:
@@ -112,7 +129,7 @@ class AccessRequests:
     def submit(self, client_id: str, dataset: str, *, purpose: str, legal_basis: str,
                fields: Iterable[str] | None = None, legal_obligation: bool = False,
                valid_to: dt.datetime | None = None, quota: int | None = None,
-               actor: str | None = None) -> AccessRequest:
+               actor: "Actor | str | None" = None) -> AccessRequest:
         d = self._dataset(dataset)
         chosen = self._check_fields(d, fields)
         if not purpose.strip() or not legal_basis.strip():
@@ -131,7 +148,7 @@ class AccessRequests:
                 status=PENDING, created_at=created))
             row = conn.execute(select(access_requests).where(access_requests.c.request_id == request_id)).first()
             request = _request(row)
-            self.registry.audit.write(conn, AuditEvent(audit.REQUEST_CREATED, actor or client_id, "request",
+            self.registry.audit.write(conn, AuditEvent(audit.REQUEST_CREATED, as_actor(actor).name if actor else client_id, "request",
                                                        request_id, request.to_json()))
         return request
 
@@ -142,7 +159,7 @@ class AccessRequests:
             row = conn.execute(select(access_requests).where(access_requests.c.request_id == request_id)).first()
         return _request(row) if row else None
 
-    def list(self, *, actor: str | None = None, status: str | None = None, dataset: str | None = None,
+    def list(self, *, actor: "Actor | str | None" = None, status: str | None = None, dataset: str | None = None,
              client_id: str | None = None) -> list[AccessRequest]:
         """Requests visible to ``actor``: those for datasets it owns plus its own (operators see all)."""
         query = select(access_requests).order_by(access_requests.c.created_at, access_requests.c.request_id)
@@ -154,23 +171,24 @@ class AccessRequests:
             query = query.where(access_requests.c.client_id == client_id)
         with self.engine.connect() as conn:
             rows = [_request(r) for r in conn.execute(query).all()]
-        if actor is None or actor.startswith(OPERATOR_PREFIX):
+        if actor is None or as_actor(actor).operator:
             return rows
+        who = as_actor(actor)
         visible = []
         for request in rows:
             d = self.datasets(request.dataset)
-            if request.client_id == actor or (d is not None and is_owner(actor, d)):
+            if request.client_id == who.name or (d is not None and is_owner(who, d)):
                 visible.append(request)
         return visible
 
-    def _pending_for_owner(self, conn: Any, request_id: str, actor: str) -> tuple[AccessRequest, "Dataset"]:
+    def _pending_for_owner(self, conn: Any, request_id: str, actor: Actor) -> tuple[AccessRequest, "Dataset"]:
         row = conn.execute(select(access_requests).where(access_requests.c.request_id == request_id)).first()
         if row is None:
             raise PermissionProblem(f"no access request {request_id}")
         request = _request(row)
         d = self._dataset(request.dataset)
         if not is_owner(actor, d):
-            raise NotAllowed(f"{actor} is not the owner of {d.dataset} ({d.owner}) and may not decide {request_id}")
+            raise NotAllowed(f"{actor.name} is not the owner of {d.dataset} ({d.owner}) and may not decide {request_id}")
         if request.status != PENDING:
             raise PermissionProblem(f"access request {request_id} is already {request.status}")
         return request, d
@@ -185,12 +203,13 @@ class AccessRequests:
         if result.rowcount != 1:
             raise PermissionProblem(f"access request {request_id} was decided by someone else just now")
 
-    def approve(self, request_id: str, actor: str, *, fields: Iterable[str] | None = None,
+    def approve(self, request_id: str, actor: "Actor | str", *, fields: Iterable[str] | None = None,
                 valid_from: dt.datetime | None = None, valid_to: dt.datetime | None = None,
                 quota: int | None = None, note: str = "") -> tuple[AccessRequest, Permission]:
         """Approve, optionally narrowing: fields to a subset, an earlier end, a smaller quota."""
+        who = as_actor(actor)
         with self.registry.audit.begin() as conn:
-            request, d = self._pending_for_owner(conn, request_id, actor)
+            request, d = self._pending_for_owner(conn, request_id, who)
             chosen = self._check_fields(d, fields)
             granted_fields: list[str] | None
             if chosen is None:
@@ -207,15 +226,15 @@ class AccessRequests:
             limit = quota if quota is not None else request.quota
             if request.quota is not None and limit is not None and limit > request.quota:
                 raise PermissionProblem("approval may only lower the requested quota")
-            self._claim(conn, request_id, APPROVED, actor, note or None)
+            self._claim(conn, request_id, APPROVED, who.name, note or None)
             permission = self.registry.grant(request.client_id, d.dataset, purpose=request.purpose,
                                              legal_basis=request.legal_basis,
                                              legal_obligation=request.legal_obligation, fields=granted_fields,
                                              valid_from=valid_from or now_utc(), valid_to=end, quota=limit,
-                                             actor=actor, request_id=request_id, conn=conn)
+                                             actor=who.name, request_id=request_id, conn=conn)
             conn.execute(update(access_requests).where(access_requests.c.request_id == request_id).values(
                 permission_number=permission.number))
-            self.registry.audit.write(conn, AuditEvent(audit.REQUEST_APPROVED, actor, "request", request_id,
+            self.registry.audit.write(conn, AuditEvent(audit.REQUEST_APPROVED, who.name, "request", request_id,
                                                        {"permission": permission.number, "note": note,
                                                         "fields": granted_fields if granted_fields is not None
                                                         else "all",
@@ -224,31 +243,34 @@ class AccessRequests:
             row = conn.execute(select(access_requests).where(access_requests.c.request_id == request_id)).first()
         return _request(row), permission
 
-    def reject(self, request_id: str, actor: str, reason: str) -> AccessRequest:
+    def reject(self, request_id: str, actor: "Actor | str", reason: str) -> AccessRequest:
         if not reason.strip():
             raise PermissionProblem("a rejection needs a reason the consumer can act on")
+        who = as_actor(actor)
         with self.registry.audit.begin() as conn:
-            self._pending_for_owner(conn, request_id, actor)
-            self._claim(conn, request_id, REJECTED, actor, reason.strip())
-            self.registry.audit.write(conn, AuditEvent(audit.REQUEST_REJECTED, actor, "request", request_id,
+            self._pending_for_owner(conn, request_id, who)
+            self._claim(conn, request_id, REJECTED, who.name, reason.strip())
+            self.registry.audit.write(conn, AuditEvent(audit.REQUEST_REJECTED, who.name, "request", request_id,
                                                        {"reason": reason.strip()}))
             row = conn.execute(select(access_requests).where(access_requests.c.request_id == request_id)).first()
         return _request(row)
 
-    def revoke(self, number: str, actor: str, reason: str = "") -> Permission:
+    def revoke(self, number: str, actor: "Actor | str", reason: str = "") -> Permission:
+        who = as_actor(actor)
         permission = self.registry.permission(number)
         if permission is None:
             raise PermissionProblem(f"no permission {number}")
         d = self._dataset(permission.dataset)
-        if not is_owner(actor, d):
-            raise NotAllowed(f"{actor} is not the owner of {d.dataset} ({d.owner}) and may not revoke {number}")
-        return self.registry.revoke_permission(number, actor, reason)
+        if not is_owner(who, d):
+            raise NotAllowed(f"{who.name} is not the owner of {d.dataset} ({d.owner}) and may not revoke {number}")
+        return self.registry.revoke_permission(number, who.name, reason)
 
-    def permissions_visible_to(self, actor: str, dataset: str | None = None) -> list[Permission]:
+    def permissions_visible_to(self, actor: "Actor | str", dataset: str | None = None) -> list[Permission]:
         """Permissions of the datasets ``actor`` owns, and its own."""
+        who = as_actor(actor)
         result = []
         for permission in self.registry.permissions(dataset=dataset):
             d = self.datasets(permission.dataset)
-            if permission.client_id == actor or (d is not None and is_owner(actor, d)):
+            if permission.client_id == who.name or (d is not None and is_owner(who, d)):
                 result.append(permission)
         return result

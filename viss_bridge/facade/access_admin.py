@@ -20,7 +20,7 @@ from spyne.interface.wsdl import Wsdl11
 from viss_bridge.access.audit import AuditFailed
 from viss_bridge.access.identity import Authenticator, Caller
 from viss_bridge.access.registry import AccessStoreUnavailable, Permission as PermissionRow, PermissionProblem
-from viss_bridge.access.requests import AccessRequest as RequestRow, AccessRequests, NotAllowed
+from viss_bridge.access.requests import AccessRequest as RequestRow, AccessRequests, Actor, NotAllowed
 from viss_bridge.facade import faults
 from viss_bridge.facade.callers import CALLER_ENV, read_caller_header, resolve_caller
 from viss_bridge.facade.exchange import CallInfo
@@ -84,8 +84,11 @@ class AccessAdminFacade:
     """Built once per process; ``requests`` resolves datasets against the current catalog."""
 
     def __init__(self, requests: AccessRequests, authenticator: Authenticator | None, base_url: str,
-                 on_change: Callable[[str], None] | None = None) -> None:
+                 on_change: Callable[[str], None] | None = None, operator_clients: str = "") -> None:
         self.requests = requests
+        # Operator rights come only from this configured list of authenticated connections, never from
+        # how a caller's id is spelled (issue 9.4).
+        self.operator_clients = frozenset(c.strip() for c in operator_clients.split(",") if c.strip())
         self.authenticator = authenticator
         self.base_url = base_url.rstrip("/")
         self.on_change = on_change or (lambda _client: None)
@@ -96,13 +99,13 @@ class AccessAdminFacade:
     def _service_class(self) -> type[ServiceBase]:
         facade = self
 
-        def actor(ctx: Any) -> str:
+        def actor(ctx: Any) -> Actor:
             caller: Caller | None = ctx.transport.req_env.get(CALLER_ENV)
             if caller is None or caller.anonymous:
                 raise SpyneFault(BridgeFault(faults.ACCESS_DENIED,
                                              "Request is not allowed: the access service needs an authenticated client"))
             assert caller.client_id is not None
-            return caller.client_id
+            return Actor(caller.client_id, operator=caller.client_id in facade.operator_clients)
 
         def run(step: Callable[[], Any]) -> Any:
             try:
@@ -124,7 +127,7 @@ class AccessAdminFacade:
                           legalObligation: bool | None, validTo: Any, quota: int | None) -> Any:
             who = actor(ctx)
             return _request(run(lambda: facade.requests.submit(
-                who, dataset, purpose=purpose or "", legal_basis=legalBasis or "", fields=field or None,
+                who.name, dataset, purpose=purpose or "", legal_basis=legalBasis or "", fields=field or None,
                 legal_obligation=bool(legalObligation), valid_to=validTo, quota=quota)))
 
         @rpc(Unicode(**_opt), Unicode(**_opt), _args=("status", "dataset"),

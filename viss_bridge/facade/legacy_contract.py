@@ -6,6 +6,7 @@ contracts folder (default ``<catalog_dir>/legacy/``)::
     # catalog/legacy/fpr.yaml  -> served at /legacy/fpr
     wsdl: PMLP-FizPersonas-v1-0.wsdl      # the original WSDL, relative to this file
     consumer: LV/GOV/90000069281/VID-EDS   # identity old callers get for permission checks (optional)
+    consumer_networks: [10.20.0.0/16]      # ...but only unauthenticated callers from these networks
     operations:
       GetPerson:                           # an operation name of the WSDL
         dataset: fpr_person                # answered by a lookup in this dataset
@@ -26,6 +27,7 @@ Old clients change only their endpoint address.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import logging
 import threading
 from dataclasses import dataclass
@@ -35,7 +37,7 @@ from typing import Annotated, Any, Literal, Union
 import zeep
 import zeep.exceptions
 from lxml import etree
-from pydantic import BaseModel, ConfigDict, Field as PydField, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field as PydField, IPvAnyNetwork, ValidationError, model_validator
 
 from viss_bridge.catalog.catalog import Catalog
 from viss_bridge.catalog.legacy_source import ListMapping, map_to_legacy, mapping_problems
@@ -90,8 +92,29 @@ class OperationMapping(_Strict):
 
 class ContractMapping(_Strict):
     wsdl: str
+    # The connection old callers (whose contract carries no caller) are served as, but only those the
+    # operator vouches for: an authenticated caller is served as itself (TLS client certificate, trusted
+    # proxy, WS-Security); an unauthenticated one stands for ``consumer`` only from a source network in
+    # ``consumer_networks``, else it is anonymous (open data only), exactly as on /xroad (issue 9.1).
     consumer: str | None = None
+    consumer_networks: list[IPvAnyNetwork] = []
     operations: Annotated[dict[str, OperationMapping], PydField(min_length=1)]
+
+    @model_validator(mode="after")
+    def _networks_need_consumer(self) -> "ContractMapping":
+        if self.consumer_networks and not self.consumer:
+            raise ValueError("consumer_networks names who may stand for the consumer; it needs a consumer")
+        return self
+
+    def vouches_for(self, address: str | None) -> bool:
+        """Whether an unauthenticated request from this TCP peer address stands for ``consumer``."""
+        if not self.consumer or not self.consumer_networks or not address:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip.version == net.version and ip in net for net in self.consumer_networks)
 
 
 @dataclass
@@ -201,7 +224,7 @@ def load_contract(file: Path) -> LegacyContract:
     except ValidationError as exc:
         line, label, message = validation_problem(
             exc.errors(), lines, None,
-            "unknown key (allowed: wsdl, consumer, operations; per operation: dataset, request, response, fields)",
+            "unknown key (allowed: wsdl, consumer, consumer_networks, operations; per operation: dataset, request, response, fields)",
             union_members=("str", "ListMapping"))
         raise ManifestError(file, line, label, message) from None
     return LegacyContract(file.stem, file, mapping, lines)
@@ -263,19 +286,20 @@ class LegacyContractFacade:
         self.permissions = permissions
         self.authenticator = authenticator
 
-    def caller(self, contract: LegacyContract, environ: dict[str, Any]) -> Any:
-        """Who is served: a proven identity (TLS client certificate, trusted proxy) if the request has one,
-        else the connection the contract mapping names (old contracts carry no caller), else anonymous."""
-        from viss_bridge.access.identity import IDENTITY_ENV, Caller, IdentityProblem
+    def caller(self, contract: LegacyContract, environ: dict[str, Any], request: SoapRequest | None = None) -> Any:
+        """Who is served: a proven identity (TLS client certificate, trusted proxy, WS-Security) if the request
+        has one; else the mapping's consumer if the request comes from a network the mapping vouches for
+        (``consumer_networks``); else anonymous. Old contracts carry no caller, so nothing in the message
+        can name one, and a consumer is never lent to a caller who proved nothing (issue 9.1)."""
+        from viss_bridge.access.identity import Caller
+        from viss_bridge.facade.callers import resolve_caller
 
-        identity = environ.get(IDENTITY_ENV)
-        if identity is not None and self.authenticator is not None:
-            try:
-                return self.authenticator.caller(identity, None)
-            except IdentityProblem as problem:
-                raise BridgeFault(faults.ACCESS_DENIED, problem.message) from None
-        if contract.mapping.consumer:
-            return Caller(contract.mapping.consumer, "contract-mapping")
+        if self.authenticator is not None:
+            proven = resolve_caller(environ, self.authenticator, None, request)
+            if not proven.anonymous and proven.authenticated_by != "header":
+                return proven
+        if contract.mapping.vouches_for(environ.get("REMOTE_ADDR")):
+            return Caller(contract.mapping.consumer, "contract-network")
         return Caller(None, None)
 
     def contract(self, name: str, catalog: Catalog) -> LegacyContract:
@@ -304,7 +328,7 @@ class LegacyContractFacade:
                               f"Legacy service '{name}' has no mapped operation for body element {body.tag}")
         info.service = f"legacy/{name}/{operation.name}"
         info.operation = operation.name
-        caller = self.caller(contract, environ or {})
+        caller = self.caller(contract, environ or {}, request)
         info.client, info.authenticated_by = caller.client_id, caller.authenticated_by
         dataset = catalog.get(operation.mapping.dataset)
         assert dataset is not None  # check_against

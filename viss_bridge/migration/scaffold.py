@@ -401,7 +401,8 @@ def manifest_text(draft: DraftOperation, service: ServiceInfo, inventory: WsdlIn
 
 
 def contract_text(drafts: list[DraftOperation], feeds: list[ChangeFeed], skipped_ops: list[str], service: ServiceInfo,
-                  inventory: WsdlInventory, wsdl_ref: str, contract: str, consumer: str | None) -> str:
+                  inventory: WsdlInventory, wsdl_ref: str, contract: str, consumer: str | None,
+                  consumer_networks: tuple[str, ...] = ()) -> str:
     ident = service_id(service.namespace, service.name)
     lines = [
         f"# DRAFT contract mapping scaffolded by `viss-bridge migrate scaffold` from {Path(inventory.source).name}",
@@ -410,8 +411,15 @@ def contract_text(drafts: list[DraftOperation], feeds: list[ChangeFeed], skipped
         f"wsdl: {wsdl_ref}",
     ]
     if consumer:
-        lines += ["# Old callers send no identity of their own; this one is checked against the datasets' permissions.",
+        lines += ["# Old callers send no identity of their own; this one is checked against the datasets' permissions,",
+                  "# for callers that authenticate as it, or that call from consumer_networks (docs/legacy.md).",
                   f"consumer: {consumer}"]
+        if consumer_networks:
+            lines.append("consumer_networks: [" + ", ".join(f'"{n}"' for n in consumer_networks) + "]")
+        else:
+            lines += ["# TODO(decide): the old clients' networks whose unauthenticated calls stand for the consumer;",
+                      "# without it only callers authenticated as the consumer are served as it.",
+                      "# consumer_networks: [10.0.0.0/24]"]
     else:
         lines += ["# TODO(decide): the identity old callers get for permission checks (register and grant it with",
                   "# `viss-bridge clients add/grant`); without it only open datasets are served.",
@@ -474,7 +482,8 @@ def _copy_wsdl(inventory: WsdlInventory, target: Path) -> str:
 
 def scaffold(inventory: WsdlInventory, out: str | Path, *, name: str | None = None, prefix: str | None = None,
              owner: str | None = None, access: str = "restricted", consumer: str | None = None,
-             provider_url: str | None = None, mode: str = "live", force: bool = False) -> list[ScaffoldResult]:
+             provider_url: str | None = None, mode: str = "live", force: bool = False,
+             consumer_networks: tuple[str, ...] = ()) -> list[ScaffoldResult]:
     out = Path(out)
     results: list[ScaffoldResult] = []
     if name is not None and not CONTRACT_NAME.match(name):
@@ -506,7 +515,8 @@ def scaffold(inventory: WsdlInventory, out: str | Path, *, name: str | None = No
                                           provider_url, mode, feed_for[id(draft)]), encoding="utf-8")
             files.append(path)
         mapping = legacy_dir / f"{contract}.yaml"
-        mapping.write_text(contract_text(drafts, feeds, skipped_ops, service, inventory, wsdl_ref, contract, consumer),
+        mapping.write_text(contract_text(drafts, feeds, skipped_ops, service, inventory, wsdl_ref, contract, consumer,
+                                         consumer_networks),
                            encoding="utf-8")
         files.append(mapping)
         todos = sum(p.read_text(encoding="utf-8").count("TODO(decide)") for p in files)
