@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from viss_bridge.access import audit
 from viss_bridge.access.audit import AuditEvent, AuditTrail
-from viss_bridge.access.identity import CertificateInfo
+from viss_bridge.access.identity import CertificateInfo, InvalidIdentifier, client_key
 from viss_bridge.access.tables import (client_certificates, client_permissions, clients, metadata, permissions,
                                        usage_entries)
 
@@ -201,7 +201,12 @@ class AccessRegistry:
     # -- clients and certificates -------------------------------------------------
 
     def add_client(self, client_id: str, name: str = "") -> None:
-        """Register a client; registering one that exists updates its name."""
+        """Register a client; registering one that exists updates its name. The id must be a valid X-Road
+        client identifier (each part checked): a name such as ``cli:root`` or a part holding ``/`` is refused."""
+        try:
+            client_id = client_key(client_id)
+        except InvalidIdentifier as exc:
+            raise PermissionProblem(str(exc)) from None
         with self.audit.begin() as conn:
             exists = conn.execute(select(clients.c.client_id).where(clients.c.client_id == client_id)).first()
             if exists:
