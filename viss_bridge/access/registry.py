@@ -178,7 +178,27 @@ class AccessRegistry:
 
     def create_schema(self) -> None:
         metadata.create_all(self.engine)
+        self._add_restriction_register()
         self._migrate_simple_permissions()
+
+    def _add_restriction_register(self) -> None:
+        """Databases from before restrictions followed the register get the column; old rows cover the
+        dataset they named (its register by default). Safe to run in many workers at once."""
+        from sqlalchemy import inspect, text
+
+        from viss_bridge.access.tables import restrictions
+
+        if "register" in {c["name"] for c in inspect(self.engine).get_columns(restrictions.name)}:
+            return
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {restrictions.name} ADD COLUMN register VARCHAR(255)"))
+        except SQLAlchemyError:
+            if "register" not in {c["name"] for c in inspect(self.engine).get_columns(restrictions.name)}:
+                raise  # not another worker's doing
+        with self.engine.begin() as conn:
+            conn.execute(update(restrictions).where(restrictions.c.register.is_(None))
+                         .values(register=restrictions.c.dataset))
 
     def _migrate_simple_permissions(self) -> None:
         """Turn (client, dataset) rows of the first version into permissions; safe to run in many workers."""
