@@ -34,12 +34,13 @@ def make_pki(folder: Path) -> Pki:
     return Pki(ca, rogue, ca.issue("bridge-server", server=True, common_name="127.0.0.1"))
 
 
-def start_tls_bridge(folder: Path, pki: Pki, database_url: str | None = None, workers: int = 2) -> RunningBridge:
+def start_tls_bridge(folder: Path, pki: Pki, database_url: str | None = None, workers: int = 2,
+                     extra_env: dict[str, str] | None = None) -> RunningBridge:
     """A production-like node: TLS with optional client certificates, no header trust, and a trusted proxy."""
     env = {"VISS_BRIDGE_TLS_CERTFILE": str(pki.server[0]), "VISS_BRIDGE_TLS_KEYFILE": str(pki.server[1]),
            "VISS_BRIDGE_TLS_CLIENT_CA": str(pki.ca.cert_path), "VISS_BRIDGE_TRUST_CLIENT_HEADER": "false",
            "VISS_BRIDGE_PROXY_CERT_HEADER": PROXY_HEADER, "VISS_BRIDGE_TRUSTED_PROXIES": "127.0.0.1/32",
-           "VISS_BRIDGE_WSS_TRUST_CA": str(pki.ca.cert_path)}
+           "VISS_BRIDGE_WSS_TRUST_CA": str(pki.ca.cert_path), **(extra_env or {})}
     return start_bridge(folder, database_url=database_url, workers=workers, extra_env=env,
                         server_ca=str(pki.ca.cert_path))
 

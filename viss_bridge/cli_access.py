@@ -222,8 +222,9 @@ def access_restrict(ctx: click.Context, person: str, dataset: str, reason: str) 
     d = requests.datasets(dataset)
     if d is None or not d.subject:
         raise click.ClickException(f"{dataset} is not a dataset with personal data (no 'subject' in its manifest)")
-    r = tracker_.restrict(person, dataset, reason, actor=f"{_actor()} for person:{person}")
-    click.echo(f"person {r.person} restricts {r.dataset} since {_when(r.created_at)}")
+    r = tracker_.restrict(person, d, reason, actor=f"{_actor()} for person:{person}")
+    covers = f" (register {r.register}: every dataset publishing it)" if r.register != r.dataset else ""
+    click.echo(f"person {r.person} restricts {r.dataset}{covers} since {_when(r.created_at)}")
 
 
 @access.command("lift")
@@ -235,9 +236,9 @@ def access_lift(ctx: click.Context, person: str, dataset: str) -> None:
     from viss_bridge.access.registry import PermissionProblem
     from viss_bridge.cli import _actor
 
-    _, _, tracker_ = _services(ctx)
+    _, requests, tracker_ = _services(ctx)
     try:
-        r = tracker_.lift(person, dataset, actor=f"{_actor()} for person:{person}")
+        r = tracker_.lift(person, requests.datasets(dataset) or dataset, actor=f"{_actor()} for person:{person}")
     except PermissionProblem as exc:
         raise _fail(exc) from None
     click.echo(f"person {r.person}'s restriction of {r.dataset} lifted")

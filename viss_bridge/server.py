@@ -132,7 +132,12 @@ class BridgeApp:
         self._fingerprint = catalog.fingerprint
         base = self.settings.base_url
         tracker = DataTrackerService(self.registry, self.tracker, self.settings.provider,
-                                     lambda name: bool(catalog.get(name) and catalog.get(name).subject), base)
+                                     lambda name: catalog.get(name) if catalog.get(name) and catalog.get(name).subject
+                                     else None, base)
+        try:  # restrictions made under a name before its manifest declared a register now cover the register
+            self.tracker.adopt_registers(catalog)
+        except Exception as exc:  # noqa: BLE001 - the next publish tries again; serving must not wait on it
+            log.warning("could not move restrictions to their datasets' registers", extra={"error": str(exc)})
         return Published(catalog=catalog,
                          xroad=XRoadFacade(catalog, self.sources, self.policy, self.settings.xroad_instance, base,
                                            authenticator=self.authenticator, tracker_service=tracker),

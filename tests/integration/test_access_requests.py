@@ -169,9 +169,10 @@ def test_a_cli_looking_name_gets_no_operator_rights(tls_bridge, pki, bridge):  #
     registry.engine.dispose()
     impostor = Consumer(name, (str(cert), str(key)), str(pki.ca.cert_path))
     service = access_client(tls_bridge, impostor).service
-    assert request.requestId not in [r.requestId for r in service.listRequests(**as_(impostor))]
+    # no caller header: the connection is the one its certificate is registered to
+    assert request.requestId not in [r.requestId for r in service.listRequests()]
     with pytest.raises(Fault) as refused:
-        service.approveRequest(requestId=request.requestId, **as_(impostor))
+        service.approveRequest(requestId=request.requestId)
     assert refused.value.code == "Server.ServerProxy.AccessDenied" and "not the owner" in refused.value.message
 
     # a development node believes the caller header, but a claimed "cli:" name is no operator either
@@ -186,3 +187,27 @@ def test_a_cli_looking_name_gets_no_operator_rights(tls_bridge, pki, bridge):  #
     assert claimed.value.code.startswith(("Server.ServerProxy.AccessDenied", "Client.InvalidClientIdentifier"))
     listed = json.loads(cli("access", "requests", "--status", "pending", "--json", env=env).stdout)
     assert request_id in [r["request_id"] for r in listed]  # still pending: nobody decided it
+
+
+def test_a_configured_operator_connection_decides_for_every_owner(tmp_path_factory, pki):  # type: ignore[no-untyped-def]
+    """The other way to operator rights (issue 9.4): the operator_clients setting names the connection."""
+    from tests.access_helpers import start_tls_bridge
+
+    operator_id = "LV/GOV/90000000000/OPERATOR"
+    node = start_tls_bridge(tmp_path_factory.mktemp("operator-bridge"), pki, workers=1,
+                            extra_env={"VISS_BRIDGE_OPERATOR_CLIENTS": operator_id})
+    try:
+        applicant = new_consumer(node, pki, "applicant3")
+        operator = new_consumer(node, pki, "operator", client_id=operator_id)
+        plain = new_consumer(node, pki, "notoperator")
+        request = access_client(node, applicant).service.requestAccess(
+            dataset="vsaa_social_insurance", purpose="benefit eligibility", legalBasis="consent", **as_(applicant))
+        with pytest.raises(Fault) as refused:
+            access_client(node, plain).service.approveRequest(requestId=request.requestId, **as_(plain))
+        assert refused.value.code == "Server.ServerProxy.AccessDenied"
+        service = access_client(node, operator).service
+        assert request.requestId in [r.requestId for r in service.listRequests(status="pending", **as_(operator))]
+        permission = service.approveRequest(requestId=request.requestId, **as_(operator))
+        assert permission.client == applicant.client_id and permission.status == "active"
+    finally:
+        node.stop()

@@ -152,7 +152,7 @@ def test_old_contract_passed_through_to_the_old_provider(live_bridge, persons_pr
     from tests.legacy_helpers import PERSONS_WSDL, original_client, plain
     from viss_bridge.demo.legacy_catalog import PERSON_FIELDS
 
-    contract = {"wsdl": str(PERSONS_WSDL), "consumer": DEMO_CONSUMER,
+    contract = {"wsdl": str(PERSONS_WSDL), "consumer": DEMO_CONSUMER, "consumer_networks": ["127.0.0.0/8"],
                 "operations": {"GetPerson": {"dataset": "fpr_person_live", "request": {"PersonCode": "person_code"},
                                              "response": "Person", "fields": PERSON_FIELDS}}}
     folder = live_bridge.catalog_dir / "legacy"

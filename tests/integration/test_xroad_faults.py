@@ -183,3 +183,42 @@ def test_get_without_wsdl_and_unknown_paths(bridge):  # type: ignore[no-untyped-
     assert requests.get(bridge.xroad, timeout=5).status_code == 405
     assert requests.get(f"{bridge.url}/nowhere", timeout=5).status_code == 404
     assert requests.get(f"{bridge.xroad}?wsdl&service=nope", timeout=5).status_code == 404
+
+
+def _client_header(member_code: str, subsystem: str | None) -> etree._Element:
+    client = etree.Element(f"{{{NS_XROAD}}}client", nsmap={"xrd": NS_XROAD, "id": NS_ID})
+    client.set(f"{{{NS_ID}}}objectType", "SUBSYSTEM" if subsystem else "MEMBER")
+    for name, value in (("xRoadInstance", "LV"), ("memberClass", "GOV"), ("memberCode", member_code),
+                        ("subsystemCode", subsystem)):
+        if value is not None:
+            etree.SubElement(client, f"{{{NS_ID}}}{name}").text = value
+    return client
+
+
+def test_identifier_parts_cannot_join_into_another_identity(bridge, demo_catalog, person):  # type: ignore[no-untyped-def]
+    """Issue 9.3: a part holding "/" (or any character X-Road does not allow) is refused, not joined into
+    another client's identity (here the demo consumer LV/GOV/90000069281/VID-EDS, which may read fpr_person)."""
+    for member_code, subsystem in (("90000069281/VID-EDS", None), ("90000069281", "VID-EDS/x"),
+                                   ("90000069281", "VID EDS"), ("cli:root", None), ("9000%2F1", None)):
+        root = good_request(demo_catalog, person)
+        header = header_of(root)
+        old = header.find(f"{{{NS_XROAD}}}client")
+        header.replace(old, _client_header(member_code, subsystem))
+        fault = assert_fault(bridge, etree.tostring(root), "Client.InvalidClientIdentifier")
+        assert "client" in fault.string and "not a valid X-Road identifier part" in fault.string, fault
+    for path, value in (("id:serviceCode", "fpr_person/../x"), ("id:subsystemCode", "FPR/fpr_person"),
+                        ("id:serviceVersion", "v1;drop")):
+        root = good_request(demo_catalog, person)
+        header_of(root).find(f"{{{NS_XROAD}}}service/{path.replace('id:', '{' + NS_ID + '}')}").text = value
+        assert_fault(bridge, etree.tostring(root), "Client.InvalidServiceIdentifier", text="service")
+
+
+def test_invalid_client_ids_cannot_be_registered(bridge):  # type: ignore[no-untyped-def]
+    from tests.conftest import cli
+
+    for bad in ("LV/GOV/90000069281:1/X", "cli:root", "LV/GOV/9000 1", "LV/GOV//X"):
+        for command in (("clients", "add", bad), ("clients", "grant", bad, "fpr_person")):
+            refused = cli(*command, env=bridge.env(), check=False)
+            assert refused.returncode != 0, (command, refused.stdout)
+    listed = cli("clients", "list", env=bridge.env()).stdout
+    assert "cli:root" not in listed and "90000069281:1" not in listed

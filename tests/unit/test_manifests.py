@@ -98,3 +98,14 @@ def test_catalog_collects_every_bad_manifest(tmp_path: Path) -> None:
 def test_shipped_demo_catalog_is_valid() -> None:
     catalog = load_catalog(DEMO_CATALOG_DIR)
     assert {"fpr_person", "ur_company", "vzd_address", "viis_education", "vsaa_social_insurance"} <= set(catalog.datasets)
+
+
+def test_register_defaults_to_the_dataset_name_and_is_validated(tmp_path: Path) -> None:
+    assert load_manifest(write(tmp_path, GOOD)).register_key == "sample"
+    declared = GOOD.replace("access: restricted\n", "access: restricted\nregister: LV/GOV/90000000001/SAMPLE/things\n")
+    assert load_manifest(write(tmp_path, declared)).register_key == "LV/GOV/90000000001/SAMPLE/things"
+    for bad in ("LV//x", "a b", "x" * 65, "/leading", "semi;colon"):
+        error = error_for(tmp_path, GOOD.replace("access: restricted\n", f"access: restricted\nregister: '{bad}'\n"))
+        assert error.field == "register" and error.line == 8, (bad, error)
+    demo = load_catalog(DEMO_CATALOG_DIR)
+    assert demo.get("fpr_person").register_key == "LV/GOV/90000100015/FPR/persons"

@@ -25,6 +25,7 @@ import datetime as dt
 import hashlib
 import ipaddress
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -39,6 +40,41 @@ PEER_CERT_ENV = "viss_bridge.peer_cert_der"  # DER bytes of the TLS client certi
 IDENTITY_ENV = "viss_bridge.identity"  # the Identity the server established for this request
 
 TLS, PROXY, WS_SECURITY, HEADER = "tls", "proxy", "ws-security", "header"
+
+# X-Road message protocol 4.0, section 2.7 (Identifier Character Restrictions): every part of an
+# identifier uses only these characters. "/" is not among them, so the joined form
+# INSTANCE/CLASS/CODE[/SUBSYSTEM] of checked parts is a one-to-one key of the structured identifier:
+# no part can carry a separator and join into another client's identity (issue 9.3).
+IDENTIFIER_PART = re.compile(r"[A-Za-z0-9'()+,\-.=?]{1,255}")
+# serviceCode and serviceVersion may also use "_": the bridge's serviceCodes are its dataset names
+# (manifest ``dataset``, ``[a-z0-9_]``), which are not X-Road's to choose. "_" is no separator.
+SERVICE_PART = re.compile(r"[A-Za-z0-9'()+,\-.=?_]{1,255}")
+CLIENT_PARTS = ("xRoadInstance", "memberClass", "memberCode", "subsystemCode")
+
+
+class InvalidIdentifier(ValueError):
+    """An X-Road identifier with a missing part or a character X-Road does not allow."""
+
+
+def check_part(name: str, value: str, service: bool = False) -> str:
+    """``value`` if it is a valid identifier part, else InvalidIdentifier naming the part."""
+    pattern = SERVICE_PART if service else IDENTIFIER_PART
+    if not pattern.fullmatch(value):
+        allowed = "A-Z a-z 0-9 ' ( ) + , - . = ?" + (" _" if service else "")
+        raise InvalidIdentifier(f"{name} '{value}' is not a valid X-Road identifier part (allowed characters: "
+                                f"{allowed}, 1 to 255 of them)")
+    return value
+
+
+def client_key(text: str) -> str:
+    """The registry key of a client identifier ``INSTANCE/CLASS/CODE[/SUBSYSTEM]``: each part checked,
+    joined again. Raises InvalidIdentifier; connections, permissions and requests are keyed by it."""
+    parts = text.strip().split("/")
+    if len(parts) not in (3, 4):
+        raise InvalidIdentifier(f"'{text}' is not INSTANCE/CLASS/CODE[/SUBSYSTEM]")
+    for name, value in zip(CLIENT_PARTS, parts):
+        check_part(name, value)
+    return "/".join(parts)
 
 
 class CertificateError(ValueError):
@@ -124,7 +160,8 @@ class Caller:
 
 
 class IdentityProblem(Exception):
-    """The caller's proof and the message disagree. ``kind``: ``inconsistent`` or ``denied``."""
+    """The caller's proof and the message disagree. ``kind``: ``inconsistent``, ``denied`` or ``invalid``
+    (the message's client is no valid X-Road identifier)."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -196,6 +233,11 @@ class Authenticator:
 
     def caller(self, identity: Identity | None, claimed: str | None) -> Caller:
         """Check the message's client against the proven identity; raise IdentityProblem if they disagree."""
+        if claimed is not None:
+            try:
+                claimed = client_key(claimed)
+            except InvalidIdentifier as exc:
+                raise IdentityProblem("invalid", f"The client in the message is invalid: {exc}") from None
         if identity is not None:
             fingerprint = identity.certificate.fingerprint
             if identity.client_id is None:

@@ -138,11 +138,12 @@ class RegistryPolicy:
     # -- after the answer is computed ------------------------------------------------
 
     def withheld(self, decision: Decision, dataset: "Dataset", persons: Iterable[str]) -> set[str]:
-        """Persons whose records must be left out: they restrict the dataset and the permission is no legal obligation."""
+        """Persons whose records must be left out: they restrict the register the dataset publishes (whichever
+        copy of it they named) and the permission is no legal obligation."""
         persons = [p for p in persons if p]
         if not dataset.subject or not persons or decision.legal_obligation:
             return set()
-        return self.tracker.restricted(dataset.dataset, persons)
+        return self.tracker.restricted(dataset, persons)
 
     def record_use(self, decision: Decision, dataset: "Dataset", persons: Iterable[str], *,
                    user_id: str | None = None, message_id: str | None = None) -> None:

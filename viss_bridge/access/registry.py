@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from viss_bridge.access import audit
 from viss_bridge.access.audit import AuditEvent, AuditTrail
-from viss_bridge.access.identity import CertificateInfo
+from viss_bridge.access.identity import CertificateInfo, InvalidIdentifier, client_key
 from viss_bridge.access.tables import (client_certificates, client_permissions, clients, metadata, permissions,
                                        usage_entries)
 
@@ -178,7 +178,27 @@ class AccessRegistry:
 
     def create_schema(self) -> None:
         metadata.create_all(self.engine)
+        self._add_restriction_register()
         self._migrate_simple_permissions()
+
+    def _add_restriction_register(self) -> None:
+        """Databases from before restrictions followed the register get the column; old rows cover the
+        dataset they named (its register by default). Safe to run in many workers at once."""
+        from sqlalchemy import inspect, text
+
+        from viss_bridge.access.tables import restrictions
+
+        if "register" in {c["name"] for c in inspect(self.engine).get_columns(restrictions.name)}:
+            return
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {restrictions.name} ADD COLUMN register VARCHAR(255)"))
+        except SQLAlchemyError:
+            if "register" not in {c["name"] for c in inspect(self.engine).get_columns(restrictions.name)}:
+                raise  # not another worker's doing
+        with self.engine.begin() as conn:
+            conn.execute(update(restrictions).where(restrictions.c.register.is_(None))
+                         .values(register=restrictions.c.dataset))
 
     def _migrate_simple_permissions(self) -> None:
         """Turn (client, dataset) rows of the first version into permissions; safe to run in many workers."""
@@ -201,7 +221,12 @@ class AccessRegistry:
     # -- clients and certificates -------------------------------------------------
 
     def add_client(self, client_id: str, name: str = "") -> None:
-        """Register a client; registering one that exists updates its name."""
+        """Register a client; registering one that exists updates its name. The id must be a valid X-Road
+        client identifier (each part checked): a name such as ``cli:root`` or a part holding ``/`` is refused."""
+        try:
+            client_id = client_key(client_id)
+        except InvalidIdentifier as exc:
+            raise PermissionProblem(str(exc)) from None
         with self.audit.begin() as conn:
             exists = conn.execute(select(clients.c.client_id).where(clients.c.client_id == client_id)).first()
             if exists:

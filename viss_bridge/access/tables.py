@@ -115,7 +115,11 @@ restrictions = Table(
     metadata,
     Column("id", _id, primary_key=True, autoincrement=True),
     Column("person", String(64), nullable=False),
-    Column("dataset", String(64), nullable=False),
+    Column("dataset", String(64), nullable=False),  # the dataset the person named (shown back to them)
+    # The register (subject domain) the restriction covers: the manifest's ``register``, by default the
+    # dataset name. Every dataset publishing that register honours it (a copy, replica or live view).
+    # NULL only in rows written before the column existed (read as the dataset name).
+    Column("register", String(255), nullable=True),
     Column("reason", String(1000), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(255), nullable=False),

@@ -11,7 +11,10 @@ permission use, so an answer is never served without its entry.
 restriction stands, answers to consumers whose permission does not rest on a
 legal obligation omit that person's record and say so (the facades add a
 typed ``withheld`` indication, see docs/access.md). Adding and lifting are
-audited.
+audited. A restriction covers the **register** the dataset publishes (the
+manifest's ``register``, by default the dataset's name), not only the name the
+person used: every dataset publishing that register (a copy, a replica, a live
+view of the same register) honours it.
 
 Persons are identified by their personal code; :func:`person_key` makes
 ``LV010190-10009``, ``010190-10009`` and ``01019010009`` the same person.
@@ -21,9 +24,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
 from viss_bridge.access import audit
@@ -32,6 +35,9 @@ from viss_bridge.access.registry import AccessStoreUnavailable, PermissionProble
 from viss_bridge.access.tables import restrictions, usage_entries
 
 from sqlalchemy.exc import SQLAlchemyError
+
+if TYPE_CHECKING:
+    from viss_bridge.catalog.manifest import Dataset
 
 
 def person_key(code: str) -> str:
@@ -69,6 +75,7 @@ class Restriction:
     created_by: str
     lifted_at: dt.datetime | None
     lifted_by: str | None
+    register: str = ""  # the register it covers (see the module docstring)
 
     @property
     def active(self) -> bool:
@@ -78,7 +85,19 @@ class Restriction:
 def _restriction(row: Any) -> Restriction:
     return Restriction(id=row.id, person=row.person, dataset=row.dataset, reason=row.reason,
                        created_at=aware(row.created_at), created_by=row.created_by, lifted_at=aware(row.lifted_at),
-                       lifted_by=row.lifted_by)
+                       lifted_by=row.lifted_by, register=row.register or row.dataset)
+
+
+def _scope(dataset: "str | Dataset") -> tuple[str, str]:
+    """(name, register) of a dataset; a bare name (a dataset no longer in the catalog) is its own register."""
+    if isinstance(dataset, str):
+        return dataset, dataset
+    return dataset.dataset, dataset.register_key
+
+
+def _covering(name: str, register: str) -> Any:
+    """Restrictions that apply to a dataset: those of its register, and any made under its own name."""
+    return or_(restrictions.c.register == register, restrictions.c.dataset == name)
 
 
 class DataTracker:
@@ -105,39 +124,61 @@ class DataTracker:
 
     # -- restrictions ------------------------------------------------------------------
 
-    def restrict(self, person: str, dataset: str, reason: str = "", actor: str | None = None) -> Restriction:
+    def restrict(self, person: str, dataset: "str | Dataset", reason: str = "",
+                 actor: str | None = None) -> Restriction:
+        """Restrict the register ``dataset`` publishes (a Dataset; a bare name is its own register)."""
         key = person_key(person)
         actor = actor or f"person:{key}"
+        name, register = _scope(dataset)
         with self.audit.begin() as conn:
             existing = conn.execute(select(restrictions).where(
-                restrictions.c.person == key, restrictions.c.dataset == dataset,
-                restrictions.c.lifted_at.is_(None))).first()
+                restrictions.c.person == key, _covering(name, register),
+                restrictions.c.lifted_at.is_(None)).order_by(restrictions.c.id)).first()
             if existing is not None:
                 return _restriction(existing)
             created = now_utc()
-            result = conn.execute(insert(restrictions).values(person=key, dataset=dataset, reason=reason or None,
-                                                              created_at=created, created_by=actor))
+            result = conn.execute(insert(restrictions).values(person=key, dataset=name, register=register,
+                                                              reason=reason or None, created_at=created,
+                                                              created_by=actor))
             ident = result.inserted_primary_key[0]
-            self.audit.write(conn, AuditEvent(audit.RESTRICTION_ADDED, actor, "restriction", f"{key}/{dataset}",
-                                              {"person": key, "dataset": dataset, "reason": reason, "id": ident}))
+            self.audit.write(conn, AuditEvent(audit.RESTRICTION_ADDED, actor, "restriction", f"{key}/{name}",
+                                              {"person": key, "dataset": name, "register": register,
+                                               "reason": reason, "id": ident}))
             row = conn.execute(select(restrictions).where(restrictions.c.id == ident)).first()
         return _restriction(row)
 
-    def lift(self, person: str, dataset: str, actor: str | None = None) -> Restriction:
+    def lift(self, person: str, dataset: "str | Dataset", actor: str | None = None) -> Restriction:
+        """Lift every active restriction that applies to ``dataset`` (of its register or under its name)."""
         key = person_key(person)
         actor = actor or f"person:{key}"
+        name, register = _scope(dataset)
         with self.audit.begin() as conn:
-            row = conn.execute(select(restrictions).where(
-                restrictions.c.person == key, restrictions.c.dataset == dataset,
-                restrictions.c.lifted_at.is_(None))).first()
-            if row is None:
-                raise PermissionProblem(f"person {key} has no restriction on {dataset}")
-            conn.execute(update(restrictions).where(restrictions.c.id == row.id)
-                         .values(lifted_at=now_utc(), lifted_by=actor))
-            self.audit.write(conn, AuditEvent(audit.RESTRICTION_LIFTED, actor, "restriction", f"{key}/{dataset}",
-                                              {"person": key, "dataset": dataset, "id": row.id}))
-            row = conn.execute(select(restrictions).where(restrictions.c.id == row.id)).first()
+            rows = conn.execute(select(restrictions).where(
+                restrictions.c.person == key, _covering(name, register),
+                restrictions.c.lifted_at.is_(None)).order_by(restrictions.c.id)).all()
+            if not rows:
+                raise PermissionProblem(f"person {key} has no restriction on {name}")
+            for row in rows:
+                conn.execute(update(restrictions).where(restrictions.c.id == row.id)
+                             .values(lifted_at=now_utc(), lifted_by=actor))
+                self.audit.write(conn, AuditEvent(audit.RESTRICTION_LIFTED, actor, "restriction",
+                                                  f"{key}/{row.dataset}",
+                                                  {"person": key, "dataset": row.dataset,
+                                                   "register": row.register or row.dataset, "id": row.id}))
+            row = conn.execute(select(restrictions).where(restrictions.c.id == rows[0].id)).first()
         return _restriction(row)
+
+    def adopt_registers(self, datasets: Iterable["Dataset"]) -> int:
+        """Restrictions made under a dataset's name before its manifest declared a ``register`` now cover
+        that register (so its copies honour them too). Idempotent; run when a catalog is published."""
+        changed = 0
+        with self.engine.begin() as conn:
+            for d in datasets:
+                if d.subject and d.register_key != d.dataset:
+                    changed += conn.execute(update(restrictions).where(
+                        restrictions.c.dataset == d.dataset, restrictions.c.register == d.dataset,
+                        restrictions.c.lifted_at.is_(None)).values(register=d.register_key)).rowcount or 0
+        return changed
 
     def restrictions(self, person: str | None = None, active_only: bool = True) -> list[Restriction]:
         query = select(restrictions).order_by(restrictions.c.id)
@@ -148,8 +189,9 @@ class DataTracker:
         with self.engine.connect() as conn:
             return [_restriction(r) for r in conn.execute(query).all()]
 
-    def restricted(self, dataset: str, persons: Iterable[str]) -> set[str]:
-        """Which of these persons (as given) restrict ``dataset`` now."""
+    def restricted(self, dataset: "str | Dataset", persons: Iterable[str]) -> set[str]:
+        """Which of these persons (as given) restrict ``dataset``'s register (or the dataset by name) now."""
+        name, register = _scope(dataset)
         by_key: dict[str, list[str]] = {}
         for person in persons:
             by_key.setdefault(person_key(person), []).append(person)
@@ -158,7 +200,7 @@ class DataTracker:
         try:
             with self.engine.connect() as conn:
                 rows = conn.execute(select(restrictions.c.person).where(
-                    restrictions.c.dataset == dataset, restrictions.c.lifted_at.is_(None),
+                    _covering(name, register), restrictions.c.lifted_at.is_(None),
                     restrictions.c.person.in_(list(by_key)))).all()
         except SQLAlchemyError as exc:
             raise AccessStoreUnavailable(f"restriction read failed: {exc.__class__.__name__}") from exc

@@ -22,6 +22,9 @@ from viss_bridge.catalog.yaml_lines import YamlSyntaxError, line_for, load_with_
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 XROAD_MEMBER_PATTERN = r"^[A-Z0-9-]+/[A-Z0-9-]+/[A-Za-z0-9-]+(/[A-Za-z0-9._-]+)?$"
+# A register (subject domain): "/"-separated parts of X-Road identifier characters (and "_", as in
+# dataset names), e.g. LV/GOV/90000100015/FPR/persons; restrictions are keyed by it (64 characters).
+REGISTER_PATTERN = r"^[A-Za-z0-9'()+,.=?_-]+(/[A-Za-z0-9'()+,.=?_-]+)*$"
 RESERVED_FIELD_NAMES = {"record", "records"}
 
 
@@ -119,6 +122,10 @@ class Dataset(_Strict):
     owner_name: str | None = None
     key: Annotated[tuple[str, ...], PydField(min_length=1)]
     subject: str | None = None
+    # The register (subject domain) this dataset publishes; copies, replicas and live views of one
+    # register declare the same one, so a person's restriction covers them all. Default: the dataset name.
+    # (``register`` in YAML; the attribute has another name because pydantic models already have ``register``)
+    subject_register: Annotated[str | None, PydField(alias="register", pattern=REGISTER_PATTERN, max_length=64)] = None
     access: Access = Access.RESTRICTED
     fields: Annotated[tuple[Field, ...], PydField(min_length=1)]
     source: AnySource = Source()
@@ -164,6 +171,11 @@ class Dataset(_Strict):
     @property
     def key_fields(self) -> tuple[Field, ...]:
         return tuple(self.field(name) for name in self.key)
+
+    @property
+    def register_key(self) -> str:
+        """The register restrictions and their checks are keyed by: ``register``, else the dataset name."""
+        return self.subject_register or self.dataset
 
     @property
     def owner_parts(self) -> list[str]:
@@ -241,7 +253,7 @@ def load_manifest(path: str | Path) -> Dataset:
 
 def manifest_to_yaml_dict(dataset: Dataset) -> dict[str, Any]:
     """The manifest as plain data (for ``catalog show`` and scaffolding)."""
-    return dataset.model_dump(mode="json", exclude_none=True, exclude={"origin"})
+    return dataset.model_dump(mode="json", exclude_none=True, exclude={"origin"}, by_alias=True)
 
 
 def is_valid_name(name: str) -> bool:

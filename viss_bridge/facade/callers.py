@@ -60,7 +60,8 @@ def resolve_caller(environ: dict[str, Any], authenticator: Authenticator | None,
     try:
         caller = authenticator.caller(identity, claimed)
     except IdentityProblem as problem:
-        code = faults.INCONSISTENT_HEADERS if problem.kind == "inconsistent" else faults.ACCESS_DENIED
+        code = {"inconsistent": faults.INCONSISTENT_HEADERS,
+                "invalid": faults.INVALID_CLIENT_IDENTIFIER}.get(problem.kind, faults.ACCESS_DENIED)
         raise BridgeFault(code, problem.message) from None
     environ[CALLER_ENV] = caller
     return caller

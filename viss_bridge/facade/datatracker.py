@@ -55,16 +55,21 @@ class UsagePage(ComplexModel):
 class Restriction(ComplexModel):
     __namespace__ = TRACKER_TNS
     _type_info = [("dataset", Unicode(**_req)), ("since", DateTime(**_req)), ("reason", Unicode(**_opt)),
-                  ("active", Boolean(**_req))]
+                  ("active", Boolean(**_req)), ("register", Unicode(**_opt))]
+
+
+def _restriction(r: Any) -> Restriction:
+    """The register says what the restriction covers: every dataset publishing it, not only ``dataset``."""
+    return Restriction(dataset=r.dataset, since=r.created_at, reason=r.reason, active=r.active, register=r.register)
 
 
 class DataTrackerService:
-    def __init__(self, registry: AccessRegistry, tracker: DataTracker, provider: str, known_dataset: Callable[[str], bool],
-                 base_url: str) -> None:
+    def __init__(self, registry: AccessRegistry, tracker: DataTracker, provider: str,
+                 personal_dataset: Callable[[str], Any], base_url: str) -> None:
         self.registry = registry
         self.tracker = tracker
         self.provider = provider
-        self.known_dataset = known_dataset
+        self.personal_dataset = personal_dataset  # name -> the Dataset if it has personal data (a subject), else None
         self.base_url = base_url.rstrip("/")
         self.wsgi = make_spyne_wsgi([self._service_class()], TRACKER_TNS, "viss_bridge_datatracker", echo_header=True)
         self._wsdl: bytes | None = None
@@ -100,27 +105,28 @@ class DataTrackerService:
         @rpc(Unicode(**_req), Unicode(**_opt), _args=("dataset", "reason"), _returns=Restriction,
              _operation_name="restrictDistribution", _out_variable_name="restriction")
         def restrictDistribution(ctx: Any, dataset: str, reason: str | None) -> Any:
-            if not service.known_dataset(dataset):
+            d = service.personal_dataset(dataset)
+            if d is None:
                 raise SpyneFault(BridgeFault(faults.INVALID_REQUEST, f"Unknown dataset, or one without personal data: {dataset}"))
             call = ctx.transport.req_env[REQUEST_CONTEXT]
-            r = service.tracker.restrict(person_of(ctx), dataset, reason or "", actor=f"person:{call.person} via {call.client}")
-            return Restriction(dataset=r.dataset, since=r.created_at, reason=r.reason, active=r.active)
+            r = service.tracker.restrict(person_of(ctx), d, reason or "", actor=f"person:{call.person} via {call.client}")
+            return _restriction(r)
 
         @rpc(Unicode(**_req), _args=("dataset",), _returns=Restriction,
              _operation_name="liftRestriction", _out_variable_name="restriction")
         def liftRestriction(ctx: Any, dataset: str) -> Any:
             call = ctx.transport.req_env[REQUEST_CONTEXT]
             try:
-                r = service.tracker.lift(person_of(ctx), dataset, actor=f"person:{call.person} via {call.client}")
+                r = service.tracker.lift(person_of(ctx), service.personal_dataset(dataset) or dataset,
+                                         actor=f"person:{call.person} via {call.client}")
             except PermissionProblem as exc:
                 raise SpyneFault(BridgeFault(faults.INVALID_REQUEST, str(exc))) from None
-            return Restriction(dataset=r.dataset, since=r.created_at, reason=r.reason, active=r.active)
+            return _restriction(r)
 
         @rpc(_returns=Restriction.customize(max_occurs="unbounded", **_opt), _operation_name="listRestrictions",
              _out_variable_name="restriction")
         def listRestrictions(ctx: Any) -> Any:
-            return [Restriction(dataset=r.dataset, since=r.created_at, reason=r.reason, active=r.active)
-                    for r in service.tracker.restrictions(person_of(ctx))]
+            return [_restriction(r) for r in service.tracker.restrictions(person_of(ctx))]
 
         return type("DataTracker", (ServiceBase,), {"findUsage": findUsage, "restrictDistribution": restrictDistribution,
                                                    "liftRestriction": liftRestriction,

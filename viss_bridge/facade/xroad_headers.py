@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from viss_bridge.access.identity import InvalidIdentifier, check_part
 from viss_bridge.facade import faults
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.xml import local_name
@@ -37,6 +38,15 @@ class XRoadId:
     service_code: str | None = None
     service_version: str | None = None
 
+    def __post_init__(self) -> None:
+        """Every part is checked (X-Road's characters), so ``str()`` and ``provider`` are one-to-one keys."""
+        for name, value, service in (("xRoadInstance", self.instance, False), ("memberClass", self.member_class, False),
+                                     ("memberCode", self.member_code, False), ("subsystemCode", self.subsystem, False),
+                                     ("serviceCode", self.service_code, True),
+                                     ("serviceVersion", self.service_version, True)):
+            if value is not None:
+                check_part(name, value, service)
+
     @property
     def member(self) -> str:
         return "/".join([self.instance, self.member_class, self.member_code])
@@ -59,7 +69,7 @@ class XRoadId:
         """Parse ``INSTANCE/CLASS/CODE[/SUBSYSTEM]`` (as written in configs and manifests)."""
         parts = text.strip().split("/")
         if len(parts) not in (3, 4) or not all(parts):
-            raise ValueError(f"'{text}' is not INSTANCE/CLASS/CODE[/SUBSYSTEM]")
+            raise InvalidIdentifier(f"'{text}' is not INSTANCE/CLASS/CODE[/SUBSYSTEM]")
         return cls("SUBSYSTEM" if len(parts) == 4 else "MEMBER", *parts[:3], subsystem=parts[3] if len(parts) == 4 else None)
 
     def to_element(self, tag: str) -> etree._Element:
@@ -119,7 +129,11 @@ def _parse_id(element: etree._Element, where: str, service: bool) -> XRoadId:
         code = _text(element, "serviceCode", where)
         version = _text(element, "serviceVersion", where, required=False)
     assert instance and member_class and member_code
-    return XRoadId(object_type, instance, member_class, member_code, subsystem, code, version)
+    try:
+        return XRoadId(object_type, instance, member_class, member_code, subsystem, code, version)
+    except InvalidIdentifier as exc:
+        raise BridgeFault(faults.INVALID_SERVICE_IDENTIFIER if service else faults.INVALID_CLIENT_IDENTIFIER,
+                          f"Header '{where}': {exc}") from None
 
 
 def parse_header(header: etree._Element | None) -> XRoadHeader:
