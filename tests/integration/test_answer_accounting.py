@@ -190,3 +190,52 @@ def test_internal_error_traceback_carries_the_fault_id(own_bridge, demo_world) -
     tracebacks = [line for line in lines if "JSONDecodeError" in line.get("exception", "")]
     assert tracebacks, own_bridge.log_text()[-3000:]
     assert [line.get("fault_id") for line in tracebacks] == [fault.detail]
+
+
+VID = "LV/GOV/90000069281/VID-EDS"  # granted fpr_person in the demo
+
+
+def test_refused_viss_answers_are_not_counted(tmp_path, demo_world) -> None:  # type: ignore[no-untyped-def]
+    """/viss (SOAP 1.2, WS-Security, no Spyne) counts through the same mechanism as /xroad and /catalog."""
+    import yaml
+    from lxml import etree
+
+    from tests.viss_helpers import PERSON_URN, envelope, parse_fault12, post12, q, sign, start_transaction, submit_sync
+    from viss_bridge.security.keys import SigningKey
+    from viss_bridge.security.pki import init_dev_pki
+
+    pki = init_dev_pki(tmp_path / "pki")
+    consumers = tmp_path / "viss-consumers.yaml"
+    consumers.write_text(yaml.safe_dump({"consumers": [
+        {"client": VID, "participant": "AU:90000069281", "cert": str(pki.consumers[VID].cert)}]}))
+    bridge = start_bridge(tmp_path / "data", workers=1, size=40, extra_env={
+        "VISS_BRIDGE_VISS_TRUST_CA": str(pki.ca_cert), "VISS_BRIDGE_VISS_CONSUMERS": str(consumers),
+        "VISS_BRIDGE_VISS_SIGNING_CERT": str(pki.node.cert), "VISS_BRIDGE_VISS_SIGNING_KEY": str(pki.node.key)})
+    try:
+        url = f"{bridge.url}/viss"
+        key = SigningKey.from_identity(pki.consumers[VID])
+        started = post12(url, sign(envelope("StartTransaction", start_transaction(PERSON_URN), url), key))
+        assert started.status_code == 200, started.text
+        transaction = etree.fromstring(started.content).findtext(f".//{q('TransactionID')}")
+        registry = registry_for(bridge)
+        number = next(p.number for p in registry.permissions(client_id=VID) if p.dataset == "fpr_person")
+        used = registry.permission(number).used
+        person = demo_world["fpr_person"][5]["person_code"]
+
+        def submit() -> requests.Response:
+            return post12(url, sign(envelope("SubmitSync", submit_sync(transaction, PERSON_URN,
+                                                                       {"person_code": person}), url), key))
+
+        switch = LogSwitch(bridge)
+        switch.break_()
+        try:
+            fault = parse_fault12(submit())
+            assert fault.code == LOGGING_FAILED, fault
+        finally:
+            switch.repair()
+        assert registry.permission(number).used == used and entries(bridge, person, VID) == 0
+        response = submit()
+        assert response.status_code == 200, response.text
+        assert registry.permission(number).used == used + 1 and entries(bridge, person, VID) == 1
+    finally:
+        bridge.stop()
