@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import sys
-from typing import Any
+from typing import Any, Container
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
@@ -28,6 +28,22 @@ FAULTS = Counter("viss_bridge_faults_total", "Faults answered, by code", ["endpo
 CATALOG_DATASETS = Gauge("viss_bridge_catalog_datasets", "Datasets published by this worker",
                          multiprocess_mode="max")
 CATALOG_RELOADS = Counter("viss_bridge_catalog_reloads_total", "Catalog reloads", ["result"])
+
+# The label value every name that is not configured shares, so callers cannot grow /metrics (issue 9, item 6).
+UNKNOWN_LABEL = "unknown"
+
+
+def bounded_label(value: str | None, known: Container[str]) -> str:
+    """``value`` as a metrics label if it is a configured name, else the one shared :data:`UNKNOWN_LABEL`.
+
+    Every label set is a time series kept for the life of the process (and a file per worker in
+    multiprocess mode), so a label taken from a request (a serviceCode, an operation element) would let
+    any caller grow ``/metrics`` and the node's memory without bound.
+    """
+    if not value:
+        return "-"
+    return value if value in known else UNKNOWN_LABEL
+
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 

@@ -33,20 +33,31 @@ from viss_bridge.facade.access_admin import AccessAdminFacade
 from viss_bridge.facade.catalog_native import CATALOG_TNS, CatalogFacade
 from viss_bridge.facade.datatracker import DataTrackerService
 from viss_bridge.facade.faults import BridgeFault
-from viss_bridge.facade.exchange import CallInfo, Exchange, ExchangeSink
+from viss_bridge.facade.exchange import CallInfo, Exchange, ExchangeSink, settle_uses
 from viss_bridge.facade.logging_sink import MessageLogAuditSink, MessageLogSink, sign_response
 from viss_bridge.msglog import LogUnavailable, MessageLog
 from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, parse_soap, read_body, to_bridge_fault
 from viss_bridge.facade.legacy_contract import LegacyContractFacade, LegacyContracts
 from viss_bridge.facade.sources import ProviderLegSink, SourceRouter
 from viss_bridge.facade.xroad import XRoadFacade, client_list_json, client_list_xml
+from viss_bridge.facade.xroad import METASERVICES as XROAD_METASERVICES
+from viss_bridge.facade.access_admin import OPERATIONS as ACCESS_OPERATIONS
+from viss_bridge.facade.catalog_native import OPERATIONS as CATALOG_OPERATIONS
+from viss_bridge.facade.datatracker import OPERATIONS as TRACKER_OPERATIONS
+from viss_bridge.facade.viss import OPERATIONS as VISS_OPERATIONS
 from viss_bridge.upstream.client import CALLER
 from viss_bridge.upstream.pool import ProviderPool
-from viss_bridge.observability import (CATALOG_DATASETS, CATALOG_RELOADS, FAULTS, LATENCY, REQUESTS, metrics_text)
+from viss_bridge.observability import (CATALOG_DATASETS, CATALOG_RELOADS, FAULTS, LATENCY, REQUESTS, bounded_label,
+                                       metrics_text)
 from viss_bridge.xml import NS_SOAP11, NS_SOAP12
 from pathlib import Path
 
 log = logging.getLogger("viss_bridge.server")
+
+# Operation names the endpoints define in code; with the published dataset names and the legacy contracts'
+# operations they are the only service labels /metrics shows (observability.bounded_label).
+STATIC_OPERATIONS = frozenset((*XROAD_METASERVICES, *TRACKER_OPERATIONS, *CATALOG_OPERATIONS, *ACCESS_OPERATIONS,
+                               *VISS_OPERATIONS))
 
 StartResponse = Callable[..., Any]
 
@@ -240,7 +251,8 @@ class BridgeApp:
                                          fault_code=response.fault.code if response.fault else None,
                                          fault_id=response.fault.fault_id if response.fault else None,
                                          remote_addr=environ.get("REMOTE_ADDR")), response, soap_ns)
-        service = info.operation or "-"
+        settle_uses(info, served=response.fault is None)  # counted and tracked only with the answer's log records
+        service = self._service_label(endpoint, published, info)
         outcome = "fault" if response.fault else "ok"
         REQUESTS.labels(endpoint, service, outcome).inc()
         LATENCY.labels(endpoint, service).observe(time.perf_counter() - started)
@@ -257,6 +269,19 @@ class BridgeApp:
         headers.extend(response.headers)
         start_response(_status(response.status), headers)
         return [response.body]
+
+    def _service_label(self, endpoint: str, published: Published, info: CallInfo) -> str:
+        """The call's service as a metrics label: a configured name, else the one shared ``unknown``."""
+        if endpoint == "legacy":  # info.service is legacy/<contract>/<operation> once the operation is mapped
+            parts = (info.service or "").split("/")
+            try:
+                contract = self.legacy.contracts.get(parts[1]) if len(parts) == 3 else None
+            except Exception:  # a broken contract has no configured names
+                contract = None
+            return bounded_label(info.operation, contract.operations if contract is not None else ())
+        if info.operation in STATIC_OPERATIONS:
+            return bounded_label(info.operation, STATIC_OPERATIONS)
+        return bounded_label(info.operation, published.catalog.datasets)
 
     def _signed(self, response: SoapResponse, soap_ns: str = NS_SOAP11) -> SoapResponse:
         """The response signed with the node key (WS-Security), so that the log holds what was sent."""

@@ -8,8 +8,11 @@ Rules by the manifest's ``access`` level:
 
 With several usable permissions for one dataset, the one resting on a legal
 obligation is used first, then the oldest. Its readable fields shape the
-answer and the client's WSDL; its use is counted (exactly, in the database)
-when the answer is ready, together with the data tracker entries.
+answer and the client's WSDL; its use is reserved (exactly, in the database)
+when the answer is ready, and the reservation and the data tracker entries
+become final only once the answer's message log records have committed
+(:class:`PendingUse`): an answer refused with LoggingFailed is neither
+counted nor tracked.
 """
 
 from __future__ import annotations
@@ -145,9 +148,13 @@ class RegistryPolicy:
             return set()
         return self.tracker.restricted(dataset, persons)
 
-    def record_use(self, decision: Decision, dataset: "Dataset", persons: Iterable[str], *,
-                   user_id: str | None = None, message_id: str | None = None) -> None:
-        """Count the use and write the tracker entries in one transaction; raises UseRefused (nothing written)."""
+    def reserve_use(self, decision: Decision, dataset: "Dataset", persons: Iterable[str], *,
+                    user_id: str | None = None, message_id: str | None = None) -> "PendingUse | None":
+        """Reserve the use now (exact quota; raises UseRefused) and hold the tracker entries until the answer is logged.
+
+        The caller settles the result: :meth:`PendingUse.commit` once the answer's log records have
+        committed, :meth:`PendingUse.release` if the answer is not served.
+        """
         permission = decision.permission
         client = decision.client_id or "anonymous"
         rows = [UsageRow(person=person_key(p), client_id=client, dataset=dataset.dataset,
@@ -156,12 +163,56 @@ class RegistryPolicy:
                          message_id=message_id) for p in dict.fromkeys(persons) if p]
         number = permission.number if permission is not None else None
         if number is None and not rows:
-            return
-        try:
-            self.registry.use(number, rows)
-        except Exception:
-            if decision.client_id:
-                self.forget(decision.client_id)  # let the next decision see why
-            raise
+            return None
+        if number is not None:
+            try:
+                self.registry.reserve(number)
+            except Exception:
+                if decision.client_id:
+                    self.forget(decision.client_id)  # let the next decision see why
+                raise
+        self._forget_count(decision)
+        return PendingUse(self, decision, number, rows)
+
+    def record_use(self, decision: Decision, dataset: "Dataset", persons: Iterable[str], *,
+                   user_id: str | None = None, message_id: str | None = None) -> None:
+        """Count the use and write the tracker entries at once (no message log involved, e.g. tools)."""
+        pending = self.reserve_use(decision, dataset, persons, user_id=user_id, message_id=message_id)
+        if pending is not None:
+            pending.commit()
+
+    def _forget_count(self, decision: Decision) -> None:
+        permission = decision.permission
         if permission is not None and permission.quota is not None and decision.client_id:
             self.forget(decision.client_id)  # the cached use count is stale now
+
+
+@dataclass
+class PendingUse:
+    """One answer's reserved permission use and its tracker entries, not yet final.
+
+    The facades collect these on the call (``CallInfo.uses``); the server settles them after the
+    exchange went to the message log, so counting and tracking commit only with the answer's log records.
+    """
+
+    policy: RegistryPolicy
+    decision: Decision
+    number: str | None
+    rows: list[UsageRow]
+    settled: bool = False
+
+    def commit(self) -> None:
+        """The answer's log records committed: write its tracker entries (the use is already counted)."""
+        if self.settled:
+            return
+        self.settled = True
+        self.policy.registry.write_usage(self.rows)
+
+    def release(self) -> None:
+        """The answer was refused (or replaced by a fault): give the use back and write no tracker entry."""
+        if self.settled:
+            return
+        self.settled = True
+        if self.number is not None:
+            self.policy.registry.release(self.number)
+            self.policy._forget_count(self.decision)

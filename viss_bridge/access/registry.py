@@ -408,30 +408,72 @@ class AccessRegistry:
         is active, valid and under quota, so concurrent workers can never exceed
         the quota. If it does not succeed, nothing is written and :class:`UseRefused`
         says why. ``number`` None (open or public data) writes only the entries.
+        Serving paths use :meth:`reserve` / :meth:`release` / :meth:`write_usage` instead, so
+        that an answer the message log refuses is neither counted nor tracked.
         """
         now = now_utc()
         try:
             with self.audit.begin() as conn:
                 if number is not None:
-                    result = conn.execute(
-                        update(permissions)
-                        .where(permissions.c.number == number, permissions.c.status == "active",
-                               permissions.c.valid_from <= now,
-                               or_(permissions.c.valid_to.is_(None), permissions.c.valid_to > now),
-                               or_(permissions.c.quota.is_(None), permissions.c.used < permissions.c.quota))
-                        .values(used=permissions.c.used + 1))
-                    if result.rowcount != 1:
-                        row = conn.execute(select(permissions).where(permissions.c.number == number)).first()
-                        permission = _permission(row) if row else None
-                        raise UseRefused(permission, permission.refusal(now) if permission
-                                         else f"permission {number} no longer exists")
-                if usage:
-                    conn.execute(insert(usage_entries), [
-                        {"at": now, "person": u.person, "client_id": u.client_id, "dataset": u.dataset,
-                         "purpose": u.purpose, "permission_number": u.permission_number, "user_id": u.user_id,
-                         "message_id": u.message_id} for u in usage])
+                    self._count(conn, number, now)
+                self._insert_usage(conn, usage, now)
         except SQLAlchemyError as exc:
             raise AccessStoreUnavailable(f"permission store write failed: {exc.__class__.__name__}") from exc
+
+    def reserve(self, number: str) -> None:
+        """Take one use of the permission now (the same exact conditional UPDATE), committed at once.
+
+        Committing the reservation before the answer is logged keeps quotas exact under concurrency;
+        :meth:`release` gives it back when the answer is not served after all.
+        """
+        now = now_utc()
+        try:
+            with self.audit.begin() as conn:
+                self._count(conn, number, now)
+        except SQLAlchemyError as exc:
+            raise AccessStoreUnavailable(f"permission store write failed: {exc.__class__.__name__}") from exc
+
+    def release(self, number: str) -> None:
+        """Give back a use taken by :meth:`reserve` whose answer was refused (e.g. LoggingFailed)."""
+        try:
+            with self.audit.begin() as conn:
+                conn.execute(update(permissions).where(permissions.c.number == number, permissions.c.used > 0)
+                             .values(used=permissions.c.used - 1))
+        except SQLAlchemyError as exc:
+            raise AccessStoreUnavailable(f"permission store write failed: {exc.__class__.__name__}") from exc
+
+    def write_usage(self, usage: list[UsageRow]) -> None:
+        """Write the tracker entries of an answer whose log records have committed."""
+        if not usage:
+            return
+        try:
+            with self.audit.begin() as conn:
+                self._insert_usage(conn, usage, now_utc())
+        except SQLAlchemyError as exc:
+            raise AccessStoreUnavailable(f"permission store write failed: {exc.__class__.__name__}") from exc
+
+    @staticmethod
+    def _count(conn: Any, number: str, now: dt.datetime) -> None:
+        result = conn.execute(
+            update(permissions)
+            .where(permissions.c.number == number, permissions.c.status == "active",
+                   permissions.c.valid_from <= now,
+                   or_(permissions.c.valid_to.is_(None), permissions.c.valid_to > now),
+                   or_(permissions.c.quota.is_(None), permissions.c.used < permissions.c.quota))
+            .values(used=permissions.c.used + 1))
+        if result.rowcount != 1:
+            row = conn.execute(select(permissions).where(permissions.c.number == number)).first()
+            permission = _permission(row) if row else None
+            raise UseRefused(permission, permission.refusal(now) if permission
+                             else f"permission {number} no longer exists")
+
+    @staticmethod
+    def _insert_usage(conn: Any, usage: list[UsageRow], now: dt.datetime) -> None:
+        if usage:
+            conn.execute(insert(usage_entries), [
+                {"at": now, "person": u.person, "client_id": u.client_id, "dataset": u.dataset,
+                 "purpose": u.purpose, "permission_number": u.permission_number, "user_id": u.user_id,
+                 "message_id": u.message_id} for u in usage])
 
     def _reading(self):  # type: ignore[no-untyped-def]
         return _ReadGuard(self.engine)

@@ -11,7 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
-from typing import Protocol
+import logging
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -26,6 +29,8 @@ class CallInfo:
     subjects: list[str] = field(default_factory=list)
     authenticated_by: str | None = None  # tls | proxy | ws-security | header (development) | None
     permission: str | None = None  # number of the permission the answer was served under
+    # Permission uses reserved while answering (access.policy.PendingUse): final only once the answer is logged.
+    uses: list[Any] = field(default_factory=list)
     # Ties every logged message of this call together (consumer and provider legs); see docs/message-log.md.
     exchange_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
@@ -54,3 +59,21 @@ class ExchangeSink(Protocol):
     """Receives every exchange before its response leaves; raising blocks the response."""
 
     def record(self, exchange: Exchange) -> None: ...
+
+
+def settle_uses(info: CallInfo, served: bool) -> None:
+    """Make the call's reserved uses final (answer logged and served) or give them back (refused, faulted).
+
+    Runs after the sinks: the tracker entries are written only once the answer's log records have
+    committed. Giving back never fails the answer. If writing the entries fails after the log committed,
+    the answer is still served (the log already holds it); the log's records carry the subjects and the
+    exchange id, from which the entries can be restored, and the error line names the exchange.
+    """
+    uses, info.uses = info.uses, []
+    for use in uses:
+        try:
+            use.commit() if served else use.release()
+        except Exception as exc:
+            log.error("settling a permission use failed", exc_info=exc,
+                      extra={"exchange_id": info.exchange_id, "served": served,
+                             "permission": getattr(use, "number", None)})

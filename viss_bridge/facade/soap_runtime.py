@@ -101,10 +101,27 @@ class PreparsedSoap11(Soap11):
         ctx.in_document = (document, {})
 
 
+class _BridgeApplication(Application):
+    """Spyne's Application, except that an unexpected error in a handler becomes the bridge's InternalError here.
+
+    Spyne replaces such an error by a new ``Fault('Server', ...)`` that keeps neither the exception nor its
+    traceback, and logs the traceback itself without the fault id. Turning it into the bridge's fault while the
+    traceback is still at hand logs it once, under the UUID the consumer gets as faultDetail (docs/endpoints.md).
+    """
+
+    def call_wrapper(self, ctx):  # type: ignore[no-untyped-def]
+        try:
+            return super().call_wrapper(ctx)
+        except Fault:
+            raise
+        except Exception as exc:
+            raise SpyneFault(to_bridge_fault(exc)) from None
+
+
 def make_spyne_wsgi(services: list[type], tns: str, name: str,
                     echo_header: bool = False) -> WsgiApplication:
     """A Spyne WSGI app over pre-parsed SOAP 1.1 whose faults are the bridge's own."""
-    app = Application(services, tns=tns, name=name, in_protocol=PreparsedSoap11(validator=None),
+    app = _BridgeApplication(services, tns=tns, name=name, in_protocol=PreparsedSoap11(validator=None),
                       out_protocol=Soap11(cleanup_namespaces=True))
     app.event_manager.add_listener("method_exception_document", _replace_fault_document)
     if echo_header:
@@ -136,8 +153,10 @@ def to_bridge_fault(error: BaseException) -> BridgeFault:
         code = str(error.faultcode or "")
         if code.startswith("Client"):
             return BridgeFault(faults.INVALID_REQUEST, f"Invalid request: {error.faultstring}")
-    log.error("unexpected error while serving a request", exc_info=error)
-    return faults.service_failed("InternalError", "The bridge failed to process the request; see the log for the fault id")
+    fault = faults.service_failed("InternalError", "The bridge failed to process the request; see the log for the fault id")
+    # The traceback's log line carries the fault's UUID, so the faultDetail a consumer quotes finds it.
+    log.error("unexpected error while serving a request", exc_info=error, extra={"fault_id": fault.fault_id})
+    return fault
 
 
 class SpyneFault(Fault):

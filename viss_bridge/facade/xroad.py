@@ -73,8 +73,8 @@ class Permissions(Protocol):
 
     def withheld(self, decision: Decision, dataset: Dataset, persons: Any) -> set[str]: ...
 
-    def record_use(self, decision: Decision, dataset: Dataset, persons: Any, *, user_id: str | None = None,
-                   message_id: str | None = None) -> None: ...
+    def reserve_use(self, decision: Decision, dataset: Dataset, persons: Any, *, user_id: str | None = None,
+                    message_id: str | None = None) -> Any: ...
 
 
 def narrowed(dataset: Dataset, fields: tuple[str, ...] | None) -> Dataset:
@@ -86,15 +86,23 @@ def narrowed(dataset: Dataset, fields: tuple[str, ...] | None) -> Dataset:
 
 
 def count_use(permissions: Any, call_info: CallInfo, decision: Decision, dataset: Dataset, persons: list[str]) -> None:
-    """Count the permission use and write tracker entries, turning refusals into the consumer's fault."""
+    """Reserve the permission use and hold the tracker entries on the call, turning refusals into the consumer's fault.
+
+    Every face that serves data (/xroad, /catalog, /viss, /legacy) counts here. The reservation is exact at
+    once; the server settles it after the exchange went to the message log (``exchange.settle_uses``), so an
+    answer refused with LoggingFailed is neither counted nor tracked.
+    """
     try:
-        permissions.record_use(decision, dataset, persons, user_id=call_info.user_id, message_id=call_info.message_id)
+        pending = permissions.reserve_use(decision, dataset, persons, user_id=call_info.user_id,
+                                          message_id=call_info.message_id)
     except UseRefused as exc:
         raise SpyneFault(BridgeFault(faults.ACCESS_DENIED, f"Request is not allowed: {exc}")) from None
     except AccessStoreUnavailable as exc:
         log.error("permission store unavailable: %s", exc)
         raise SpyneFault(faults.service_failed(
             "DatabaseError", "The permission store is not available; the request was not served")) from None
+    if pending is not None:
+        call_info.uses.append(pending)
     call_info.permission = decision.permission.number if decision.permission else None
 
 
