@@ -1087,6 +1087,7 @@ def log_export(ctx: click.Context, database_url: str | None, message_id: str | N
     """Write one exchange (every record of it) as an ASiC-E evidence container."""
     from viss_bridge.msglog.evidence import EvidenceError, export_exchange, find_exchange_records
     from viss_bridge.msglog.store import LogUnavailable
+    from viss_bridge.security.keys import SigningKey
 
     node = seq = None
     if record:
@@ -1094,10 +1095,14 @@ def log_export(ctx: click.Context, database_url: str | None, message_id: str | N
         if not node or not number.isdigit():
             raise click.BadParameter("use NODE/SEQ, e.g. node-1/42", param_hint="--record")
         seq = int(number)
+    settings = _settings(ctx)
+    if not (settings.signing_cert and settings.signing_key):
+        raise click.ClickException("no signing_cert/signing_key configured: the container is signed with the node key")
+    key = SigningKey.from_files(settings.signing_cert, settings.signing_key)
     store = _log_store(ctx, database_url)
     try:
         records = find_exchange_records(store, exchange_id=exchange_id, message_id=message_id, node=node, seq=seq)
-        data = export_exchange(store, records)
+        data = export_exchange(store, records, key, settings.tsa_url or None)
     except (EvidenceError, LogUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
     Path(output).write_bytes(data)

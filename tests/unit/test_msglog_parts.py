@@ -115,7 +115,7 @@ def test_seals_stay_verifiable_after_the_node_certificate_expires_thanks_to_the_
     msglog.record(RecordInput(b"<a/>", "consumer", "request", "ex-1"), RecordInput(b"<b/>", "provider", "request", "ex-1"),
                   RecordInput(b"<c/>", "provider", "response", "ex-1"), RecordInput(b"<d/>", "consumer", "response", "ex-1"))
     assert msglog.seal_pending(force=True) == 4
-    container = export_exchange(msglog.store, find_exchange_records(msglog.store, exchange_id="ex-1"))
+    container = export_exchange(msglog.store, find_exchange_records(msglog.store, exchange_id="ex-1"), SigningKey(short, key), tsa)
     time.sleep(max(0.0, (short.not_valid_after_utc - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 0.5)
     trust = TrustStore.from_files(dev_pki.ca_cert)
     assert verify_log(LogStore(url), trust, require_timestamps=True).ok
