@@ -191,6 +191,7 @@ def verify_signature_document(document: bytes, files: dict[str, bytes], parse: o
     covered: dict[str, str] = {}
     formats = {d.get("ObjectReference"): d.findtext(_xa("MimeType")) for d in signed_props.iter(_xa("DataObjectFormat"))}
     sp_seen = False
+    changed: list[str] = []  # every changed file is named, not only the first
     for reference in signed_info.findall(_ds("Reference")):
         if reference.find(_ds("DigestMethod")).get("Algorithm") != SHA256:  # type: ignore[union-attr]
             raise XadesError("digest method must be SHA-256")
@@ -214,10 +215,12 @@ def verify_signature_document(document: bytes, files: dict[str, bytes], parse: o
         if name in covered:
             raise XadesError(f"{name} is referenced twice")
         if hashlib.sha256(files[name]).digest() != expected:
-            raise XadesError(f"data file {name} was changed after signing (digest mismatch)")
+            changed.append(f"data file {name} was changed after signing (digest mismatch)")
         covered[name] = formats.get(f"#{reference.get('Id')}") or ""
         if not covered[name]:
             raise XadesError(f"{name} has no DataObjectFormat")
+    if changed:
+        raise XadesError("; ".join(changed))
     if not sp_seen:
         raise XadesError("no SignedProperties reference")
     certs = signature.findall(f"{_ds('KeyInfo')}/{_ds('X509Data')}/{_ds('X509Certificate')}")
