@@ -164,6 +164,11 @@ def _token_certs(tsr: bytes) -> list[x509.Certificate]:
 def _readme(records: list[tuple[str, str, str, bool]]) -> str:
     lines = ["viss-bridge evidence container (ASiC-E layout).", "",
              "Check it all:   viss-bridge evidence verify THIS.asice --trust ca.pem", "",
+             "The container is an ASiC-E with a XAdES-T signature (META-INF/signatures0.xml) over every file:",
+             "DigiDoc4 / libdigidocpp open it. With xmlsec1, after unzipping:",
+             '  xmlsec1 --verify --id-attr:Id "http://uri.etsi.org/01903/v1.3.2#:SignedProperties" \\',
+             "          --url-map:FILE FILE ... (once per file outside META-INF) --trusted-pem ca.pem META-INF/signatures0.xml",
+             "",
              "Or part by part with standard tools, after unzipping (ca.pem is YOUR copy of the trust anchor):", ""]
     for stem, message, seal, stamped in records:
         lines += [f"record {stem}:",
