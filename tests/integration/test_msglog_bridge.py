@@ -286,6 +286,47 @@ def test_a_modified_container_fails_every_check(node, dev_pki, tmp_path) -> None
     assert ours.returncode != 0
 
 
+@NEEDS_TOOLS
+def test_one_persons_exchanges_in_one_signed_container_and_its_archive_time_stamp(node, dev_pki, person,
+                                                                                  tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A data-subject request: every exchange that concerned the person, all its records, one signature over
+    all; then `evidence renew` adds an ArchiveTimeStamp (XAdES-A) that every checker still accepts."""
+    wait_sealed(node)
+    found = json.loads(cli("log", "find", "--person", person, "--json", env=node.cli_env).stdout)
+    exchanges = {r["exchange_id"] for r in found}
+    assert len(exchanges) >= 2, found  # several calls in this module concerned the person
+    container = tmp_path / "person.asice"
+    cli("log", "export", "--person", person, "--since", "2000-01-01T00:00:00Z", "-o", str(container), env=node.cli_env)
+    with zipfile.ZipFile(container) as archive:
+        records = [json.loads(archive.read(n)) for n in archive.namelist() if n.startswith("records/")]
+        assert [n for n in archive.namelist() if n.startswith("META-INF/signatures")] == ["META-INF/signatures0.xml"]
+        archive.extractall(tmp_path / "x")
+    assert {r["exchange"] for r in records} == exchanges
+    expected = sqlite_rows(node.log_db, f"SELECT COUNT(*) FROM msglog_record WHERE exchange_id IN "
+                                        f"({', '.join('?' * len(exchanges))})", tuple(exchanges))[0][0]
+    assert len(records) == expected  # both legs, both directions of each exchange
+    report = cli("evidence", "verify", str(container), "--trust", str(dev_pki.ca_cert))
+    assert "EVIDENCE VALID" in report.stdout and report.stdout.count("\nrecord ") == expected
+    assert xmlsec1_xades(tmp_path / "x", dev_pki.ca_cert).returncode == 0
+    assert unexpected_causes(digidoc_validate(container, tmp_path)) == []
+    # Renewal: an archive time-stamp over the signature, its time-stamp and every data file.
+    renewed = tmp_path / "renewed.asice"
+    cli("evidence", "renew", str(container), "-o", str(renewed), env=node.cli_env)
+    report = cli("evidence", "verify", str(renewed), "--trust", str(dev_pki.ca_cert))
+    assert "EVIDENCE VALID" in report.stdout and "archive time-stamp 1 (XAdES-A)" in report.stdout, report.stdout
+    answer = digidoc_validate(renewed, tmp_path)
+    assert [s["profile"] for s in answer["signatures"]] == ["BES/time-stamp-archive"] and not unexpected_causes(answer)
+    with zipfile.ZipFile(renewed) as archive:
+        archive.extractall(tmp_path / "r")
+    assert xmlsec1_xades(tmp_path / "r", dev_pki.ca_cert).returncode == 0  # the signature itself is unchanged
+    # The archive time-stamp covers the data files: change one and it fails, named.
+    with zipfile.ZipFile(renewed) as archive:
+        readme = archive.read("README.txt")
+    rezip(renewed, tmp_path / "bad.asice", {"README.txt": readme + b" "})
+    bad = cli("evidence", "verify", str(tmp_path / "bad.asice"), "--trust", str(dev_pki.ca_cert), check=False)
+    assert bad.returncode == 1 and "data file README.txt was changed" in bad.stdout, bad.stdout
+
+
 def test_sigkill_of_a_worker_under_load_keeps_the_log_consistent(node, demo_catalog, person) -> None:  # type: ignore[no-untyped-def]
     dataset = demo_catalog.get("fpr_person")
     acknowledged: list[str] = []

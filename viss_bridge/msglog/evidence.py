@@ -42,7 +42,8 @@ from viss_bridge.msglog.records import META_COLUMNS, record_hash
 from viss_bridge.msglog.seals import SealInvalid, read_seal, verify_seal
 from viss_bridge.msglog.store import LogStore
 from viss_bridge.msglog.tsp import TimestampError, request_timestamp, token_of, verify_timestamp
-from viss_bridge.msglog.xades import SIGNATURE_FILE, DataFile, XadesError, sign_container_files, verify_signature_document
+from viss_bridge.msglog.xades import (SIGNATURE_FILE, DataFile, XadesError, add_archive_timestamp, sign_container_files,
+                                     verify_signature_document)
 from viss_bridge.security.keys import SigningKey
 from viss_bridge.security.pki import CertificateError, TrustStore, subject_cn
 from viss_bridge.security.xmldsig import embedded_certificates
@@ -90,6 +91,22 @@ def find_exchange_records(store: LogStore, *, exchange_id: str | None = None, me
         values["body"], values["record_hash"] = bytes(row[-2]), bytes(row[-1])
         out.append(values)
     return out
+
+
+def find_person_records(store: LogStore, person: str, since: str | None = None, until: str | None = None,
+                        limit: int = 10_000) -> list[dict[str, Any]]:
+    """Every record of every exchange that concerned ``person`` in the period (a data-subject request)."""
+    from viss_bridge.msglog.find import find_records
+
+    exchanges = sorted({r["exchange_id"] for r in find_records(store, person=person, since=since, until=until,
+                                                               limit=limit)})
+    if not exchanges:
+        raise EvidenceError(f"no exchange concerning {person} in the log" + (" in that period" if since or until else ""))
+    found: dict[tuple[str, int], dict[str, Any]] = {}
+    for exchange in exchanges:
+        for record in find_exchange_records(store, exchange_id=exchange):
+            found[(record["node_id"], int(record["seq"]))] = record
+    return [found[k] for k in sorted(found)]
 
 
 def export_exchange(store: LogStore, records: list[dict[str, Any]], key: SigningKey, tsa_url: str | None = None) -> bytes:
@@ -143,13 +160,7 @@ def export_exchange(store: LogStore, records: list[dict[str, Any]], key: Signing
         readme_records.append((stem, message_name, seal_stem, tsr is not None))
     files.update(certs)
     files["README.txt"] = _readme(readme_records).encode()
-    stamp = None
-    if tsa_url:
-        def stamp(data: bytes) -> bytes:
-            try:
-                return token_of(request_timestamp(tsa_url, data)).dump()
-            except TimestampError as exc:
-                raise EvidenceError(f"cannot time-stamp the container signature: {exc}") from None
+    stamp = _stamper(tsa_url) if tsa_url else None
     names = sorted(files)
     signature = sign_container_files([DataFile(n, _media(n), files[n]) for n in names], key, timestamp=stamp)
     return _zip(files, signature)
@@ -179,6 +190,33 @@ def _readme(records: list[tuple[str, str, str, bool]]) -> str:
                      if stamped else ["  (this seal has no time-stamp)"]), ""]
     lines.append("The Merkle proof (proofs/*.json) follows RFC 9162 section 2.1.3.2; docs/security-officer.md explains it.")
     return "\n".join(lines) + "\n"
+
+
+def _stamper(tsa_url: str) -> Any:
+    def stamp(data: bytes) -> bytes:
+        try:
+            return token_of(request_timestamp(tsa_url, data)).dump()
+        except TimestampError as exc:
+            raise EvidenceError(f"cannot time-stamp: {exc}") from None
+    return stamp
+
+
+def renew_container(data: bytes, tsa_url: str) -> bytes:
+    """Add an ArchiveTimeStamp (XAdES-A) over the signature and every data file: it keeps the container
+    provable after the TSA certificates of the earlier time-stamps expire (run it before they do)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        files = {i.filename: archive.read(i) for i in archive.infolist()}
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise EvidenceError(f"not a readable container: {exc}") from None
+    if SIGNATURE_FILE not in files:
+        raise EvidenceError(f"the container has no {SIGNATURE_FILE} to renew")
+    try:
+        signature = add_archive_timestamp(files[SIGNATURE_FILE], files, _stamper(tsa_url), parse_untrusted)
+    except XadesError as exc:
+        raise EvidenceError(str(exc)) from None
+    data_files = {n: b for n, b in files.items() if n != "mimetype" and not n.startswith("META-INF/")}
+    return _zip(data_files, signature)
 
 
 def _zip(files: dict[str, bytes], signature: bytes | None) -> bytes:
@@ -366,6 +404,13 @@ def _check_container_signature(report: EvidenceReport, files: dict[str, bytes], 
                          f"{stamp.gen_time.isoformat()} by '{subject_cn(stamp.tsa)}', serial {stamp.serial}")
         except TimestampError as exc:
             report.check("signature time-stamp (XAdES-T)", False, str(exc))
+    for index, (token, covered) in enumerate(result.archive_tokens):
+        try:
+            archived = verify_timestamp(token, covered, trust)
+            report.check(f"archive time-stamp {index + 1} (XAdES-A)", True,
+                         f"{archived.gen_time.isoformat()} by '{subject_cn(archived.tsa)}', serial {archived.serial}")
+        except TimestampError as exc:
+            report.check(f"archive time-stamp {index + 1} (XAdES-A)", False, str(exc))
     try:
         trust.validate(result.signer, at=stamp.gen_time if stamp else None)
         report.check("container signature (XAdES)", True,
