@@ -24,6 +24,7 @@ import base64
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from typing import Callable
 
 from asn1crypto import tsp
 from asn1crypto import x509 as asn1_x509
@@ -92,7 +93,7 @@ class DataFile:
     data: bytes
 
 
-def sign_container_files(files: list[DataFile], key: SigningKey, timestamp: object = None,
+def sign_container_files(files: list[DataFile], key: SigningKey, timestamp: Callable[[bytes], bytes] | None = None,
                          signing_time: dt.datetime | None = None) -> bytes:
     """The ``META-INF/signatures0.xml`` bytes: one XAdES signature over every data file.
 
@@ -135,7 +136,7 @@ def sign_container_files(files: list[DataFile], key: SigningKey, timestamp: obje
     sp_digest.text = _b64(hashlib.sha256(c14n(signed_props)).digest())
     signature_value.text = _b64(_signature_bytes(key, c14n(signed_info)))
     if timestamp is not None:
-        token = timestamp(c14n(signature_value))  # type: ignore[operator]
+        token = timestamp(c14n(signature_value))
         usp = etree.SubElement(etree.SubElement(qualifying, _xa("UnsignedProperties")),
                                _xa("UnsignedSignatureProperties"))
         stamp = etree.SubElement(usp, _xa("SignatureTimeStamp"), Id="S0-T0")
@@ -162,12 +163,13 @@ class XadesResult:
     archive_tokens: list[tuple[bytes, bytes]]  # (token, the bytes it covers) of each ArchiveTimeStamp
 
 
-def verify_signature_document(document: bytes, files: dict[str, bytes], parse: object) -> XadesResult:
+def verify_signature_document(document: bytes, files: dict[str, bytes],
+                              parse: Callable[[bytes], etree._Element]) -> XadesResult:
     """Check the signature's own integrity: every Reference digest, SignedProperties, SigningCertificateV2, the
     SignatureValue. Certificate trust and the time-stamp are the caller's (they need the trust store)."""
     from urllib.parse import unquote
 
-    root = parse(document)  # type: ignore[operator]
+    root = parse(document)
     if root.tag != f"{{{NS_ASIC}}}XAdESSignatures":
         raise XadesError("the signature document's root is not asic:XAdESSignatures")
     signatures = root.findall(_ds("Signature"))
@@ -294,15 +296,16 @@ def archive_input(signature: etree._Element, files: dict[str, bytes], before: et
     return b"".join(parts)
 
 
-def add_archive_timestamp(document: bytes, files: dict[str, bytes], timestamp: object, parse: object) -> bytes:
+def add_archive_timestamp(document: bytes, files: dict[str, bytes], timestamp: Callable[[bytes], bytes],
+                          parse: Callable[[bytes], etree._Element]) -> bytes:
     """Append an ArchiveTimeStamp (XAdES-A) to the signature document, over everything it holds so far."""
-    root = parse(document)  # type: ignore[operator]
+    root = parse(document)
     signature = root.find(_ds("Signature"))
     usp = signature.find(f".//{_xa('UnsignedSignatureProperties')}")
     if usp is None:
         raise XadesError("the signature has no SignatureTimeStamp yet (XAdES-T needed before XAdES-A)")
     count = len(usp.findall(f"{{{NS_XADES141}}}ArchiveTimeStamp"))
-    token = timestamp(archive_input(signature, files, None))  # type: ignore[operator]
+    token = timestamp(archive_input(signature, files, None))
     archive = etree.SubElement(usp, f"{{{NS_XADES141}}}ArchiveTimeStamp", Id=f"S0-A{count}",
                                nsmap={"xades141": NS_XADES141})
     etree.SubElement(archive, _ds("CanonicalizationMethod"), Algorithm=EXC_C14N)
