@@ -1090,13 +1090,17 @@ def log_find(ctx: click.Context, database_url: str | None, as_json: bool, since:
 @click.option("--message-id")
 @click.option("--exchange", "exchange_id")
 @click.option("--record", "record", help="NODE/SEQ of any record of the exchange.")
+@click.option("--person", help="Every exchange concerning this person (a data-subject request), in one container.")
+@click.option("--since", help="With --person: from this time (ISO UTC, e.g. 2026-01-01T00:00:00Z).")
+@click.option("--until", help="With --person: up to this time.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The .asice file to write.")
 @click.pass_context
 def log_export(ctx: click.Context, database_url: str | None, message_id: str | None, exchange_id: str | None,
-               record: str | None, output: str) -> None:
-    """Write one exchange (every record of it) as an ASiC-E evidence container."""
-    from viss_bridge.msglog.evidence import EvidenceError, export_exchange, find_exchange_records
+               record: str | None, person: str | None, since: str | None, until: str | None, output: str) -> None:
+    """Write one exchange (every record of it), or all of one person's, as a signed ASiC-E evidence container."""
+    from viss_bridge.msglog.evidence import EvidenceError, export_exchange, find_exchange_records, find_person_records
     from viss_bridge.msglog.store import LogUnavailable
+    from viss_bridge.security.keys import SigningKey
 
     node = seq = None
     if record:
@@ -1104,10 +1108,17 @@ def log_export(ctx: click.Context, database_url: str | None, message_id: str | N
         if not node or not number.isdigit():
             raise click.BadParameter("use NODE/SEQ, e.g. node-1/42", param_hint="--record")
         seq = int(number)
+    settings = _settings(ctx)
+    if not (settings.signing_cert and settings.signing_key):
+        raise click.ClickException("no signing_cert/signing_key configured: the container is signed with the node key")
+    key = SigningKey.from_files(settings.signing_cert, settings.signing_key)
     store = _log_store(ctx, database_url)
     try:
-        records = find_exchange_records(store, exchange_id=exchange_id, message_id=message_id, node=node, seq=seq)
-        data = export_exchange(store, records)
+        if person:
+            records = find_person_records(store, person, since, until)
+        else:
+            records = find_exchange_records(store, exchange_id=exchange_id, message_id=message_id, node=node, seq=seq)
+        data = export_exchange(store, records, key, settings.tsa_url or None)
     except (EvidenceError, LogUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
     Path(output).write_bytes(data)
@@ -1229,6 +1240,26 @@ def evidence_verify(file: str, trust: tuple[str, ...]) -> None:
     click.echo(report.text())
     if not report.ok:
         raise SystemExit(1)
+
+
+@evidence.command("renew")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The renewed .asice to write.")
+@click.option("--tsa-url", help="RFC 3161 TSA (default: the configured tsa_url).")
+@click.pass_context
+def evidence_renew(ctx: click.Context, file: str, output: str, tsa_url: str | None) -> None:
+    """Add an archive time-stamp (XAdES-A) to a container, before its time-stamps' TSA certificates expire."""
+    from viss_bridge.msglog.evidence import EvidenceError, renew_container
+
+    url = tsa_url or _settings(ctx).tsa_url
+    if not url:
+        raise click.ClickException("no TSA: pass --tsa-url or configure tsa_url")
+    try:
+        data = renew_container(Path(file).read_bytes(), url)
+    except EvidenceError as exc:
+        raise click.ClickException(str(exc)) from None
+    Path(output).write_bytes(data)
+    click.echo(f"{output}: archive time-stamp added, {len(data)} bytes")
 
 
 @main.group()

@@ -23,14 +23,17 @@ import zeep
 from lxml import etree
 
 from tests.conftest import DEMO_CONSUMER, ROOT, cli, start_bridge
+from tests.evidence_helpers import (TOLERATED_DIGIDOC_CAUSES, data_files, digidoc_available, digidoc_validate,
+                                    openssl_ts_token, rfc3161_client_verify, unexpected_causes, xmlsec1_xades)
 from tests.msglog_helpers import TsaProcess, log_env, sqlite_rows, worker_pids
 from tests.soap_helpers import parse_fault, post, xroad_headers, xroad_lookup
 from viss_bridge.security.keys import SigningKey
 from viss_bridge.security.pki import TrustStore, subject_cn
 from viss_bridge.security.wssecurity import sign_envelope, verify_envelope
 
-NEEDS_TOOLS = pytest.mark.skipif(not (shutil.which("xmlsec1") and shutil.which("openssl")),
-                                 reason="needs xmlsec1 and openssl (Debian packages xmlsec1, openssl)")
+NEEDS_TOOLS = pytest.mark.skipif(not (shutil.which("xmlsec1") and shutil.which("openssl") and digidoc_available()),
+                                 reason="needs xmlsec1 and openssl (Debian packages xmlsec1, openssl) and pydigidoc "
+                                        "(the 'test' extra)")
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +176,21 @@ def test_evidence_container_verifies_with_our_verifier_xmlsec1_and_openssl(node,
         script = subprocess.run([sys.executable, str(ROOT / "docs" / "check_merkle_proof.py"),
                                  str(proof_file.relative_to(x))], cwd=x, capture_output=True, text=True)
         assert script.returncode == 0 and "True" in script.stdout, script.stdout + script.stderr
+    # The container's XAdES-T signature, by three independent implementations.
+    signed = xmlsec1_xades(x, dev_pki.ca_cert)
+    every = len(data_files(x)) + 1  # each data file and the SignedProperties
+    assert signed.returncode == 0 and f"SignedInfo References (ok/all): {every}/{every}" in signed.stderr, signed.stderr
+    token = openssl_ts_token(x, dev_pki.ca_cert, x / "certs/tsa.pem")
+    assert token.returncode == 0 and "Verification: OK" in token.stdout, token.stdout + token.stderr
+    assert rfc3161_client_verify(next(x.glob("seals/*.tsr")).read_bytes(), next(x.glob("seals/*.sigvalue")).read_bytes(),
+                                 dev_pki.ca_cert, x / "certs/tsa.pem") is None
+    answer = digidoc_validate(container, tmp_path)
+    assert answer["opened"], answer
+    assert sorted(name for name, _ in answer["files"]) == data_files(x)
+    assert [s["profile"] for s in answer["signatures"]] == ["BES/time-stamp"], answer
+    assert unexpected_causes(answer) == [], answer
+    assert set(answer["signatures"][0]["causes"]) <= TOLERATED_DIGIDOC_CAUSES
+    assert "signature time-stamp (XAdES-T)" in report.stdout and "signature covers every data file" in report.stdout
 
 
 def standard_checks(x: Path, seal: Path, stem: str, pki) -> dict[str, subprocess.CompletedProcess[str]]:  # type: ignore[no-untyped-def]
@@ -212,9 +230,16 @@ def test_a_modified_container_fails_every_check(node, dev_pki, tmp_path) -> None
     forged_seal = (root[:start] + ("0" if root[start] != "0" else "1") + root[start + 1:]).encode()
     tsr = bytearray(original[f"{stem}.tsr"])
     tsr[-5] ^= 0x01
+    record = next(n for n in names if n.startswith("records/"))
+    signature_xml = original["META-INF/signatures0.xml"].decode()
+    at = signature_xml.index("<ds:SignatureValue")
+    at = signature_xml.index(">", at) + 5
+    forged_signature = (signature_xml[:at] + ("A" if signature_xml[at] != "A" else "B") + signature_xml[at + 1:]).encode()
     cases = {"message byte": {message: forged_message}, "seal": {seal: forged_seal},
              "time-stamp token": {f"{stem}.tsr": bytes(tsr)},
-             "time-stamped bytes": {f"{stem}.sigvalue": original[f"{stem}.sigvalue"][::-1]}}
+             "time-stamped bytes": {f"{stem}.sigvalue": original[f"{stem}.sigvalue"][::-1]},
+             "record metadata": {record: original[record].replace(b'"v":1', b'"v":2')},
+             "container signature": {"META-INF/signatures0.xml": forged_signature}}
     for case, change in cases.items():
         bad = tmp_path / f"bad-{case.replace(' ', '-')}.asice"
         rezip(container, bad, change)
@@ -223,6 +248,25 @@ def test_a_modified_container_fails_every_check(node, dev_pki, tmp_path) -> None
         x = tmp_path / f"x-{case.replace(' ', '-')}"
         with zipfile.ZipFile(bad) as archive:
             archive.extractall(x)
+        # The container signature names what changed: the data file, or the signature itself.
+        named = next(iter(change))
+        if case == "container signature":
+            assert "SignatureValue does not match SignedInfo" in ours.stdout, ours.stdout
+        else:
+            assert f"data file {named} was changed after signing" in ours.stdout, (case, ours.stdout)
+        assert xmlsec1_xades(x, dev_pki.ca_cert).returncode != 0, case
+        answer = digidoc_validate(bad, tmp_path)
+        found = unexpected_causes(answer)
+        assert found, (case, answer)
+        if case != "container signature":
+            assert any(named in cause for cause in found), (case, found)
+        token = openssl_ts_token(x, dev_pki.ca_cert, x / "certs/tsa.pem")
+        assert (token.returncode != 0) == (case == "container signature"), (case, token.stdout + token.stderr)
+        if case in ("time-stamp token", "time-stamped bytes"):
+            assert rfc3161_client_verify((x / f"{stem}.tsr").read_bytes(), (x / f"{stem}.sigvalue").read_bytes(),
+                                         dev_pki.ca_cert, x / "certs/tsa.pem") is not None, case
+        if case == "container signature":
+            continue
         checks = standard_checks(x, x / seal, str(x / stem), dev_pki)
         if case == "message byte":
             script = subprocess.run([sys.executable, str(ROOT / "docs" / "check_merkle_proof.py"),
@@ -240,6 +284,47 @@ def test_a_modified_container_fails_every_check(node, dev_pki, tmp_path) -> None
     (tmp_path / "flipped.asice").write_bytes(bytes(raw))
     ours = cli("evidence", "verify", str(tmp_path / "flipped.asice"), "--trust", str(dev_pki.ca_cert), check=False)
     assert ours.returncode != 0
+
+
+@NEEDS_TOOLS
+def test_one_persons_exchanges_in_one_signed_container_and_its_archive_time_stamp(node, dev_pki, person,
+                                                                                  tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A data-subject request: every exchange that concerned the person, all its records, one signature over
+    all; then `evidence renew` adds an ArchiveTimeStamp (XAdES-A) that every checker still accepts."""
+    wait_sealed(node)
+    found = json.loads(cli("log", "find", "--person", person, "--json", env=node.cli_env).stdout)
+    exchanges = {r["exchange_id"] for r in found}
+    assert len(exchanges) >= 2, found  # several calls in this module concerned the person
+    container = tmp_path / "person.asice"
+    cli("log", "export", "--person", person, "--since", "2000-01-01T00:00:00Z", "-o", str(container), env=node.cli_env)
+    with zipfile.ZipFile(container) as archive:
+        records = [json.loads(archive.read(n)) for n in archive.namelist() if n.startswith("records/")]
+        assert [n for n in archive.namelist() if n.startswith("META-INF/signatures")] == ["META-INF/signatures0.xml"]
+        archive.extractall(tmp_path / "x")
+    assert {r["exchange"] for r in records} == exchanges
+    expected = sqlite_rows(node.log_db, f"SELECT COUNT(*) FROM msglog_record WHERE exchange_id IN "
+                                        f"({', '.join('?' * len(exchanges))})", tuple(exchanges))[0][0]
+    assert len(records) == expected  # both legs, both directions of each exchange
+    report = cli("evidence", "verify", str(container), "--trust", str(dev_pki.ca_cert))
+    assert "EVIDENCE VALID" in report.stdout and report.stdout.count("\nrecord ") == expected
+    assert xmlsec1_xades(tmp_path / "x", dev_pki.ca_cert).returncode == 0
+    assert unexpected_causes(digidoc_validate(container, tmp_path)) == []
+    # Renewal: an archive time-stamp over the signature, its time-stamp and every data file.
+    renewed = tmp_path / "renewed.asice"
+    cli("evidence", "renew", str(container), "-o", str(renewed), env=node.cli_env)
+    report = cli("evidence", "verify", str(renewed), "--trust", str(dev_pki.ca_cert))
+    assert "EVIDENCE VALID" in report.stdout and "archive time-stamp 1 (XAdES-A)" in report.stdout, report.stdout
+    answer = digidoc_validate(renewed, tmp_path)
+    assert [s["profile"] for s in answer["signatures"]] == ["BES/time-stamp-archive"] and not unexpected_causes(answer)
+    with zipfile.ZipFile(renewed) as archive:
+        archive.extractall(tmp_path / "r")
+    assert xmlsec1_xades(tmp_path / "r", dev_pki.ca_cert).returncode == 0  # the signature itself is unchanged
+    # The archive time-stamp covers the data files: change one and it fails, named.
+    with zipfile.ZipFile(renewed) as archive:
+        readme = archive.read("README.txt")
+    rezip(renewed, tmp_path / "bad.asice", {"README.txt": readme + b" "})
+    bad = cli("evidence", "verify", str(tmp_path / "bad.asice"), "--trust", str(dev_pki.ca_cert), check=False)
+    assert bad.returncode == 1 and "data file README.txt was changed" in bad.stdout, bad.stdout
 
 
 def test_sigkill_of_a_worker_under_load_keeps_the_log_consistent(node, demo_catalog, person) -> None:  # type: ignore[no-untyped-def]

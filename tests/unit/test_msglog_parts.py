@@ -94,7 +94,7 @@ def test_seals_stay_verifiable_after_the_node_certificate_expires_thanks_to_the_
     import time
 
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import ec
 
     from viss_bridge.msglog import MessageLog, RecordInput
     from viss_bridge.msglog.evidence import export_exchange, find_exchange_records, verify_container
@@ -104,7 +104,7 @@ def test_seals_stay_verifiable_after_the_node_certificate_expires_thanks_to_the_
     from viss_bridge.security.pki import issue_certificate
 
     ca_key = serialization.load_pem_private_key(dev_pki.ca_key.read_bytes(), None)
-    key = rsa.generate_private_key(65537, 2048)
+    key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.timezone.utc)
     short = issue_certificate(load_certificate(dev_pki.ca_cert), ca_key, "short-lived node", key, days=1,
                               usages=("digital_signature", "content_commitment"),
@@ -115,7 +115,7 @@ def test_seals_stay_verifiable_after_the_node_certificate_expires_thanks_to_the_
     msglog.record(RecordInput(b"<a/>", "consumer", "request", "ex-1"), RecordInput(b"<b/>", "provider", "request", "ex-1"),
                   RecordInput(b"<c/>", "provider", "response", "ex-1"), RecordInput(b"<d/>", "consumer", "response", "ex-1"))
     assert msglog.seal_pending(force=True) == 4
-    container = export_exchange(msglog.store, find_exchange_records(msglog.store, exchange_id="ex-1"))
+    container = export_exchange(msglog.store, find_exchange_records(msglog.store, exchange_id="ex-1"), SigningKey(short, key), tsa)
     time.sleep(max(0.0, (short.not_valid_after_utc - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 0.5)
     trust = TrustStore.from_files(dev_pki.ca_cert)
     assert verify_log(LogStore(url), trust, require_timestamps=True).ok

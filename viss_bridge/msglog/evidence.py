@@ -6,6 +6,7 @@ listing every file and its media type)::
 
     mimetype
     META-INF/manifest.xml
+    META-INF/signatures0.xml                    XAdES-T signature over every file below (DigiDoc4, libdigidocpp)
     README.txt                                  how to check each part with standard tools
     messages/<node>-<seq>-<leg>-<direction>.xml exact bytes as on the wire
     records/<node>-<seq>.json                   canonical metadata; sha256(file) = record hash
@@ -16,8 +17,11 @@ listing every file and its media type)::
     certs/node-signing.pem, certs/tsa.pem       the signers' certificates (the trust anchor is NOT included:
                                                 a verifier brings its own)
 
-The seal is the project's own signed document, not an XAdES signature, so
-the container follows the ASiC-E layout without claiming ASiC conformance.
+Two signatures, made at two moments: the seal (an enveloped XML-DSig by the
+node, time-stamped when the records were sealed, seconds after the exchange)
+ties the records to the log; the container's XAdES signature (node key,
+time-stamped at export) covers every data file, so DigiDoc tools see one
+signed document and any changed byte of any file is named.
 """
 
 from __future__ import annotations
@@ -37,8 +41,11 @@ from viss_bridge.msglog import merkle
 from viss_bridge.msglog.records import META_COLUMNS, record_hash
 from viss_bridge.msglog.seals import SealInvalid, read_seal, verify_seal
 from viss_bridge.msglog.store import LogStore
-from viss_bridge.msglog.tsp import TimestampError, token_of, verify_timestamp
-from viss_bridge.security.pki import TrustStore, subject_cn
+from viss_bridge.msglog.tsp import TimestampError, request_timestamp, token_of, verify_timestamp
+from viss_bridge.msglog.xades import (SIGNATURE_FILE, DataFile, XadesError, add_archive_timestamp, sign_container_files,
+                                     verify_signature_document)
+from viss_bridge.security.keys import SigningKey
+from viss_bridge.security.pki import CertificateError, TrustStore, subject_cn
 from viss_bridge.security.xmldsig import embedded_certificates
 from viss_bridge.xml import parse_untrusted
 
@@ -86,8 +93,27 @@ def find_exchange_records(store: LogStore, *, exchange_id: str | None = None, me
     return out
 
 
-def export_exchange(store: LogStore, records: list[dict[str, Any]]) -> bytes:
-    """Build the container for ``records`` (each must be sealed); refuses if the log disagrees with itself."""
+def find_person_records(store: LogStore, person: str, since: str | None = None, until: str | None = None,
+                        limit: int = 10_000) -> list[dict[str, Any]]:
+    """Every record of every exchange that concerned ``person`` in the period (a data-subject request)."""
+    from viss_bridge.msglog.find import find_records
+
+    exchanges = sorted({r["exchange_id"] for r in find_records(store, person=person, since=since, until=until,
+                                                               limit=limit)})
+    if not exchanges:
+        raise EvidenceError(f"no exchange concerning {person} in the log" + (" in that period" if since or until else ""))
+    found: dict[tuple[str, int], dict[str, Any]] = {}
+    for exchange in exchanges:
+        for record in find_exchange_records(store, exchange_id=exchange):
+            found[(record["node_id"], int(record["seq"]))] = record
+    return [found[k] for k in sorted(found)]
+
+
+def export_exchange(store: LogStore, records: list[dict[str, Any]], key: SigningKey, tsa_url: str | None = None) -> bytes:
+    """Build the container for ``records`` (each must be sealed); refuses if the log disagrees with itself.
+
+    ``key`` signs the container (XAdES over every data file); with ``tsa_url`` the signature gets a
+    SignatureTimeStamp (XAdES-T), without it it stays XAdES-B (no proof of when the export was made)."""
     files: dict[str, bytes] = {}
     certs: dict[str, bytes] = {}
     seals_done: set[tuple[str, int]] = set()
@@ -134,7 +160,10 @@ def export_exchange(store: LogStore, records: list[dict[str, Any]]) -> bytes:
         readme_records.append((stem, message_name, seal_stem, tsr is not None))
     files.update(certs)
     files["README.txt"] = _readme(readme_records).encode()
-    return _zip(files)
+    stamp = _stamper(tsa_url) if tsa_url else None
+    names = sorted(files)
+    signature = sign_container_files([DataFile(n, _media(n), files[n]) for n in names], key, timestamp=stamp)
+    return _zip(files, signature)
 
 
 def _token_certs(tsr: bytes) -> list[x509.Certificate]:
@@ -146,6 +175,11 @@ def _token_certs(tsr: bytes) -> list[x509.Certificate]:
 def _readme(records: list[tuple[str, str, str, bool]]) -> str:
     lines = ["viss-bridge evidence container (ASiC-E layout).", "",
              "Check it all:   viss-bridge evidence verify THIS.asice --trust ca.pem", "",
+             "The container is an ASiC-E with a XAdES-T signature (META-INF/signatures0.xml) over every file:",
+             "DigiDoc4 / libdigidocpp open it. With xmlsec1, after unzipping:",
+             '  xmlsec1 --verify --id-attr:Id "http://uri.etsi.org/01903/v1.3.2#:SignedProperties" \\',
+             "          --url-map:FILE FILE ... (once per file outside META-INF) --trusted-pem ca.pem META-INF/signatures0.xml",
+             "",
              "Or part by part with standard tools, after unzipping (ca.pem is YOUR copy of the trust anchor):", ""]
     for stem, message, seal, stamped in records:
         lines += [f"record {stem}:",
@@ -158,12 +192,41 @@ def _readme(records: list[tuple[str, str, str, bool]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _zip(files: dict[str, bytes]) -> bytes:
+def _stamper(tsa_url: str) -> Any:
+    def stamp(data: bytes) -> bytes:
+        try:
+            return token_of(request_timestamp(tsa_url, data)).dump()
+        except TimestampError as exc:
+            raise EvidenceError(f"cannot time-stamp: {exc}") from None
+    return stamp
+
+
+def renew_container(data: bytes, tsa_url: str) -> bytes:
+    """Add an ArchiveTimeStamp (XAdES-A) over the signature and every data file: it keeps the container
+    provable after the TSA certificates of the earlier time-stamps expire (run it before they do)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        files = {i.filename: archive.read(i) for i in archive.infolist()}
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise EvidenceError(f"not a readable container: {exc}") from None
+    if SIGNATURE_FILE not in files:
+        raise EvidenceError(f"the container has no {SIGNATURE_FILE} to renew")
+    try:
+        signature = add_archive_timestamp(files[SIGNATURE_FILE], files, _stamper(tsa_url), parse_untrusted)
+    except XadesError as exc:
+        raise EvidenceError(str(exc)) from None
+    data_files = {n: b for n, b in files.items() if n != "mimetype" and not n.startswith("META-INF/")}
+    return _zip(data_files, signature)
+
+
+def _zip(files: dict[str, bytes], signature: bytes | None) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr(zipfile.ZipInfo("mimetype"), MIMETYPE.encode(), compress_type=zipfile.ZIP_STORED)
         names = sorted(files)
         archive.writestr("META-INF/manifest.xml", _manifest(names), compress_type=zipfile.ZIP_DEFLATED)
+        if signature is not None:
+            archive.writestr(SIGNATURE_FILE, signature, compress_type=zipfile.ZIP_DEFLATED)
         for name in names:
             archive.writestr(zipfile.ZipInfo(name), files[name], compress_type=zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
@@ -224,16 +287,19 @@ def verify_container(data: bytes, trust: TrustStore, name: str = "container") ->
     except (zipfile.BadZipFile, ValueError) as exc:  # a CRC error: bytes were changed inside the ZIP
         report.check("container integrity", False, str(exc))
         return report
-    listed: set[str] = set()
+    listed: dict[str, str] = {}
+    present = {n for n in files if n != "mimetype" and not n.startswith("META-INF/")}
     try:
         manifest = parse_untrusted(files.get("META-INF/manifest.xml", b""))
-        listed = {e.get(f"{{{NS_MANIFEST}}}full-path") for e in manifest.iter(f"{{{NS_MANIFEST}}}file-entry")} - {"/"}
-        present = set(files) - {"mimetype", "META-INF/manifest.xml"}
-        report.check("manifest", listed == present,
-                     f"{len(listed)} file(s) listed" if listed == present else
-                     f"unlisted {sorted(present - listed)}, missing {sorted(listed - present)}")
+        listed = {e.get(f"{{{NS_MANIFEST}}}full-path"): e.get(f"{{{NS_MANIFEST}}}media-type")
+                  for e in manifest.iter(f"{{{NS_MANIFEST}}}file-entry")}
+        listed.pop("/", None)
+        report.check("manifest", set(listed) == present,
+                     f"{len(listed)} file(s) listed" if set(listed) == present else
+                     f"unlisted {sorted(present - set(listed))}, missing {sorted(set(listed) - present)}")
     except Exception as exc:  # noqa: BLE001 - any unreadable manifest is a finding
         report.check("manifest", False, f"META-INF/manifest.xml unreadable: {exc}")
+    _check_container_signature(report, files, present, listed, trust)
     seal_cache: dict[str, Any] = {}
     records = sorted(n for n in files if n.startswith("records/") and n.endswith(".json"))
     if not records:
@@ -309,3 +375,46 @@ def _check_seal(report: EvidenceReport, files: dict[str, bytes], seal_name: str,
     else:
         report.check("time-stamp (RFC 3161)", False, str(stamp_error))
     return info
+
+
+def _check_container_signature(report: EvidenceReport, files: dict[str, bytes], present: set[str],
+                               listed: dict[str, str], trust: TrustStore) -> None:
+    """The XAdES signature over the data files: digests, signer, certificate at the time-stamp, the time-stamp."""
+    report.lines.append(f"container signature {SIGNATURE_FILE}:")
+    if SIGNATURE_FILE not in files:
+        report.check("container signature (XAdES)", False, f"{SIGNATURE_FILE} missing")
+        return
+    try:
+        result = verify_signature_document(files[SIGNATURE_FILE], files, parse_untrusted)
+    except (XadesError, ValueError, TypeError, AttributeError) as exc:
+        report.check("container signature (XAdES)", False, str(exc))
+        return
+    missing = sorted(present - set(result.covered))
+    report.check("signature covers every data file", not missing and set(result.covered) == present,
+                 f"{len(result.covered)} file(s)" if not missing else f"not signed: {missing}")
+    wrong = sorted(n for n, media in result.covered.items() if listed.get(n) != media)
+    report.check("media types (manifest = DataObjectFormat)", not wrong, "match" if not wrong else f"differ for {wrong}")
+    stamp = None
+    if result.timestamp_token is None:
+        report.lines.append("  signature time-stamp                  NONE   (XAdES-B: exported without a TSA)")
+    else:
+        try:
+            stamp = verify_timestamp(result.timestamp_token, result.timestamped_bytes, trust)
+            report.check("signature time-stamp (XAdES-T)", True,
+                         f"{stamp.gen_time.isoformat()} by '{subject_cn(stamp.tsa)}', serial {stamp.serial}")
+        except TimestampError as exc:
+            report.check("signature time-stamp (XAdES-T)", False, str(exc))
+    for index, (token, covered) in enumerate(result.archive_tokens):
+        try:
+            archived = verify_timestamp(token, covered, trust)
+            report.check(f"archive time-stamp {index + 1} (XAdES-A)", True,
+                         f"{archived.gen_time.isoformat()} by '{subject_cn(archived.tsa)}', serial {archived.serial}")
+        except TimestampError as exc:
+            report.check(f"archive time-stamp {index + 1} (XAdES-A)", False, str(exc))
+    try:
+        trust.validate(result.signer, at=stamp.gen_time if stamp else None)
+        report.check("container signature (XAdES)", True,
+                     f"signed by '{subject_cn(result.signer)}' at {result.signing_time}"
+                     + (", certificate valid at the time-stamp" if stamp else ""))
+    except CertificateError as exc:
+        report.check("container signature (XAdES)", False, f"signer not trusted: {exc}")

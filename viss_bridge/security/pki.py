@@ -249,7 +249,9 @@ def init_dev_pki(folder: str | Path = "certs", *, force: bool = False) -> DevPki
         return paths
     paths.folder.mkdir(parents=True, exist_ok=True)
     os.chmod(paths.folder, 0o700)
-    ca_key = _new_key("rsa")
+    # EU validation policies (ETSI TS 119 312, EU DSS) stop accepting RSA below 3072 bits after 2026: the
+    # root, the node signing key (seals, evidence, responses) and the TSA sign with ECDSA P-256.
+    ca_key = _new_key("ec")
     ca = _self_signed_ca(ca_key, "viss-bridge development root CA", days=3650)
     _write_key(paths.ca_key, ca_key)
     paths.ca_cert.write_bytes(certificate_pem(ca))
@@ -260,9 +262,9 @@ def init_dev_pki(folder: str | Path = "certs", *, force: bool = False) -> DevPki
         _write_key(identity.key, key)
         identity.cert.write_bytes(certificate_pem(cert))
 
-    make(paths.node, "viss-bridge node signing (node-1)", usages=("digital_signature", "content_commitment"),
+    make(paths.node, "viss-bridge node signing (node-1)", kind="ec", usages=("digital_signature", "content_commitment"),
          days=730)
-    make(paths.tsa, "viss-bridge development TSA", usages=("digital_signature", "content_commitment"),
+    make(paths.tsa, "viss-bridge development TSA", kind="ec", usages=("digital_signature", "content_commitment"),
          extended=(ExtendedKeyUsageOID.TIME_STAMPING,), days=730)
     make(paths.tls, "localhost", usages=("digital_signature", "key_encipherment"),
          extended=(ExtendedKeyUsageOID.SERVER_AUTH,), dns=("localhost",), ips=("127.0.0.1", "::1"), days=365)
