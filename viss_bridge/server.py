@@ -26,6 +26,7 @@ from viss_bridge.access.requests import AccessRequests
 from viss_bridge.access.tracker import DataTracker
 from viss_bridge.catalog.catalog import Catalog, CatalogError, folder_fingerprint, load_catalog_keeping
 from viss_bridge.catalog.store import DatasetStore, StoreUnavailable
+from viss_bridge.xml import set_limits as set_xml_limits
 from viss_bridge.config import Settings
 from viss_bridge.db import make_engine, redacted
 from viss_bridge.facade import faults
@@ -64,6 +65,7 @@ class Published:
 class BridgeApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        set_xml_limits(settings.max_xml_attributes, settings.max_xml_elements)
         self.engine = make_engine(settings.database_url)
         self.store = DatasetStore(self.engine)
         self.registry = AccessRegistry(self.engine)
