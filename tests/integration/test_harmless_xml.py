@@ -45,3 +45,14 @@ def test_limit_zero_is_refused_not_silently_100(bridge, demo_world):  # type: ig
 def test_xsi_nil_on_the_operation_is_invalid_request(bridge, demo_world):  # type: ignore[no-untyped-def]
     fault = parse_fault(post(bridge.catalog, _changes(op_attrs=" xsi:nil='true'")))
     assert fault.code == "Client.InvalidRequest" and "getChanges" in fault.string, fault
+
+
+@pytest.mark.parametrize("element, value", [("offset", 2**63), ("limit", 2**63), ("limit", 0)])
+def test_data_tracker_integers_are_bounded_by_name(tls_bridge, pki, demo_world, element, value):  # type: ignore[no-untyped-def]
+    from tests.access_helpers import fault_of, new_consumer, tracker_request
+
+    portal = new_consumer(tls_bridge, pki, f"portal-{element}-{value % 7}", client_id="LV/GOV/90000010008/LATVIJA-LV")
+    person = demo_world["fpr_person"][3]["person_code"]
+    code, text = fault_of(portal.post(tls_bridge.xroad, tracker_request(portal.client_id, "findUsage", person,
+                                                                        **{element: value})))
+    assert code == "Client.InvalidRequest" and element in text, text
