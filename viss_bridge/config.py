@@ -54,6 +54,10 @@ class Settings:
     xroad_instance: str = "LV"
     provider: str = "LV/GOV/90000000000/VISSBRIDGE"
     max_message_bytes: int = 4 * 1024 * 1024
+    # Structure caps of every untrusted XML message (viss_bridge/xml.py): a flood
+    # of attributes or elements inside the byte cap would stall a worker.
+    max_xml_attributes: int = 256
+    max_xml_elements: int = 50_000
     # Seconds between checks of the catalog folder for changed manifests.
     reload_interval: float = 2.0
     public_url: str = ""
@@ -219,6 +223,8 @@ def _validate(settings: Settings) -> None:
     origin = settings.source_file or "settings"
     if settings.max_message_bytes < 1024:
         raise ConfigError(f"{origin}: field 'max_message_bytes' must be at least 1024")
+    if settings.max_xml_attributes < 16 or settings.max_xml_elements < 100:
+        raise ConfigError(f"{origin}: 'max_xml_attributes' must be at least 16 and 'max_xml_elements' at least 100")
     if bool(settings.tls_certfile) != bool(settings.tls_keyfile):
         raise ConfigError(f"{origin}: set both 'tls_certfile' and 'tls_keyfile' (or neither)")
     if settings.tls_require_client_cert and not settings.tls_client_ca:

@@ -26,6 +26,7 @@ from viss_bridge.access.requests import AccessRequests
 from viss_bridge.access.tracker import DataTracker
 from viss_bridge.catalog.catalog import Catalog, CatalogError, folder_fingerprint, load_catalog_keeping
 from viss_bridge.catalog.store import DatasetStore, StoreUnavailable
+from viss_bridge.xml import set_limits as set_xml_limits
 from viss_bridge.config import Settings
 from viss_bridge.db import make_engine, redacted
 from viss_bridge.facade import faults
@@ -75,6 +76,7 @@ class Published:
 class BridgeApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        set_xml_limits(settings.max_xml_attributes, settings.max_xml_elements)
         self.engine = make_engine(settings.database_url)
         self.store = DatasetStore(self.engine)
         self.registry = AccessRegistry(self.engine)
@@ -200,6 +202,22 @@ class BridgeApp:
     # -- WSGI --------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = (environ.get("REQUEST_METHOD") or "GET").upper()
+        if method == "HEAD":  # exactly GET's status and headers, without the body
+            environ["REQUEST_METHOD"] = "GET"
+            body = self._dispatch(environ, start_response)
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+            return []
+        if method not in SERVED_METHODS:
+            body_text = f"method {method} is not served; use POST for SOAP, GET for ?wsdl and pages\n".encode()
+            start_response(_status(405), [("Allow", ALLOW), ("Content-Type", "text/plain; charset=utf-8"),
+                                          ("Content-Length", str(len(body_text)))])
+            return [body_text]
+        return self._dispatch(environ, start_response)
+
+    def _dispatch(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
         handler = self.routes.get(path.rstrip("/") or "/")
         if handler is None and path.startswith("/legacy/"):
@@ -515,6 +533,12 @@ _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"
 
 def _status(code: int) -> str:
     return f"{code} {_REASONS.get(code, 'Status')}"
+
+
+# Methods the bridge serves, checked once for every endpoint (issue 9.9): SOAP is
+# POST; WSDLs and the HTTP pages are GET, and HEAD is GET without its body.
+SERVED_METHODS = frozenset({"GET", "POST"})
+ALLOW = "GET, HEAD, POST"
 
 
 def _plain(start_response: StartResponse, code: int, text: str) -> Iterable[bytes]:

@@ -5,7 +5,8 @@ defaults are unsafe for that (entities resolve local files, DTDs load), and
 Spyne's own parser accepts a DOCTYPE and silently truncates text around an
 unresolved entity. So every untrusted document goes through
 :func:`parse_untrusted`, which refuses a DOCTYPE outright, never touches the
-network, never resolves entities and caps size and depth.
+network, never resolves entities and caps size, depth, attributes per element and
+elements per message (the last two by a cheap pull-parser pre-scan).
 """
 
 from __future__ import annotations
@@ -24,13 +25,37 @@ NS_WSDL_SOAP11 = "http://schemas.xmlsoap.org/wsdl/soap/"
 NS_WSDL_SOAP12 = "http://schemas.xmlsoap.org/wsdl/soap12/"
 
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_ATTRIBUTES = 256
+DEFAULT_MAX_ELEMENTS = 50_000
+_PRESCAN_CHUNK = 64 * 1024
+
+
+@dataclass
+class XmlLimits:
+    """Structure caps applied by :func:`parse_untrusted` (set once from Settings).
+
+    A flood of attributes or elements fits well inside the byte cap yet costs
+    seconds of CPU and hundreds of MB in the tree and in Spyne/zeep later.
+    """
+
+    max_attributes: int = DEFAULT_MAX_ATTRIBUTES
+    max_elements: int = DEFAULT_MAX_ELEMENTS
+
+
+LIMITS = XmlLimits()
+
+
+def set_limits(max_attributes: int, max_elements: int) -> None:
+    """Apply the node's configured caps (called when the app is built)."""
+    LIMITS.max_attributes = max_attributes
+    LIMITS.max_elements = max_elements
 
 
 class XmlRejected(ValueError):
     """Untrusted XML that the bridge refuses to process.
 
     ``reason`` is a short machine-readable word (``size``, ``doctype``,
-    ``malformed``, ``depth``, ``empty``) so callers can map it to a fault code.
+    ``malformed``, ``depth``, ``empty``, ``attributes``, ``elements``) so callers can map it to a fault code.
     """
 
     def __init__(self, reason: str, message: str) -> None:
@@ -70,6 +95,7 @@ def parse_untrusted(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._E
     # It cannot be fooled by UTF-16: the tree check below catches that case.
     if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:
         raise XmlRejected("doctype", "a DOCTYPE or entity declaration is not allowed")
+    _prescan(data)
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
@@ -82,6 +108,32 @@ def parse_untrusted(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._E
     if _has_entity_refs(root):
         raise XmlRejected("doctype", "entity references are not allowed")
     return root
+
+
+def _prescan(data: bytes) -> None:
+    """Count elements and attributes with a pull parser, aborting at a cap.
+
+    Fed in chunks, so a flood is refused once it passes a cap, while the partial
+    tree is still bounded by the caps; the full parse only runs on bounded
+    documents. (Elements are not cleared on their start event: doing so while
+    libxml2 still builds them crashed workers.)
+    Syntax errors are left to the full parse, which reports them.
+    """
+    pull = etree.XMLPullParser(events=("start",), resolve_entities=False, no_network=True,
+                               load_dtd=False, huge_tree=False, collect_ids=False)
+    elements = 0
+    try:
+        for start in range(0, len(data), _PRESCAN_CHUNK):
+            pull.feed(data[start:start + _PRESCAN_CHUNK])
+            for _event, element in pull.read_events():
+                elements += 1
+                if elements > LIMITS.max_elements:
+                    raise XmlRejected("elements", f"the message has more elements than the limit of {LIMITS.max_elements}")
+                if len(element.attrib) > LIMITS.max_attributes:
+                    raise XmlRejected("attributes", f"an element has {len(element.attrib)} attributes, "
+                                                    f"more than the limit of {LIMITS.max_attributes}")
+    except etree.XMLSyntaxError:
+        return
 
 
 def _has_entity_refs(root: etree._Element) -> bool:

@@ -48,3 +48,15 @@ def test_plain_document_parses() -> None:
 
 def test_lxml_and_xmlsec_share_libxml2() -> None:
     assert check_libxml_pair().matches
+
+
+def test_structure_caps_refuse_floods_before_the_tree() -> None:
+    from viss_bridge.xml import LIMITS, XmlRejected, parse_untrusted
+
+    with pytest.raises(XmlRejected) as attrs:
+        parse_untrusted(b"<r " + b" ".join(b'a%d=""' % i for i in range(LIMITS.max_attributes + 1)) + b"/>")
+    assert attrs.value.reason == "attributes"
+    with pytest.raises(XmlRejected) as elems:
+        parse_untrusted(b"<r>" + b"<x/>" * LIMITS.max_elements + b"</r>")
+    assert elems.value.reason == "elements"
+    assert len(parse_untrusted(b"<r>" + b"<x a='1'/>" * 1000 + b"</r>")) == 1000

@@ -25,7 +25,8 @@ from viss_bridge.facade import faults
 from viss_bridge.facade.callers import CALLER_ENV, read_caller_header, resolve_caller
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
-from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, SpyneFault, make_spyne_wsgi, run_spyne
+from viss_bridge.facade.soap_runtime import (SoapRequest, SoapResponse, SpyneFault, bounded_int, make_spyne_wsgi,
+                                             run_spyne)
 from viss_bridge.xml import local_name
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,7 @@ class AccessAdminFacade:
         def requestAccess(ctx: Any, dataset: str, field: list[str] | None, purpose: str, legalBasis: str,
                           legalObligation: bool | None, validTo: Any, quota: int | None) -> Any:
             who = actor(ctx)
+            quota = _quota(quota)
             return _request(run(lambda: facade.requests.submit(
                 who.name, dataset, purpose=purpose or "", legal_basis=legalBasis or "", fields=field or None,
                 legal_obligation=bool(legalObligation), valid_to=validTo, quota=quota)))
@@ -142,6 +144,7 @@ class AccessAdminFacade:
         def approveRequest(ctx: Any, requestId: str, field: list[str] | None, validFrom: Any, validTo: Any,
                            quota: int | None, note: str | None) -> Any:
             who = actor(ctx)
+            quota = _quota(quota)
             _, permission = run(lambda: facade.requests.approve(requestId, who, fields=field or None,
                                                                 valid_from=validFrom, valid_to=validTo, quota=quota,
                                                                 note=note or ""))
@@ -191,3 +194,11 @@ class AccessAdminFacade:
                 document.build_interface_document(f"{self.base_url}/access")
                 self._wsdl = document.get_interface_document()
             return self._wsdl
+
+
+def _quota(quota: int | None) -> int | None:
+    """A quota fits the store's 64-bit integers, or is Client.InvalidRequest naming it."""
+    try:
+        return bounded_int(quota, "quota", 0)
+    except BridgeFault as exc:
+        raise SpyneFault(exc) from None

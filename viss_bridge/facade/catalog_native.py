@@ -27,7 +27,8 @@ from viss_bridge.facade import faults
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.callers import CALLER_ENV, read_caller_header, resolve_caller
 from viss_bridge.facade.faults import BridgeFault
-from viss_bridge.facade.soap_runtime import (REQUEST_CONTEXT, SoapRequest, SoapResponse, SpyneFault, make_spyne_wsgi,
+from viss_bridge.facade.soap_runtime import (REQUEST_CONTEXT, SoapRequest, SoapResponse, SpyneFault, bounded_int,
+                                             make_spyne_wsgi,
                                              run_spyne)
 from viss_bridge.facade.spyne_models import RecordModels
 from viss_bridge.xml import local_name
@@ -236,11 +237,11 @@ class CatalogFacade:
         def getChanges(ctx: Any, dataset: str, since: int | None, limit: int | None) -> Any:
             d = facade._dataset(dataset)
             decision = facade._check_access(ctx, d)
-            since = since or 0
-            limit = limit or 100
-            if limit < 1 or limit > MAX_PAGE or since < 0:
-                raise SpyneFault(BridgeFault(faults.INVALID_REQUEST,
-                                             f"limit must be 1..{MAX_PAGE} and since must not be negative"))
+            try:  # an absent limit is 100; limit=0 is refused, never silently 100
+                since = bounded_int(since, "since", 0, default=0)
+                limit = bounded_int(limit, "limit", 1, MAX_PAGE, default=100)
+            except BridgeFault as exc:
+                raise SpyneFault(exc) from None
             try:
                 changes = facade.store.changes(d, since, limit + 1)
             except StoreUnavailable as exc:

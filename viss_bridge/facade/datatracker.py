@@ -25,7 +25,8 @@ from viss_bridge.access.registry import AccessRegistry, AccessStoreUnavailable, 
 from viss_bridge.access.tracker import DataTracker, person_key
 from viss_bridge.facade import faults
 from viss_bridge.facade.faults import BridgeFault
-from viss_bridge.facade.soap_runtime import REQUEST_CONTEXT, SoapRequest, SoapResponse, SpyneFault, make_spyne_wsgi, run_spyne
+from viss_bridge.facade.soap_runtime import (REQUEST_CONTEXT, SoapRequest, SoapResponse, SpyneFault, bounded_int,
+                                             make_spyne_wsgi, run_spyne)
 from viss_bridge.facade.xroad_wsdl import add_xroad_headers
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,11 @@ class DataTrackerService:
         @rpc(Integer(**_opt), Integer(**_opt), _args=("offset", "limit"), _returns=UsagePage,
              _operation_name="findUsage", _out_variable_name="usages")
         def findUsage(ctx: Any, offset: int | None, limit: int | None) -> Any:
-            offset, limit = offset or 0, limit or 100
-            if offset < 0 or not 1 <= limit <= MAX_LIMIT:
-                raise SpyneFault(BridgeFault(faults.INVALID_REQUEST, f"offset must be >= 0 and limit 1..{MAX_LIMIT}"))
+            try:  # an absent limit is 100; limit=0 is refused, never silently 100
+                offset = bounded_int(offset, "offset", 0, default=0)
+                limit = bounded_int(limit, "limit", 1, MAX_LIMIT, default=100)
+            except BridgeFault as exc:
+                raise SpyneFault(exc) from None
             try:
                 entries, total = service.tracker.usage(person_of(ctx), offset, limit)
             except AccessStoreUnavailable as exc:

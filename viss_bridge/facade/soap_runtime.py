@@ -21,7 +21,7 @@ from spyne.server.wsgi import WsgiApplication
 
 from viss_bridge.facade import faults
 from viss_bridge.facade.faults import BridgeFault
-from viss_bridge.xml import NS_SOAP11, NS_SOAP12, XmlRejected, parse_untrusted
+from viss_bridge.xml import NS_SOAP11, NS_SOAP12, NS_XSI, XmlRejected, parse_untrusted
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,38 @@ def parse_soap(raw: bytes, soap_ns: str, max_bytes: int) -> SoapRequest:
     if len(children) != 1:
         raise BridgeFault(faults.INVALID_SOAP,
                           f"Malformed SOAP message: the Body must hold exactly one element, it holds {len(children)}")
-    return SoapRequest(raw=raw, envelope=root, header=header, body_element=children[0])
+    operation = children[0]
+    _drop_comments_and_pis(body)
+    _drop_comments_and_pis(operation)
+    if operation.get(f"{{{NS_XSI}}}nil") is not None:
+        raise BridgeFault(faults.INVALID_REQUEST,
+                          f"The operation element {etree.QName(operation).localname} must not carry xsi:nil")
+    return SoapRequest(raw=raw, envelope=root, header=header, body_element=operation)
+
+
+def _drop_comments_and_pis(parent: etree._Element) -> None:
+    """Comments and processing instructions mean nothing to SOAP; Spyne and zeep
+    take a parent's first child as its first element, so remove them (issue 9.10)."""
+    for child in list(parent):
+        if not isinstance(child.tag, str):
+            if child.tail and child.tail.strip() == "":
+                child.tail = None
+            parent.remove(child)
+
+
+INT64_MAX = 2**63 - 1
+
+
+def bounded_int(value: int | None, name: str, minimum: int, maximum: int = INT64_MAX,
+                default: int | None = None) -> int | None:
+    """The one conversion of request integers for every face: ``None`` becomes
+    ``default``; a value outside ``minimum..maximum`` (e.g. beyond SQLite's 64-bit
+    integers) is ``Client.InvalidRequest`` naming the element."""
+    if value is None:
+        return default
+    if not minimum <= value <= maximum:
+        raise BridgeFault(faults.INVALID_REQUEST, f"{name} must be between {minimum} and {maximum}, not {value}")
+    return value
 
 
 class PreparsedSoap11(Soap11):
