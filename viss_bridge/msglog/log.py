@@ -52,6 +52,10 @@ INSERT = ("INSERT INTO msglog_record (node_id, seq, recorded_at, exchange_id, le
           " record_hash, chain_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
+class _ProbeRolledBack(LogUnavailable):
+    """Raised inside a probe's transaction so the store rolls it back (the write itself worked)."""
+
+
 @dataclass(frozen=True)
 class Receipt:
     node_id: str
@@ -87,6 +91,7 @@ class MessageLog:
         self.lease_seconds = lease_seconds
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.status = SealerStatus()
+        self.append_failure: str | None = None  # why this process's last append failed; None once one succeeds
         self._known_sealed = 0
         self._stamp_failed = False
         self._wake = threading.Event()
@@ -111,7 +116,29 @@ class MessageLog:
     # -- appending -----------------------------------------------------------------
 
     def record(self, *entries: RecordInput) -> list[Receipt]:
-        """Append ``entries`` to this node's chain in one committed transaction, or raise LogUnavailable."""
+        """Append ``entries`` to this node's chain in one committed transaction, or raise LogUnavailable.
+
+        A failed append is remembered until one succeeds, so ``/health`` turns 503 at once, naming the
+        cause, even while the store can still be read."""
+        try:
+            receipts = self._append(entries, probe=False)
+        except LogUnavailable as exc:
+            self.append_failure = str(exc)
+            raise
+        self.append_failure = None
+        return receipts
+
+    def probe_append(self) -> None:
+        """Write a record as an append would, then roll it back: are appends possible again?"""
+        probe = RecordInput(body=b"<probe/>", leg="consumer", direction="request", exchange_id="health-probe")
+        try:
+            self._append((probe,), probe=True)
+        except _ProbeRolledBack:
+            self.append_failure = None
+        except LogUnavailable as exc:
+            self.append_failure = str(exc)
+
+    def _append(self, entries: tuple[RecordInput, ...], probe: bool) -> list[Receipt]:
         if not entries:
             return []
         if not self.store._schema_ready:
@@ -146,6 +173,8 @@ class MessageLog:
             cur.executemany(store.sql(INSERT), params)
             cur.execute(store.sql("UPDATE msglog_head SET seq = ?, chain_hash = ? WHERE node_id = ?"),
                         (seq, chain, self.node_id))
+            if probe:
+                raise _ProbeRolledBack("probe written and rolled back")
         if seq - self._known_sealed >= self.seal_every:
             self._wake.set()
         return receipts
@@ -353,6 +382,11 @@ class MessageLog:
             status = self.refresh_status()
         except LogUnavailable as exc:
             return False, {**report, "status": "unavailable", "error": str(exc)}
+        if self.append_failure is not None:
+            self.probe_append()  # without a probe a node taken out of rotation would never come back
+            if self.append_failure is not None:
+                return False, {**report, "status": "unavailable",
+                               "error": f"appending to the log fails: {self.append_failure}"}
         report.update(status="ok", head_seq=status.head_seq, sealed_seq=status.sealed_seq,
                       unsealed=status.head_seq - status.sealed_seq,
                       sealing="on" if self._thread is not None else
