@@ -203,8 +203,15 @@ def access_permissions(ctx: click.Context, client_id: str | None, dataset: str |
 @click.pass_context
 def access_history(ctx: click.Context, object_id: str) -> None:
     """The audit trail of one request, permission, connection or PERSON/DATASET restriction."""
+    from viss_bridge.access.tracker import person_key
+
     registry, _, _ = _services(ctx)
-    for event in registry.audit.events(object_id):
+    # A restriction's id is PERSON/DATASET with the person's code normalised as it was stored
+    # (no dash, no LV prefix); a support worker types it as the person wrote it.
+    person, slash, rest = object_id.partition("/")
+    candidates = dict.fromkeys([object_id, f"{person_key(person)}/{rest}" if slash else object_id])
+    events = sorted((e for oid in candidates for e in registry.audit.events(oid)), key=lambda e: e.at)
+    for event in events:
         click.echo(f"{event.at:%Y-%m-%d %H:%M:%S}  {event.action:<28} {event.actor}  "
                    f"{json.dumps(event.details, ensure_ascii=False, sort_keys=True)}")
 

@@ -131,6 +131,9 @@ def test_restriction_through_the_cli_and_the_change_feed(tls_bridge, readers, de
     env = tls_bridge.env()
     out = cli("access", "restrict", person, "fpr_person", "--reason", "phoned the helpdesk", env=env).stdout
     assert "restricts fpr_person" in out
+    assert "-" in person  # written with its dash, as a person gives it
+    history = cli("access", "history", f"{person}/fpr_person", env=env).stdout
+    assert "restriction.added" in history and "phoned the helpdesk" in history
     try:
         native = zeep.Client(f"{tls_bridge.catalog}?wsdl", transport=zeep.Transport(session=plain.session()))
         page = native.service.getChanges(dataset="fpr_person", since=0, limit=3,
