@@ -79,6 +79,27 @@ def test_changes_operation_pages_through_the_whole_dataset_like_the_provider(bri
     assert len(from_bridge["records"]) == 200
 
 
+def test_every_operation_the_address_wsdl_advertises_is_served(bridge, addresses_provider):  # type: ignore[no-untyped-def]
+    """GetAddressChanges, advertised by the original VZD WSDL, pages like the provider (it was UnknownService)."""
+    def pull(service) -> dict:  # type: ignore[no-untyped-def,type-arg]
+        seen: dict = {}  # type: ignore[type-arg]
+        since, after = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), None
+        while True:
+            page = service.GetAddressChanges(ChangedSince=since, AfterAddressCode=after, PageSize=90)
+            for change in page.Change:
+                seen[change.Address.AddressCode] = plain(change.Address)
+                since, after = change.ChangedAt, change.Address.AddressCode
+            if not page.MoreAvailable:
+                return seen
+
+    from_bridge = pull(original_client(ADDRESSES_WSDL, f"{bridge.url}/legacy/var"))
+    from_provider = pull(original_client(ADDRESSES_WSDL, addresses_provider.url))
+    assert from_bridge and from_bridge == {code: from_provider[code] for code in from_bridge}
+    operations = etree.fromstring(requests.get(f"{bridge.url}/legacy/var?wsdl", timeout=10).content).findall(
+        ".//{http://schemas.xmlsoap.org/wsdl/}portType/{http://schemas.xmlsoap.org/wsdl/}operation")
+    assert {o.get("name") for o in operations} == {"GetAddress", "GetAddressChanges"}
+
+
 def test_served_wsdl_is_the_original_with_only_the_address_changed(bridge):  # type: ignore[no-untyped-def]
     served = etree.fromstring(requests.get(f"{bridge.url}/legacy/fpr?wsdl", timeout=10).content)
     original = etree.parse(str(PERSONS_WSDL)).getroot()
