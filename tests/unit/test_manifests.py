@@ -109,3 +109,23 @@ def test_register_defaults_to_the_dataset_name_and_is_validated(tmp_path: Path) 
         assert error.field == "register" and error.line == 8, (bad, error)
     demo = load_catalog(DEMO_CATALOG_DIR)
     assert demo.get("fpr_person").register_key == "LV/GOV/90000100015/FPR/persons"
+
+
+def test_unknown_source_key_is_refused_with_its_line(tmp_path: Path) -> None:
+    error = error_for(tmp_path, GOOD + "source:\n  kind: store\n  pth: data.csv\n")
+    assert error.line == 17 and error.field.startswith("source") and error.field.endswith("pth")
+    assert "unknown key" in str(error)
+
+
+def test_csv_kind_is_refused_with_the_way_to_load_a_csv(tmp_path: Path) -> None:
+    error = error_for(tmp_path, GOOD + "source:\n  kind: csv\n")
+    assert error.line == 16 and "catalog load" in str(error)
+    assert load_manifest(write(tmp_path, GOOD + "source:\n  kind: store\n")).source.kind == "store"
+
+
+def test_the_main_example_of_the_manifest_guide_validates(tmp_path: Path) -> None:
+    """docs/manifests.md is what a new user copies first: its example must load as it stands."""
+    guide = (Path(__file__).parents[2] / "docs" / "manifests.md").read_text(encoding="utf-8")
+    example = guide.split("```yaml\n", 1)[1].split("```", 1)[0]
+    dataset = load_manifest(write(tmp_path, example, "csdd_vehicle.yaml"))
+    assert dataset.dataset == "csdd_vehicle" and dataset.subject == "holder_code"

@@ -92,11 +92,22 @@ class Texts(_Strict):
     en: str
 
 
-class Source(BaseModel):
-    """Where records come from. Source kinds add their own keys (validated by them)."""
+class Source(_Strict):
+    """Records kept in the bridge's own store (replicated, or loaded from files): no other keys.
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-    kind: Literal["store", "csv"] = "store"
+    A CSV file is not a source of its own: its rows are loaded into the store with
+    ``viss-bridge catalog load``, so ``kind: csv`` is refused with that advice instead of
+    being accepted and doing nothing."""
+
+    kind: Literal["store"] = "store"
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _no_csv_kind(cls, value: Any) -> Any:
+        if value == "csv":
+            raise ValueError("kind 'csv' is not a source: use kind: store and load the file with "
+                             "`viss-bridge catalog load DATASET FILE.csv`")
+        return value
 
 
 def _source_tag(value: Any) -> str:
