@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from viss_bridge.catalog.manifest import Dataset, FieldType
-from viss_bridge.catalog.values import ValueProblem, record_to_python
+from viss_bridge.catalog.values import ValueProblem, compose_key, record_to_python
 
 
 class RecordFileError(ValueError):
@@ -29,10 +29,28 @@ def read_records(dataset: Dataset, path: str | Path) -> list[dict[str, Any]]:
     result = []
     for line, row in rows:
         try:
-            result.append(record_to_python(dataset.fields, row))
+            record = record_to_python(dataset.fields, row)
+            compose_key(dataset.key_fields, record)  # a row without its key is refused here, not in the store
+            _check_lengths(dataset.fields, record, "")
+            result.append(record)
         except ValueProblem as exc:
             raise RecordFileError(path, line, str(exc)) from None
     return result
+
+
+def _check_lengths(fields: Any, record: dict[str, Any], prefix: str) -> None:
+    """The manifest's max_length, at any depth: the WSDL promises it to every consumer."""
+    for f in fields:
+        value = record.get(f.name)
+        if value is None:
+            continue
+        if f.max_length is not None and isinstance(value, str) and len(value) > f.max_length:
+            raise ValueProblem(f"field '{prefix}{f.name}' has {len(value)} characters, more than its max_length "
+                               f"{f.max_length}")
+        if f.fields and isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, dict):
+                    _check_lengths(f.fields, item, f"{prefix}{f.name}[{i}].")
 
 
 def _rows(dataset: Dataset, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
