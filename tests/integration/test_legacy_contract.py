@@ -130,6 +130,15 @@ def test_legacy_faults_are_soap11_with_precise_codes(bridge):  # type: ignore[no
     assert parse_fault(post(f"{bridge.url}/legacy/fpr", empty)).code.startswith("Client.")
 
 
+def test_an_empty_key_gets_the_old_providers_not_found_answer(bridge, persons_provider):  # type: ignore[no-untyped-def]
+    """The old register answered an empty PersonCode with an empty response, not a fault: so must the bridge."""
+    via_bridge = original_client(PERSONS_WSDL, f"{bridge.url}/legacy/fpr")
+    via_provider = original_client(PERSONS_WSDL, persons_provider.url)
+    for empty in ("", "   "):
+        assert plain(via_provider.GetPerson(PersonCode=empty)) is None
+        assert plain(via_bridge.GetPerson(PersonCode=empty)) is None
+
+
 # -- Java (JAX-WS wsimport) ------------------------------------------------------
 
 JAVA_DIR = Path(__file__).resolve().parents[1] / "java" / "legacy"

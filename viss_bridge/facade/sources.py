@@ -107,10 +107,12 @@ class ProviderLegSink:
 
 
 def guarded_lookup(store: Any, permissions: Any, caller: Any, dataset: Dataset, key_values: dict[str, Any],
-                   info: Any) -> dict[str, Any] | None:
+                   info: Any, empty_key_finds_nothing: bool = False) -> dict[str, Any] | None:
     """One lookup with the same access rules as /xroad: permission, person restrictions, use count, fields.
 
     For facades that do not run through Spyne (/legacy, /viss); raises BridgeFault.
+    ``empty_key_finds_nothing``: an old contract whose provider answered an empty key with its
+    not-found answer (not a fault) keeps doing so, after the same access decision.
     """
     from viss_bridge.catalog.values import ValueProblem
 
@@ -118,7 +120,8 @@ def guarded_lookup(store: Any, permissions: Any, caller: Any, dataset: Dataset, 
     if not decision.allowed:
         raise BridgeFault(faults.ACCESS_DENIED, decision.message)
     try:
-        record = store.get(dataset, key_values)
+        empty = empty_key_finds_nothing and any(str(v).strip() == "" for v in key_values.values())
+        record = None if empty else store.get(dataset, key_values)
     except ValueProblem as exc:
         raise BridgeFault(faults.INVALID_REQUEST, f"Invalid key: {exc}") from None
     except StoreUnavailable as exc:
