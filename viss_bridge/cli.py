@@ -114,6 +114,7 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
             f"Message log: sealed by {settings.signing_cert}, time-stamped by the development TSA at {settings.tsa_url}",
             f"  viss-bridge log find --message-id demo-1          (with VISS_BRIDGE_DATABASE_URL={settings.database_url})",
             f"  viss-bridge log verify --trust {settings.trust_anchors}",
+            f"  VISS_BRIDGE_SIGNING_CERT={settings.signing_cert} VISS_BRIDGE_SIGNING_KEY={settings.signing_key} \\",
             f"  viss-bridge log export --message-id demo-1 -o demo-1.asice && "
             f"viss-bridge evidence verify demo-1.asice --trust {settings.trust_anchors}",
             "",
