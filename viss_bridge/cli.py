@@ -50,7 +50,10 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
     """Serve the bridge on loopback with the demo registers on an embedded SQLite."""
     from viss_bridge.demo.seed import DEMO_CLIENTS, example_person_code, prepare_demo
 
-    paths, counts = prepare_demo(data_dir, size=size, reset=reset, database_url=database_url)
+    from viss_bridge.cli_progress import progress_bar
+
+    with progress_bar("preparing demo registers (records)") as progress:
+        paths, counts = prepare_demo(data_dir, size=size, reset=reset, database_url=database_url, progress=progress)
     click.echo(f"demo data in {paths.data_dir}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     # The demo is a development node: it believes the client named in the message (no certificates).
     settings = _settings(ctx, database_url=paths.database_url, catalog_dir=str(paths.catalog_dir),
@@ -310,7 +313,11 @@ def catalog_load(ctx: click.Context, name: str, file: str, replace_all: bool, ca
         records = read_records(dataset, file)
     except RecordFileError as exc:
         raise click.ClickException(str(exc)) from None
-    written = store.replace_all(dataset, records) if replace_all else store.upsert(dataset, records)
+    from viss_bridge.cli_progress import counted, progress_bar
+
+    with progress_bar(f"loading {name}", len(records)) as progress:
+        rows = counted(records, progress, len(records))
+        written = store.replace_all(dataset, rows) if replace_all else store.upsert(dataset, rows)
     click.echo(f"{name}: {written} record(s) {'replaced' if replace_all else 'loaded'}; now {store.count(dataset)}")
 
 
@@ -359,11 +366,33 @@ def _registry(ctx: click.Context) -> Any:
     from viss_bridge.msglog import MessageLog
 
     settings = _settings(ctx)
+    msglog = MessageLog.from_settings(settings)
+    _require_log_identity(msglog, settings.node_id)
     registry = AccessRegistry(make_engine(settings.database_url))
     registry.create_schema()
     # An operator's access-control steps go on the node's signed chain too, as the bridge's own do.
-    registry.audit.committed_sinks.append(MessageLogAuditSink(MessageLog.from_settings(settings)))
+    registry.audit.committed_sinks.append(MessageLogAuditSink(msglog))
     return registry
+
+
+def _require_log_identity(msglog: Any, node_id: str) -> None:
+    """Refuse to write to a message log as a node that is not there and cannot seal.
+
+    Run against a shared log without the node's settings, a command would start a chain for the
+    default node id that nobody seals, and ``log verify`` would fail on it for ever. Appending is
+    fine to a chain that exists (its node seals it), with the node's signing key, or to a log that
+    has no chain yet (a fresh single-node install, sealed once its bridge starts).
+    """
+    try:
+        nodes = msglog.store.nodes()
+    except Exception:  # no log tables yet (or unreachable: the write itself says so)
+        return
+    if not nodes or node_id in nodes or msglog.signing_key is not None:
+        return
+    raise click.ClickException(
+        f"the message log holds the chains of node(s) {', '.join(nodes)}, not of node '{node_id}', and no signing "
+        f"key is configured: this command would start an unsealed chain. Run it with the settings of the node it "
+        f"acts for (--config, or VISS_BRIDGE_NODE_ID with VISS_BRIDGE_SIGNING_CERT/KEY)")
 
 
 def _client_id(value: str) -> str:
@@ -674,7 +703,7 @@ def migrate_shadow(ctx: click.Context, service: str | None, legacy_url: str | No
     for planned in plan.services:
         report = _shadow_one(ctx, planned, base, rate=rate or planned.rate or plan.rate,
                              burst=burst or planned.burst or plan.burst, timeout=timeout or plan.timeout,
-                             limit=limit or planned.limit)
+                             limit=limit or planned.limit, quiet=fmt != "text")
         reports.append(report)
         if fmt == "text":
             click.echo(report.render_text())
@@ -702,7 +731,7 @@ def migrate_shadow(ctx: click.Context, service: str | None, legacy_url: str | No
 
 
 def _shadow_one(ctx: click.Context, planned: Any, base: Path, *, rate: float, burst: int, timeout: float,
-                limit: int | None) -> Any:
+                limit: int | None, quiet: bool = False) -> Any:
     """One service of a shadow run: its requests, its comparison options, its own token bucket."""
     from viss_bridge.migration.compare import CompareOptions, types_from_inventory
     from viss_bridge.migration.shadow import (ShadowTarget, folder_requests, log_requests, replay,
@@ -740,8 +769,18 @@ def _shadow_one(ctx: click.Context, planned: Any, base: Path, *, rate: float, bu
             raise click.ClickException(str(exc)) from None
         if not saved:
             raise click.ClickException(f"{folder}: no *.xml request files")
+    from viss_bridge.cli_progress import progress_bar
+
     target = ShadowTarget(planned.service, planned.legacy_url, planned.bridge_url, options, actions)
-    return replay(target, saved, rate=rate, burst=burst, timeout=timeout, limit=limit)
+    total = min(len(saved), limit) if limit and hasattr(saved, "__len__") else (len(saved) if hasattr(saved, "__len__") else None)
+    done = 0
+    with progress_bar(f"shadowing {planned.service} (requests)", total, quiet=quiet) as progress:
+        def step(_outcome: Any) -> None:
+            nonlocal done
+            done += 1
+            progress(done, total)
+
+        return replay(target, saved, rate=rate, burst=burst, timeout=timeout, limit=limit, on_outcome=step)
 
 
 @migrate.command("status")
@@ -876,6 +915,8 @@ def sync(ctx: click.Context, datasets: tuple[str, ...], all_: bool, full: bool, 
                 for c, moved in sync_state.all() if not datasets or c.dataset in datasets]
         _table(("dataset", "full done", "changed since", "after key", "pages", "records", "last sync", "last error"), rows)
         return
+    from viss_bridge.cli_progress import progress_bar
+
     interval = settings.sync_interval if every is None else every
     state = None
     pool = ProviderPool()
@@ -908,7 +949,8 @@ def sync(ctx: click.Context, datasets: tuple[str, ...], all_: bool, full: bool, 
                 job = SyncJob(dataset, store, pool, state)
             except ValueError as exc:
                 raise click.ClickException(str(exc)) from None
-            result = job.run(max_pages=max_pages)
+            with progress_bar(f"syncing {dataset.dataset} (records)") as progress:
+                result = job.run(max_pages=max_pages, progress=progress)
             cursor = result.cursor
             where = f"cursor {cursor.changed_since.isoformat()} / {cursor.after_key or '-'}" if cursor else ""
             for note in result.notes:
@@ -1173,12 +1215,16 @@ def log_archive(ctx: click.Context, database_url: str | None, older_than_days: f
     """Move whole seals of old records into archive files that continue the chain (records stay until purged)."""
     from viss_bridge.msglog.archive import ArchiveError, archive_node
 
+    from viss_bridge.cli_progress import progress_bar
+
     settings = _settings(ctx)
     store = _log_store(ctx, database_url, read_only=False)
     for node in nodes or store.nodes():
         try:
-            path = archive_node(store, node, folder or settings.archive_dir,
-                                settings.archive_after_days if older_than_days is None else older_than_days)
+            with progress_bar(f"archiving node {node} (records)") as progress:
+                path = archive_node(store, node, folder or settings.archive_dir,
+                                    settings.archive_after_days if older_than_days is None else older_than_days,
+                                    progress=progress)
         except ArchiveError as exc:
             raise click.ClickException(f"node {node}: {exc}") from None
         click.echo(f"node {node}: " + (f"archived to {path}" if path else "nothing old enough to archive"))

@@ -48,6 +48,13 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 2
+    # Threads per worker process (requests served at once by one worker), how long an idle keep-alive
+    # connection stays open, and how many connections one worker holds (idle ones cost no thread).
+    worker_threads: int = 8
+    keepalive_seconds: int = 5
+    worker_connections: int = 200
+    # Seconds within which a request's headers and body must have arrived (slow or lying clients get 408).
+    request_read_timeout: float = 10.0
     node_id: str = "node-1"
     # X-Road identity of the bridge itself: instance and the member/subsystem
     # that provides every dataset service unless a manifest says otherwise.

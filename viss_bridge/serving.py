@@ -8,15 +8,24 @@ start.
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import shutil
+import socket
+import ssl
 import tempfile
+import threading
+import time
 from typing import Any, Callable
 
 from gunicorn.app.base import BaseApplication
-from gunicorn.workers.sync import SyncWorker
+from gunicorn.http import errors as http_errors
+from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from viss_bridge.config import Settings
+
+log = logging.getLogger(__name__)
 
 
 def prepare_metrics_dir() -> str:
@@ -32,42 +41,159 @@ def prepare_metrics_dir() -> str:
 
 
 PEER_CERT_ENV = "viss_bridge.peer_cert_der"  # same key as viss_bridge.access.identity.PEER_CERT_ENV
+READ_DEADLINE_ENV = "viss_bridge.read_deadline"  # monotonic time by which the request must have arrived
+
+_REQUEST_TIMEOUT_ANSWER = (b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+                           b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 45\r\n\r\n"
+                           b"the request did not arrive in time; closing\r\n")
 
 
-class PeerCertWorker(SyncWorker):  # type: ignore[misc]
-    """gunicorn's sync worker, plus the TLS client certificate in the WSGI environ.
+class RequestReadTimeout(TimeoutError):
+    """The client did not deliver its request (headers and body) within ``request_read_timeout``."""
 
-    gunicorn verifies the client certificate during the handshake (``ca_certs``,
-    ``cert_reqs``) but does not pass it to the application. This worker reads
-    it from the connection's socket (one request at a time per sync worker)
-    and puts its DER bytes into ``environ["viss_bridge.peer_cert_der"]``. A
-    value sent by the client in an HTTP header can never reach that key.
+
+class _DeadlineSocket:
+    """The connection's socket as gunicorn's HTTP parser reads it, with one deadline for the whole request.
+
+    A per-``recv`` timeout alone lets a client that trickles one byte at a time hold a thread for
+    ever; here every read gets only what is left of the request's budget. A client that is too slow
+    with its headers gets a 408 and the connection closes (the app never sees it); one that is too
+    slow with its body (e.g. declares a longer Content-Length than it sends) makes the app's body
+    read raise :class:`RequestReadTimeout`, which the SOAP faces answer with their own 408 fault.
+    Writes keep a fixed timeout so that a client that does not read its answer cannot hold a thread.
     """
 
-    _peer_der: bytes | None = None
+    def __init__(self, conn: "BoundedConnection") -> None:
+        self._conn = conn
+
+    def recv(self, size: int) -> bytes:
+        conn = self._conn
+        sock = conn.sock
+        left = conn.deadline - time.monotonic()
+        try:
+            if left <= 0:
+                raise socket.timeout("request read deadline passed")
+            sock.settimeout(left)
+            return sock.recv(size)
+        except (socket.timeout, ssl.SSLError) as exc:
+            if isinstance(exc, ssl.SSLError) and "timed out" not in str(exc):
+                raise
+            conn.timed_out = True
+            if not conn.in_app:  # still reading headers: answer here and close quietly
+                try:
+                    sock.settimeout(1.0)
+                    sock.sendall(_REQUEST_TIMEOUT_ANSWER)
+                except OSError:
+                    pass
+                log.warning("request headers not received in time; answered 408 and closed",
+                            extra={"remote_addr": str(conn.client[0]) if conn.client else "-"})
+                raise http_errors.NoMoreData() from None
+            raise RequestReadTimeout(f"the request body did not arrive within {conn.read_timeout:g} s") from None
+        finally:
+            try:
+                sock.settimeout(conn.write_timeout)
+            except OSError:
+                pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn.sock, name)
+
+
+class BoundedConnection(TConn):  # type: ignore[misc]
+    """gunicorn's threaded-worker connection, with a read deadline per request and the TLS peer certificate.
+
+    ``init`` runs in the worker thread before each request on the connection (new, kept alive or
+    deferred): that is where the request's deadline starts and where the TLS handshake (bounded too)
+    has completed.
+    """
+
+    read_timeout: float = 10.0
+    write_timeout: float = 30.0
+
+    def __init__(self, cfg: Any, sock: Any, client: Any, server: Any) -> None:
+        super().__init__(cfg, sock, client, server)
+        self.deadline = 0.0
+        self.timed_out = False
+        self.in_app = False
+        self.peer_der: bytes | None = None
+
+    def init(self) -> None:
+        self.deadline = time.monotonic() + self.read_timeout
+        self.timed_out = False
+        self.in_app = False
+        first = not self.initialized
+        if first:
+            self.sock.settimeout(self.read_timeout)  # bounds the TLS handshake too (the wrapper inherits it)
+        try:
+            super().init()
+        except (socket.timeout, ssl.SSLError) as exc:
+            if isinstance(exc, ssl.SSLError) and "timed out" not in str(exc):
+                raise
+            raise http_errors.NoMoreData() from None
+        if first:
+            getpeercert = getattr(self.sock, "getpeercert", None)
+            try:
+                self.peer_der = getpeercert(binary_form=True) if getpeercert else None
+            except ValueError:  # no handshake: no certificate
+                self.peer_der = None
+            unreader = getattr(self.parser, "unreader", None)
+            if unreader is not None and hasattr(unreader, "sock"):
+                unreader.sock = _DeadlineSocket(self)
+        self.sock.settimeout(self.write_timeout)
+
+
+class BridgeWorker(ThreadWorker):  # type: ignore[misc]
+    """gunicorn's threaded worker (keep-alive, several requests at once), bounded against slow clients.
+
+    A sync worker serves one connection at a time, so two clients that declare a longer body than
+    they send stop a two-worker node. Here each worker process runs ``worker_threads`` threads and
+    keeps idle keep-alive connections on a poller (no thread held); every request must arrive
+    within ``request_read_timeout`` (see :class:`_DeadlineSocket`). The TLS client certificate is
+    read from the connection's socket and put into ``environ["viss_bridge.peer_cert_der"]``: gunicorn
+    verifies it during the handshake but does not pass it on, and a value a client sends in an HTTP
+    header can never reach that key.
+    """
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
         inner = self.wsgi
+        current = self._current = threading.local()
+        settings = getattr(self.app, "settings", None)
+        self._read_timeout = float(getattr(settings, "request_read_timeout", BoundedConnection.read_timeout))
 
-        def with_peer_certificate(environ: dict[str, Any], start_response: Any) -> Any:
+        def with_connection_facts(environ: dict[str, Any], start_response: Any) -> Any:
+            conn = getattr(current, "conn", None)
             environ.pop(PEER_CERT_ENV, None)
-            if self._peer_der:
-                environ[PEER_CERT_ENV] = self._peer_der
+            if conn is not None:
+                if conn.peer_der:
+                    environ[PEER_CERT_ENV] = conn.peer_der
+                environ[READ_DEADLINE_ENV] = conn.deadline
             return inner(environ, start_response)
 
-        self.wsgi = with_peer_certificate
+        self.wsgi = with_connection_facts
 
-    def handle_request(self, listener: Any, req: Any, client: Any, addr: Any) -> Any:
-        getpeercert = getattr(client, "getpeercert", None)
+    def accept(self, listener: Any) -> None:
         try:
-            self._peer_der = getpeercert(binary_form=True) if getpeercert else None
-        except ValueError:  # handshake not done: no certificate
-            self._peer_der = None
+            client_sock, client_addr = listener.accept()
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        client_sock.setblocking(True)
+        conn = BoundedConnection(self.cfg, client_sock, client_addr, listener.getsockname())
+        conn.read_timeout = self._read_timeout
+        self.enqueue_req(conn)
+
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        self._current.conn = conn
+        conn.in_app = True
         try:
-            return super().handle_request(listener, req, client, addr)
+            keep_alive = super().handle_request(req, conn)
         finally:
-            self._peer_der = None
+            self._current.conn = None
+        # A request whose body did not arrive leaves the stream at an unknown place: never reuse it.
+        return keep_alive and not getattr(conn, "timed_out", False)
 
 
 def tls_options(settings: Settings) -> dict[str, Any]:
@@ -139,7 +265,10 @@ def serve(settings: Settings, on_ready: Callable[[], None] | None = None, timeou
     options = {
         "bind": f"{settings.host}:{settings.port}",
         "workers": settings.workers,
-        "worker_class": "viss_bridge.serving.PeerCertWorker",
+        "worker_class": "viss_bridge.serving.BridgeWorker",
+        "threads": settings.worker_threads,
+        "keepalive": settings.keepalive_seconds,
+        "worker_connections": max(settings.worker_connections, settings.worker_threads + 1),
         "timeout": timeout,
         "graceful_timeout": 10,
         "accesslog": None,

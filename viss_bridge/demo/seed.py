@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 from viss_bridge.access.registry import AccessRegistry
 from viss_bridge.catalog.catalog import load_catalog
@@ -62,10 +63,12 @@ def demo_paths(data_dir: str | Path, database_url: str | None = None) -> DemoPat
 
 
 def prepare_demo(data_dir: str | Path, size: int = 200, seed: int = 2026, reset: bool = False,
-                 database_url: str | None = None) -> tuple[DemoPaths, dict[str, int]]:
+                 database_url: str | None = None,
+                 progress: Callable[[int, int | None], None] | None = None) -> tuple[DemoPaths, dict[str, int]]:
     """Create (or with ``reset``, recreate) the demo data folder; return its paths and record counts.
 
     ``database_url`` puts the demo data into another database (PostgreSQL) instead of the folder's SQLite.
+    ``progress(records written, records in all)`` follows the load of the synthetic registers.
     """
     paths = demo_paths(data_dir, database_url)
     if reset and paths.data_dir.exists():
@@ -94,10 +97,13 @@ def prepare_demo(data_dir: str | Path, size: int = 200, seed: int = 2026, reset:
     counts = store.counts()
     if not counts or reset:
         world = generate_world(size=size, seed=seed)
+        total = sum(len(records) for name, records in world.items() if catalog.get(name) is not None)
+        written = 0
         for name, records in world.items():
             dataset = catalog.get(name)
             if dataset is not None:
-                store.replace_all(dataset, records)
+                store.replace_all(dataset, _reporting(records, progress, written, total))
+                written += len(records)
         counts = store.counts()
     for client in DEMO_CLIENTS:
         registry.add_client(client.client_id, client.name)
@@ -107,6 +113,14 @@ def prepare_demo(data_dir: str | Path, size: int = 200, seed: int = 2026, reset:
                            actor="demo")
     engine.dispose()
     return paths, counts
+
+
+def _reporting(records: list[dict[str, Any]], progress: Callable[[int, int | None], None] | None, start: int,
+               total: int) -> Iterator[dict[str, Any]]:
+    for done, record in enumerate(records, start + 1):
+        yield record
+        if progress is not None and (done % 200 == 0 or done == start + len(records)):
+            progress(done, total)
 
 
 def _copy_contracts(folder: Path) -> None:

@@ -24,6 +24,8 @@ INVALID_CLIENT_IDENTIFIER = "Client.InvalidClientIdentifier"
 INVALID_SERVICE_IDENTIFIER = "Client.InvalidServiceIdentifier"
 INVALID_REQUEST = "Client.InvalidRequest"
 MESSAGE_TOO_LARGE = "Client.InvalidSoap.MessageTooLarge"
+# The request's headers and body did not arrive within request_read_timeout (slow or lying client): HTTP 408.
+REQUEST_TIMEOUT = "Client.InvalidSoap.RequestTimeout"
 UNKNOWN_SERVICE = "Server.ServerProxy.UnknownService"
 UNKNOWN_MEMBER = "Server.ServerProxy.UnknownMember"
 ACCESS_DENIED = "Server.ServerProxy.AccessDenied"

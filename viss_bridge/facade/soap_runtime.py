@@ -47,19 +47,35 @@ class SoapResponse:
 
 
 def read_body(environ: dict[str, Any], max_bytes: int) -> bytes:
-    """Read the request body, refusing more than ``max_bytes`` without reading it all."""
+    """Read the request body, refusing more than ``max_bytes`` without reading it all.
+
+    The server bounds how long the body may take (``request_read_timeout``): a client that declares
+    more than it sends, or sends too slowly, gets ``Client.RequestTimeout`` (HTTP 408), not a
+    worker thread held until it gives up.
+    """
     length_text = environ.get("CONTENT_LENGTH") or ""
     stream = environ["wsgi.input"]
-    if length_text.strip():
-        try:
-            length = int(length_text)
-        except ValueError:
-            raise BridgeFault(faults.INVALID_SOAP, "Content-Length is not a number") from None
-        if length > max_bytes:
-            raise BridgeFault(faults.MESSAGE_TOO_LARGE,
-                              f"The message has {length} bytes, more than the limit of {max_bytes}", 413)
-        return stream.read(length) if length else b""
-    data = stream.read(max_bytes + 1)
+    try:
+        if length_text.strip():
+            try:
+                length = int(length_text)
+            except ValueError:
+                raise BridgeFault(faults.INVALID_SOAP, "Content-Length is not a number") from None
+            if length < 0:
+                raise BridgeFault(faults.INVALID_SOAP, "Content-Length is negative")
+            if length > max_bytes:
+                raise BridgeFault(faults.MESSAGE_TOO_LARGE,
+                                  f"The message has {length} bytes, more than the limit of {max_bytes}", 413)
+            data = stream.read(length) if length else b""
+            if len(data) < length:
+                raise BridgeFault(faults.INVALID_SOAP, f"The client closed the connection after {len(data)} of the "
+                                  f"{length} bytes its Content-Length announced")
+            return data
+        data = stream.read(max_bytes + 1)
+    except TimeoutError as exc:
+        raise BridgeFault(faults.REQUEST_TIMEOUT, f"The request was not received in time: {exc}", 408) from None
+    except OSError as exc:  # the client went away in the middle of its body
+        raise BridgeFault(faults.INVALID_SOAP, f"The request body could not be read: {exc or 'connection closed'}") from None
     if len(data) > max_bytes:
         raise BridgeFault(faults.MESSAGE_TOO_LARGE, f"The message is larger than the limit of {max_bytes} bytes", 413)
     return data

@@ -30,7 +30,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from viss_bridge.msglog import merkle
 from viss_bridge.msglog.records import GENESIS, META_COLUMNS, chain_next, record_hash, utc_text
@@ -50,8 +50,11 @@ def _cutoff(days: float) -> str:
     return utc_text(dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days))
 
 
-def archive_node(store: LogStore, node: str, folder: str | Path, older_than_days: float) -> Path | None:
-    """Archive the whole seals of ``node`` older than the cut-off; return the file written (or None)."""
+def archive_node(store: LogStore, node: str, folder: str | Path, older_than_days: float,
+                 progress: Callable[[int, int | None], None] | None = None) -> Path | None:
+    """Archive the whole seals of ``node`` older than the cut-off; return the file written (or None).
+
+    ``progress(records written, records to archive)`` follows the (long) copy into the archive file."""
     last = store.query("SELECT last_seq, last_chain_hash, file FROM msglog_archive WHERE node_id = ? "
                        "ORDER BY last_seq DESC LIMIT 1", (node,))
     archived, previous_hash, previous_file = (int(last[0][0]), bytes(last[0][1]), last[0][2]) if last else (0, GENESIS, None)
@@ -91,6 +94,10 @@ def archive_node(store: LogStore, node: str, folder: str | Path, older_than_days
             out.write(json.dumps({"type": "record", "fields": fields, "body": base64.b64encode(body).decode(),
                                   "chain_hash": stored.hex()}) + "\n")
             count += 1
+            if progress is not None and count % 1000 == 0:
+                progress(count, last_seq - first_seq + 1)
+        if progress is not None:
+            progress(count, last_seq - first_seq + 1)
         for first, last_s, xml, tsr in chosen:
             out.write(json.dumps({"type": "seal", "first_seq": first, "last_seq": last_s,
                                   "seal_xml": base64.b64encode(xml).decode(),

@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.engine import Connection, Engine
@@ -131,7 +131,9 @@ class SyncJob:
         self.pool = pool
         self.state = state
 
-    def run(self, max_pages: int | None = None) -> SyncResult:
+    def run(self, max_pages: int | None = None,
+            progress: Callable[[int, int | None], None] | None = None) -> SyncResult:
+        """Pull pages until the feed is drained (or ``max_pages``); ``progress(records, None)`` after each page."""
         started = time.monotonic()
         cursor = self.state.get(self.dataset.dataset)
         result = SyncResult(self.dataset.dataset, full=not cursor.full_done, cursor=cursor)
@@ -159,6 +161,8 @@ class SyncJob:
             self.store.upsert(self.dataset, page.records, also=lambda conn: self.state.save(conn, snapshot))
             result.pages += 1
             result.records += len(page.records)
+            if progress is not None:
+                progress(result.records, None)
             if not page.more:
                 result.complete = True
                 break
