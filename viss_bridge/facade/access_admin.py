@@ -25,7 +25,7 @@ from viss_bridge.facade import faults
 from viss_bridge.facade.callers import CALLER_ENV, read_caller_header, resolve_caller
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
-from viss_bridge.facade.soap_runtime import (SoapRequest, SoapResponse, SpyneFault, bounded_int, make_spyne_wsgi,
+from viss_bridge.facade.soap_runtime import (SoapRequest, SoapResponse, bounded_int, make_spyne_wsgi,
                                              run_spyne)
 from viss_bridge.xml import local_name
 
@@ -103,8 +103,8 @@ class AccessAdminFacade:
         def actor(ctx: Any) -> Actor:
             caller: Caller | None = ctx.transport.req_env.get(CALLER_ENV)
             if caller is None or caller.anonymous:
-                raise SpyneFault(BridgeFault(faults.ACCESS_DENIED,
-                                             "Request is not allowed: the access service needs an authenticated client"))
+                raise BridgeFault(faults.ACCESS_DENIED,
+                                             "Request is not allowed: the access service needs an authenticated client")
             assert caller.client_id is not None
             return Actor(caller.client_id, operator=caller.client_id in facade.operator_clients)
 
@@ -112,13 +112,13 @@ class AccessAdminFacade:
             try:
                 return step()
             except NotAllowed as exc:
-                raise SpyneFault(BridgeFault(faults.ACCESS_DENIED, f"Request is not allowed: {exc}")) from None
+                raise BridgeFault(faults.ACCESS_DENIED, f"Request is not allowed: {exc}") from None
             except PermissionProblem as exc:
-                raise SpyneFault(BridgeFault(faults.INVALID_REQUEST, str(exc))) from None
+                raise BridgeFault(faults.INVALID_REQUEST, str(exc)) from None
             except (AccessStoreUnavailable, AuditFailed) as exc:
                 log.error("access store or audit unavailable: %s", exc)
-                raise SpyneFault(faults.service_failed("DatabaseError", "The access register is not available; "
-                                                                        "nothing was changed")) from None
+                raise faults.service_failed("DatabaseError", "The access register is not available; "
+                                                                        "nothing was changed") from None
 
         @rpc(Unicode(**_req), Unicode.customize(**_many), Unicode(**_req), Unicode(**_req), Boolean(**_opt),
              DateTime(**_opt), Integer64(**_opt),
@@ -198,7 +198,4 @@ class AccessAdminFacade:
 
 def _quota(quota: int | None) -> int | None:
     """A quota fits the store's 64-bit integers, or is Client.InvalidRequest naming it."""
-    try:
-        return bounded_int(quota, "quota", 0)
-    except BridgeFault as exc:
-        raise SpyneFault(exc) from None
+    return bounded_int(quota, "quota", 0)

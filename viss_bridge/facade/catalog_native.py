@@ -13,22 +13,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from spyne import Boolean, ComplexModel, DateTime, Integer, Integer64, ServiceBase, Unicode, rpc
-from spyne.interface.wsdl import Wsdl11
 import threading
 
+from spyne import Boolean, ComplexModel, DateTime, Integer, Integer64, ServiceBase, Unicode, rpc
+from spyne.interface.wsdl import Wsdl11
+
 from viss_bridge.access.identity import Authenticator, Caller
-from viss_bridge.access.registry import AccessStoreUnavailable
 from viss_bridge.catalog.catalog import Catalog
 from viss_bridge.catalog.manifest import Dataset, Field
 from viss_bridge.catalog.store import DatasetStore, StoreUnavailable
-from viss_bridge.catalog.values import ValueProblem
 from viss_bridge.facade import faults
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.callers import CALLER_ENV, read_caller_header, resolve_caller
 from viss_bridge.facade.faults import BridgeFault
-from viss_bridge.facade.soap_runtime import (REQUEST_CONTEXT, SoapRequest, SoapResponse, SpyneFault, bounded_int,
-                                             make_spyne_wsgi,
+from viss_bridge.facade.guarded_read import GuardedRead, narrowed
+from viss_bridge.facade.soap_runtime import (REQUEST_CONTEXT, SoapRequest, SoapResponse, bounded_int, make_spyne_wsgi,
                                              run_spyne)
 from viss_bridge.facade.spyne_models import RecordModels
 from viss_bridge.xml import local_name
@@ -109,6 +108,7 @@ class CatalogFacade:
         self.catalog = catalog
         self.store = store
         self.permissions = permissions
+        self.reader = GuardedRead(store, permissions)
         self.base_url = base_url.rstrip("/")
         self.authenticator = authenticator
         datasets = list(catalog)
@@ -135,37 +135,14 @@ class CatalogFacade:
     def _dataset(self, name: str | None) -> Dataset:
         dataset = self.catalog.get(name or "")
         if dataset is None:
-            raise SpyneFault(BridgeFault(faults.UNKNOWN_SERVICE, f"Unknown dataset: {name}"))
+            raise BridgeFault(faults.UNKNOWN_SERVICE, f"Unknown dataset: {name}")
         return dataset
 
     def _caller(self, ctx: Any) -> Caller:
         return ctx.transport.req_env.get(CALLER_ENV) or Caller(None, None)
 
-    def _check_access(self, ctx: Any, dataset: Dataset) -> Any:
-        decision = self.permissions.decide(self._caller(ctx), dataset)
-        if not decision.allowed:
-            raise SpyneFault(BridgeFault(faults.ACCESS_DENIED, decision.message))
-        return decision
-
-    def _readable(self, decision: Any, dataset: Dataset, record: dict[str, Any]) -> dict[str, Any]:
-        if decision.fields is None:
-            return record
-        keep = set(decision.fields) | set(dataset.key)
-        return {k: v for k, v in record.items() if k in keep}
-
-    def _withheld(self, decision: Any, dataset: Dataset, persons: list[str]) -> set[str]:
-        try:
-            return self.permissions.withheld(decision, dataset, persons)
-        except AccessStoreUnavailable as exc:
-            log.error("restriction store unavailable: %s", exc)
-            raise SpyneFault(faults.service_failed("DatabaseError", "The restriction register is not available")) from None
-
-    def _count(self, ctx: Any, decision: Any, dataset: Dataset, persons: list[str]) -> None:
-        from viss_bridge.facade.xroad import count_use
-
-        info = ctx.transport.req_env[REQUEST_CONTEXT]
-        count_use(self.permissions, info, decision, dataset, persons)
-        info.subjects.extend(persons)
+    def _info(self, ctx: Any) -> CallInfo:
+        return ctx.transport.req_env[REQUEST_CONTEXT]
 
     def _wrap(self, dataset: Dataset, record: dict[str, Any]) -> Any:
         holder = self.any_record()
@@ -175,9 +152,9 @@ class CatalogFacade:
     def _service_class(self) -> type[ServiceBase]:
         facade = self
 
-        def store_failed(exc: Exception) -> SpyneFault:
+        def store_failed(exc: Exception) -> BridgeFault:
             log.error("dataset store unavailable: %s", exc)
-            return SpyneFault(faults.service_failed("DatabaseError", "The dataset store is not available"))
+            return faults.service_failed("DatabaseError", "The dataset store is not available")
 
         @rpc(_returns=DatasetSummary.customize(max_occurs="unbounded", **_optional),
              _operation_name="listDatasets", _out_variable_name="dataset")
@@ -197,9 +174,8 @@ class CatalogFacade:
             caller = facade._caller(ctx)
             if not caller.anonymous:  # a client sees the dataset as its permission does
                 decision = facade.permissions.decide(caller, d)
-                if decision.allowed and decision.fields is not None:
-                    keep = set(decision.fields) | set(d.key)
-                    d = d.model_copy(update={"fields": tuple(f for f in d.fields if f.name in keep)})
+                if decision.allowed:
+                    d = narrowed(d, decision.fields)
             return DatasetDescription(
                 name=d.dataset, version=d.version, title=Texts(lv=d.title.lv, en=d.title.en),
                 description=Texts(lv=d.description.lv, en=d.description.en) if d.description else None,
@@ -212,55 +188,29 @@ class CatalogFacade:
              _operation_name="getRecord", _out_variable_name="record")
         def getRecord(ctx: Any, dataset: str, key: list[str]) -> Any:
             d = facade._dataset(dataset)
-            decision = facade._check_access(ctx, d)
+            decision = facade.reader.decide(facade._caller(ctx), d)
             key = list(key or [])
             if len(key) != len(d.key):
-                raise SpyneFault(BridgeFault(faults.INVALID_REQUEST,
-                                             f"Dataset {d.dataset} has a key of {len(d.key)} part(s) "
-                                             f"({', '.join(d.key)}); {len(key)} given"))
-            try:
-                record = facade.store.get(d, dict(zip(d.key, key)))
-            except ValueProblem as exc:
-                raise SpyneFault(BridgeFault(faults.INVALID_REQUEST, f"Invalid key: {exc}")) from None
-            except StoreUnavailable as exc:
-                raise store_failed(exc) from None
-            persons = [str(record[d.subject])] if record is not None and d.subject and record.get(d.subject) else []
-            if persons and facade._withheld(decision, d, persons):
-                from viss_bridge.facade.xroad import withheld_fault
-
-                raise withheld_fault(d)
-            facade._count(ctx, decision, d, persons)
-            return facade._wrap(d, facade._readable(decision, d, record)) if record is not None else None
+                raise BridgeFault(faults.INVALID_REQUEST, f"Dataset {d.dataset} has a key of {len(d.key)} part(s) "
+                                                          f"({', '.join(d.key)}); {len(key)} given")
+            record = facade.reader.lookup(decision, d, dict(zip(d.key, key)), facade._info(ctx))
+            return facade._wrap(d, record) if record is not None else None
 
         @rpc(Unicode(**_required), Integer64(**_optional), Integer(**_optional), _args=("dataset", "since", "limit"),
              _returns=self.page, _operation_name="getChanges", _out_variable_name="page")
         def getChanges(ctx: Any, dataset: str, since: int | None, limit: int | None) -> Any:
             d = facade._dataset(dataset)
-            decision = facade._check_access(ctx, d)
-            try:  # an absent limit is 100; limit=0 is refused, never silently 100
-                since = bounded_int(since, "since", 0, default=0)
-                limit = bounded_int(limit, "limit", 1, MAX_PAGE, default=100)
-            except BridgeFault as exc:
-                raise SpyneFault(exc) from None
-            try:
-                changes = facade.store.changes(d, since, limit + 1)
-            except StoreUnavailable as exc:
-                raise store_failed(exc) from None
-            more = len(changes) > limit
-            changes = changes[:limit]
-            persons = [str(c.record[d.subject]) for c in changes if d.subject and c.record and c.record.get(d.subject)]
-            withheld = facade._withheld(decision, d, persons) if persons else set()
-            persons = [p for p in persons if p not in withheld]
-            facade._count(ctx, decision, d, persons)
-
-            def item(c: Any) -> Any:
-                hidden = bool(c.record and d.subject and str(c.record.get(d.subject)) in withheld)
-                record = None if c.record is None or hidden else facade._wrap(d, facade._readable(decision, d, c.record))
-                return facade.change(seq=c.seq, key=c.key.split("\x1f"), changedAt=c.changed_at,
-                                     deleted=c.record is None, record=record, withheld=True if hidden else None)
-
-            items = [item(c) for c in changes]
-            return facade.page(change=items, nextSince=changes[-1].seq if changes else since, hasMore=more)
+            decision = facade.reader.decide(facade._caller(ctx), d)
+            # an absent limit is 100; limit=0 is refused, never silently 100
+            since = bounded_int(since, "since", 0, default=0)
+            limit = bounded_int(limit, "limit", 1, MAX_PAGE, default=100)
+            items, more = facade.reader.feed(decision, d, lambda n: facade.store.changes(d, since, n), limit,
+                                             facade._info(ctx))
+            page = [facade.change(seq=i.change.seq, key=i.change.key.split("\x1f"), changedAt=i.change.changed_at,
+                                  deleted=i.change.record is None,
+                                  record=facade._wrap(d, i.record) if i.record is not None else None,
+                                  withheld=True if i.withheld else None) for i in items]
+            return facade.page(change=page, nextSince=items[-1].change.seq if items else since, hasMore=more)
 
         body = {"__in_header__": CallerHeader, "listDatasets": listDatasets, "describeDataset": describeDataset,
                 "getRecord": getRecord, "getChanges": getChanges}

@@ -25,7 +25,7 @@ from viss_bridge.access.registry import AccessRegistry, AccessStoreUnavailable, 
 from viss_bridge.access.tracker import DataTracker, person_key
 from viss_bridge.facade import faults
 from viss_bridge.facade.faults import BridgeFault
-from viss_bridge.facade.soap_runtime import (REQUEST_CONTEXT, SoapRequest, SoapResponse, SpyneFault, bounded_int,
+from viss_bridge.facade.soap_runtime import (REQUEST_CONTEXT, SoapRequest, SoapResponse, bounded_int,
                                              make_spyne_wsgi, run_spyne)
 from viss_bridge.facade.xroad_wsdl import add_xroad_headers
 
@@ -85,18 +85,16 @@ class DataTrackerService:
         def person_of(ctx: Any) -> str:
             return ctx.transport.req_env[REQUEST_CONTEXT].person
 
-        def unavailable(exc: Exception) -> SpyneFault:
+        def unavailable(exc: Exception) -> BridgeFault:
             log.error("tracker store unavailable: %s", exc)
-            return SpyneFault(faults.service_failed("DatabaseError", "The data tracker is not available"))
+            return faults.service_failed("DatabaseError", "The data tracker is not available")
 
         @rpc(Integer(**_opt), Integer(**_opt), _args=("offset", "limit"), _returns=UsagePage,
              _operation_name="findUsage", _out_variable_name="usages")
         def findUsage(ctx: Any, offset: int | None, limit: int | None) -> Any:
-            try:  # an absent limit is 100; limit=0 is refused, never silently 100
-                offset = bounded_int(offset, "offset", 0, default=0)
-                limit = bounded_int(limit, "limit", 1, MAX_LIMIT, default=100)
-            except BridgeFault as exc:
-                raise SpyneFault(exc) from None
+            # an absent limit is 100; limit=0 is refused, never silently 100
+            offset = bounded_int(offset, "offset", 0, default=0)
+            limit = bounded_int(limit, "limit", 1, MAX_LIMIT, default=100)
             try:
                 entries, total = service.tracker.usage(person_of(ctx), offset, limit)
             except AccessStoreUnavailable as exc:
@@ -110,7 +108,7 @@ class DataTrackerService:
         def restrictDistribution(ctx: Any, dataset: str, reason: str | None) -> Any:
             d = service.personal_dataset(dataset)
             if d is None:
-                raise SpyneFault(BridgeFault(faults.INVALID_REQUEST, f"Unknown dataset, or one without personal data: {dataset}"))
+                raise BridgeFault(faults.INVALID_REQUEST, f"Unknown dataset, or one without personal data: {dataset}")
             call = ctx.transport.req_env[REQUEST_CONTEXT]
             r = service.tracker.restrict(person_of(ctx), d, reason or "", actor=f"person:{call.person} via {call.client}")
             return _restriction(r)
@@ -123,7 +121,7 @@ class DataTrackerService:
                 r = service.tracker.lift(person_of(ctx), service.personal_dataset(dataset) or dataset,
                                          actor=f"person:{call.person} via {call.client}")
             except PermissionProblem as exc:
-                raise SpyneFault(BridgeFault(faults.INVALID_REQUEST, str(exc))) from None
+                raise BridgeFault(faults.INVALID_REQUEST, str(exc)) from None
             return _restriction(r)
 
         @rpc(_returns=Restriction.customize(max_occurs="unbounded", **_opt), _operation_name="listRestrictions",

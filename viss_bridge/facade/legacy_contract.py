@@ -42,14 +42,13 @@ from pydantic import BaseModel, ConfigDict, Field as PydField, IPvAnyNetwork, Va
 from viss_bridge.catalog.catalog import Catalog
 from viss_bridge.catalog.legacy_source import ListMapping, map_to_legacy, mapping_problems
 from viss_bridge.catalog.manifest import Dataset, ManifestError
-from viss_bridge.catalog.store import StoreUnavailable
-from viss_bridge.catalog.values import ValueProblem, compose_key
+from viss_bridge.catalog.values import compose_key
 from viss_bridge.catalog.yaml_lines import YamlSyntaxError, line_for, load_with_lines, validation_problem
 from viss_bridge.facade import faults
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse
-from viss_bridge.facade.sources import apply_use, guarded_lookup
+from viss_bridge.facade.guarded_read import GuardedRead
 from viss_bridge.xml import NS_SOAP11, NS_WSDL_SOAP11, NS_WSDL_SOAP12, parse_trusted
 
 log = logging.getLogger(__name__)
@@ -284,6 +283,7 @@ class LegacyContractFacade:
         self.contracts = contracts
         self.store = store  # a SourceRouter: live legacy datasets are answered by their provider
         self.permissions = permissions
+        self.reader = GuardedRead(store, permissions)
         self.authenticator = authenticator
 
     def caller(self, contract: LegacyContract, environ: dict[str, Any], request: SoapRequest | None = None) -> Any:
@@ -348,45 +348,32 @@ class LegacyContractFacade:
                 value = ""
             key_values[field_name] = value
         # An empty key value is what the old provider answered with its not-found answer: so does the bridge.
-        record = guarded_lookup(self.store, self.permissions, caller, dataset, key_values, info,
-                                empty_key_finds_nothing=True)
+        record = self.reader.lookup(self.reader.decide(caller, dataset), dataset, key_values, info,
+                                    empty_key_finds_nothing=True)
         return SoapResponse(200, self._render(operation, record))
 
     def _changes(self, operation: BoundOperation, dataset: Dataset, parsed: Any, info: CallInfo, caller: Any) -> bytes:
         """A page of records changed after (since, after key) from the store's change times."""
         mapping = operation.mapping
-        decision = self.permissions.decide(caller, dataset)
-        if not decision.allowed:
-            raise BridgeFault(faults.ACCESS_DENIED, decision.message)
+        decision = self.reader.decide(caller, dataset)
         since = getattr(parsed, mapping.since or "", None)
         if not isinstance(since, dt.datetime):
             raise BridgeFault(faults.INVALID_REQUEST, f"Invalid request for {operation.name}: {mapping.since} is missing")
         after = getattr(parsed, mapping.after_key, None) if mapping.after_key else None
         size = getattr(parsed, mapping.page_size_element, None) if mapping.page_size_element else None
         size = max(1, min(int(size or mapping.page_size), mapping.page_size))
-        try:
+
+        def read(n: int) -> list[Any]:
             after_key = compose_key(dataset.key_fields, {dataset.key[0]: after}) if after and len(dataset.key) == 1 else None
-            changes = self.store.changed_after(dataset, since, after_key, size + 1)
-        except ValueProblem as exc:
-            raise BridgeFault(faults.INVALID_REQUEST, f"Invalid key: {exc}") from None
-        except StoreUnavailable:
-            raise faults.service_failed("DatabaseError", "The dataset store is not available") from None
-        page = changes[:size]
-        persons = [str(c.record[dataset.subject]) for c in page
-                   if c.record is not None and dataset.subject and c.record.get(dataset.subject)]
+            return self.store.changed_after(dataset, since, after_key, n)
+
         # a feed leaves out the records of persons who restricted the dataset (a lookup answers a fault)
-        withheld = apply_use(self.permissions, decision, dataset, persons, info, drop_withheld=True)
-        readable = set(decision.fields) | set(dataset.key) if decision.fields is not None else None
-        items = []
-        for change in page:
-            assert change.record is not None
-            if dataset.subject and str(change.record.get(dataset.subject)) in withheld:
-                continue
-            record = change.record if readable is None else {k: v for k, v in change.record.items() if k in readable}
-            items.append({mapping.changed_at: change.changed_at, mapping.record: map_to_legacy(mapping.fields, record)})
+        page, more = self.reader.feed(decision, dataset, read, size, info)
+        items = [{mapping.changed_at: item.change.changed_at, mapping.record: map_to_legacy(mapping.fields, item.record)}
+                 for item in page if item.record is not None]
         values: dict[str, Any] = {mapping.items: items}
         if mapping.more:
-            values[mapping.more] = len(changes) > size
+            values[mapping.more] = more
         envelope = etree.Element(f"{{{NS_SOAP11}}}Envelope", nsmap={"soap": NS_SOAP11})
         body = etree.SubElement(envelope, f"{{{NS_SOAP11}}}Body")
         element = operation.response_element

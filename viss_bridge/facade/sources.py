@@ -16,10 +16,9 @@ from prometheus_client import Counter, Histogram
 
 from viss_bridge.catalog.legacy_source import LegacySoapSource
 from viss_bridge.catalog.manifest import Dataset
-from viss_bridge.catalog.store import DatasetStore, StoreUnavailable
+from viss_bridge.catalog.store import DatasetStore
 from viss_bridge.facade import faults
 from viss_bridge.facade.faults import BridgeFault
-from viss_bridge.facade.soap_runtime import SpyneFault
 from viss_bridge.upstream import errors as upstream_errors
 from viss_bridge.upstream.errors import UpstreamError
 from viss_bridge.upstream.pool import ProviderPool
@@ -57,8 +56,7 @@ class SourceRouter:
         try:
             return self.pool.lookup(dataset, key_values)
         except UpstreamError as exc:
-            # SpyneFault carries the fault through Spyne to the dialect's fault writer.
-            raise SpyneFault(upstream_fault(exc)) from exc
+            raise upstream_fault(exc) from exc
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
@@ -104,58 +102,3 @@ class ProviderLegSink:
         exchange = provider_exchange(call)
         for sink in self.sinks:
             sink.record(exchange)
-
-
-def guarded_lookup(store: Any, permissions: Any, caller: Any, dataset: Dataset, key_values: dict[str, Any],
-                   info: Any, empty_key_finds_nothing: bool = False) -> dict[str, Any] | None:
-    """One lookup with the same access rules as /xroad: permission, person restrictions, use count, fields.
-
-    For facades that do not run through Spyne (/legacy, /viss); raises BridgeFault.
-    ``empty_key_finds_nothing``: an old contract whose provider answered an empty key with its
-    not-found answer (not a fault) keeps doing so, after the same access decision.
-    """
-    from viss_bridge.catalog.values import ValueProblem
-
-    decision = permissions.decide(caller, dataset)
-    if not decision.allowed:
-        raise BridgeFault(faults.ACCESS_DENIED, decision.message)
-    try:
-        empty = empty_key_finds_nothing and any(str(v).strip() == "" for v in key_values.values())
-        record = None if empty else store.get(dataset, key_values)
-    except ValueProblem as exc:
-        raise BridgeFault(faults.INVALID_REQUEST, f"Invalid key: {exc}") from None
-    except StoreUnavailable as exc:
-        log.error("dataset store unavailable: %s", exc)
-        raise faults.service_failed("DatabaseError", f"The dataset store is not available; the request for "
-                                                     f"{dataset.dataset} was not served") from None
-    except SpyneFault as exc:  # a live provider failed
-        raise exc.bridge_fault from None
-    persons = [str(record[dataset.subject])] if record and dataset.subject and record.get(dataset.subject) else []
-    apply_use(permissions, decision, dataset, persons, info)
-    if record is not None and decision.fields is not None:
-        readable = set(decision.fields) | set(dataset.key)
-        record = {k: v for k, v in record.items() if k in readable}
-    return record
-
-
-def apply_use(permissions: Any, decision: Any, dataset: Dataset, persons: list[str], info: Any,
-              drop_withheld: bool = False) -> set[str]:
-    """Refuse (or, for feeds, drop) persons who restricted the dataset; count the use; note the subjects."""
-    from viss_bridge.access.registry import AccessStoreUnavailable
-    from viss_bridge.facade.xroad import count_use, withheld_fault
-
-    try:
-        withheld = permissions.withheld(decision, dataset, persons) if persons else set()
-    except AccessStoreUnavailable as exc:
-        log.error("restriction store unavailable: %s", exc)
-        raise faults.service_failed("DatabaseError", "The restriction register is not available; "
-                                                     "the request was not served") from None
-    if withheld and not drop_withheld:
-        raise withheld_fault(dataset).bridge_fault
-    served = [p for p in persons if p not in withheld]
-    try:
-        count_use(permissions, info, decision, dataset, served)
-    except SpyneFault as exc:
-        raise exc.bridge_fault from None
-    info.subjects.extend(served)
-    return set(withheld)

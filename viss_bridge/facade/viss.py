@@ -41,7 +41,7 @@ from viss_bridge.facade import faults
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse
-from viss_bridge.facade.sources import guarded_lookup
+from viss_bridge.facade.guarded_read import GuardedRead
 from viss_bridge.facade.viss_state import VissState
 from viss_bridge.xml import NS_SOAP12
 
@@ -126,6 +126,7 @@ class VissFacade:
                  freshness: int, reply_key: Any = None, wsdl_location: str = "") -> None:
         self.store = store  # SourceRouter
         self.permissions = permissions
+        self.reader = GuardedRead(store, permissions)
         self.state = state
         self.trust = trust
         self.consumers = consumers
@@ -273,8 +274,8 @@ class VissFacade:
         from viss_bridge.access.identity import Caller
 
         caller = Caller(consumer.client, "ws-security", consumer.fingerprint)
-        record = guarded_lookup(self.store, self.permissions, caller, dataset,
-                                {name: keys[name] for name in dataset.key}, info)
+        record = self.reader.lookup(self.reader.decide(caller, dataset), dataset,
+                                    {name: keys[name] for name in dataset.key}, info)
         result = etree.Element(_q("SubmitSyncResponse"), nsmap={None: VISS_TNS})
         response = etree.SubElement(result, _q("IVISResponse"))
         out = etree.SubElement(response, _q("Header"))

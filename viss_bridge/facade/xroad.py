@@ -17,7 +17,7 @@ import logging
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any
 
 from lxml import etree
 from spyne import ServiceBase, rpc
@@ -25,17 +25,15 @@ from spyne.interface.wsdl import Wsdl11
 
 from viss_bridge.access.identity import Authenticator, Caller
 from viss_bridge.access.policy import Decision
-from viss_bridge.access.registry import AccessStoreUnavailable, UseRefused
 from viss_bridge.catalog.catalog import Catalog
-from viss_bridge.catalog.manifest import Access, Dataset
-from viss_bridge.catalog.store import DatasetStore, StoreUnavailable
-from viss_bridge.catalog.values import ValueProblem
+from viss_bridge.catalog.manifest import Dataset
+from viss_bridge.catalog.store import DatasetStore
 from viss_bridge.facade import faults
 from viss_bridge.facade.callers import resolve_caller
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
-from viss_bridge.facade.soap_runtime import (SoapRequest, SoapResponse, SpyneFault, REQUEST_CONTEXT, make_spyne_wsgi,
-                                             run_spyne)
+from viss_bridge.facade.guarded_read import GuardedRead, Permissions, narrowed
+from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, REQUEST_CONTEXT, make_spyne_wsgi, run_spyne
 from viss_bridge.facade.spyne_models import RecordModels, scalar_type
 from viss_bridge.facade.xroad_headers import NS_ID, NS_XROAD, XRoadHeader, XRoadId, parse_header
 from viss_bridge.facade.xroad_wsdl import HIDDEN_ENDPOINT, add_xroad_headers
@@ -48,62 +46,6 @@ METASERVICES = ("listMethods", "allowedMethods", "getWsdl")
 SHA512_URI = "http://www.w3.org/2001/04/xmlenc#sha512"
 # With WS-Security, these X-Road headers (when present) must be covered by the signature.
 SIGNED_HEADERS = tuple(f"{{{NS_XROAD}}}{name}" for name in ("client", "service", "id", "userId", "issue"))
-
-
-def withheld_fault(dataset: Dataset) -> SpyneFault:
-    """The answer to a lookup whose record its data subject restricted (docs/access.md).
-
-    A fault, not an empty answer: a consumer that does not know restrictions must not read
-    "withheld" as "no such person", and the service's contract (its WSDL, generated stubs)
-    stays exactly as it was.
-    """
-    return SpyneFault(BridgeFault(faults.ACCESS_DENIED_RESTRICTED,
-                                  f"The data subject has restricted the distribution of this {dataset.dataset} record; "
-                                  "your permission does not rest on a legal obligation that overrides the restriction"))
-
-
-class Permissions(Protocol):
-    """What the facades need to know about access; the access package implements it."""
-
-    def may_call(self, client: Caller | str | None, dataset: Dataset) -> bool: ...
-
-    def allowed(self, client: Caller | str | None, datasets: list[Dataset]) -> list[Dataset]: ...
-
-    def decide(self, client: Caller | str | None, dataset: Dataset) -> Decision: ...
-
-    def withheld(self, decision: Decision, dataset: Dataset, persons: Any) -> set[str]: ...
-
-    def reserve_use(self, decision: Decision, dataset: Dataset, persons: Any, *, user_id: str | None = None,
-                    message_id: str | None = None) -> Any: ...
-
-
-def narrowed(dataset: Dataset, fields: tuple[str, ...] | None) -> Dataset:
-    """The dataset as a permission with readable ``fields`` sees it (key fields always stay)."""
-    if fields is None:
-        return dataset
-    keep = set(fields) | set(dataset.key)
-    return dataset.model_copy(update={"fields": tuple(f for f in dataset.fields if f.name in keep)})
-
-
-def count_use(permissions: Any, call_info: CallInfo, decision: Decision, dataset: Dataset, persons: list[str]) -> None:
-    """Reserve the permission use and hold the tracker entries on the call, turning refusals into the consumer's fault.
-
-    Every face that serves data (/xroad, /catalog, /viss, /legacy) counts here. The reservation is exact at
-    once; the server settles it after the exchange went to the message log (``exchange.settle_uses``), so an
-    answer refused with LoggingFailed is neither counted nor tracked.
-    """
-    try:
-        pending = permissions.reserve_use(decision, dataset, persons, user_id=call_info.user_id,
-                                          message_id=call_info.message_id)
-    except UseRefused as exc:
-        raise SpyneFault(BridgeFault(faults.ACCESS_DENIED, f"Request is not allowed: {exc}")) from None
-    except AccessStoreUnavailable as exc:
-        log.error("permission store unavailable: %s", exc)
-        raise SpyneFault(faults.service_failed(
-            "DatabaseError", "The permission store is not available; the request was not served")) from None
-    if pending is not None:
-        call_info.uses.append(pending)
-    call_info.permission = decision.permission.number if decision.permission else None
 
 
 @dataclass
@@ -135,6 +77,7 @@ class XRoadFacade:
         self.catalog = catalog
         self.store = store
         self.permissions = permissions
+        self.reader = GuardedRead(store, permissions)
         self.instance = instance
         self.base_url = base_url.rstrip("/")
         self.authenticator = authenticator
@@ -166,36 +109,15 @@ class XRoadFacade:
 
     def _operation(self, dataset: Dataset, fields: tuple[str, ...] | None = None) -> Any:
         models = self._models(dataset, fields)
-        store = self.store
-        permissions = self.permissions
+        reader = self.reader
         key_names = tuple(dataset.key)
         key_types = [scalar_type(f, required=True) for f in dataset.key_fields]
-        readable = set(fields) | set(dataset.key) if fields is not None else None
 
         def lookup(ctx: Any, *keys: Any) -> Any:
             call: XRoadCall = ctx.transport.req_env[REQUEST_CONTEXT]
-            try:
-                record = store.get(dataset, dict(zip(key_names, keys)))
-            except ValueProblem as exc:
-                raise SpyneFault(BridgeFault(faults.INVALID_REQUEST, f"Invalid key: {exc}")) from None
-            except StoreUnavailable as exc:
-                log.error("dataset store unavailable: %s", exc)
-                raise SpyneFault(faults.service_failed(
-                    "DatabaseError", f"The dataset store is not available; the request for {dataset.dataset} was not served")) from None
+            assert call.decision is not None  # decided in handle(), before Spyne runs
+            record = reader.lookup(call.decision, dataset, dict(zip(key_names, keys)), call.info)
             call.found = record is not None
-            persons = [str(record[dataset.subject])] if record and dataset.subject and record.get(dataset.subject) else []
-            if call.decision is not None:
-                try:
-                    if persons and permissions.withheld(call.decision, dataset, persons):
-                        raise withheld_fault(dataset)
-                except AccessStoreUnavailable as exc:
-                    log.error("restriction store unavailable: %s", exc)
-                    raise SpyneFault(faults.service_failed(
-                        "DatabaseError", "The restriction register is not available; the request was not served")) from None
-                count_use(permissions, call.info, call.decision, dataset, persons)
-            call.info.subjects.extend(persons)
-            if record is not None and readable is not None:
-                record = {k: v for k, v in record.items() if k in readable}
             return models.to_instance(record) if record is not None else None
 
         lookup.__name__ = dataset.dataset
@@ -252,10 +174,8 @@ class XRoadFacade:
         if request.body_element.tag != f"{{{XROAD_TNS}}}{dataset.dataset}":
             raise BridgeFault(faults.INVALID_REQUEST,
                               f"The body element must be in namespace {XROAD_TNS} (see the service WSDL)")
-        decision = self.permissions.decide(call.caller, dataset)
-        if not decision.allowed:
-            raise BridgeFault(faults.ACCESS_DENIED, decision.message)
-        call.dataset, call.decision = dataset, decision
+        call.dataset, call.decision = dataset, self.reader.decide(call.caller, dataset)
+        decision = call.decision
         return run_spyne(self._app_for(dataset, decision.fields), environ, request, call)
 
     def readable_fields(self, caller: Caller | str | None,
@@ -388,13 +308,6 @@ def client_list_json(members: list[tuple[str, str]]) -> dict[str, Any]:
             entry["id"]["subsystem_code"] = xid.subsystem
         result.append(entry)
     return {"member": result}
-
-
-def is_open(dataset: Dataset) -> bool:
-    return dataset.access is Access.OPEN
-
-
-WsgiCallable = Callable[[dict[str, Any], Callable[..., Any]], Any]
 
 
 def lookup_request(dataset: Dataset, client: str, key_values: dict[str, str], message_id: str,
