@@ -6,7 +6,10 @@ X-Road headers must live in ``http://x-road.eu/xsd/xroad.xsd``. So Spyne
 renders the typed body part and this module adds, in the style of PR-MESS
 WSDLs: the inline X-Road schemas (nothing is fetched from the network), a
 ``requestheader`` message and ``soap:header`` bindings on every operation,
-plus ``xrd:title`` and ``xrd:version`` per operation.
+plus ``xrd:title`` and ``xrd:version`` per operation. The inlined schemas carry
+two changes for other client stacks (see docs/endpoints.md): a named type per
+string header (.NET ``wsdl.exe``) and ``objectType`` restated on the identifier
+restrictions (gSOAP).
 """
 
 from __future__ import annotations
