@@ -113,8 +113,12 @@ def _ensure_id(element: etree._Element, prefix: str) -> str:
 
 
 def sign_envelope(envelope: etree._Element, key: SigningKey, *, soap_ns: str = NS_SOAP11, ttl_seconds: int = 300,
-                  sign_headers: tuple[str, ...] = (), now: dt.datetime | None = None) -> etree._Element:
-    """Sign ``envelope`` in place (Body, Timestamp and the named header elements, by Clark tag)."""
+                  sign_headers: tuple[str, ...] = (), now: dt.datetime | None = None,
+                  with_timestamp: bool = True) -> etree._Element:
+    """Sign ``envelope`` in place (Body, Timestamp and the named header elements, by Clark tag).
+
+    ``with_timestamp=False`` leaves the Timestamp out (only to show receivers refuse such messages).
+    """
     header = envelope.find(f"{{{soap_ns}}}Header")
     if header is None:
         header = etree.Element(f"{{{soap_ns}}}Header")
@@ -128,11 +132,15 @@ def sign_envelope(envelope: etree._Element, key: SigningKey, *, soap_ns: str = N
     token_id = _ensure_id(token, "X509")
     token.text = base64.b64encode(key.certificate_der).decode()
     created = (now or dt.datetime.now(dt.timezone.utc))
-    timestamp = etree.SubElement(security, f"{{{NS_WSU}}}Timestamp")
-    etree.SubElement(timestamp, f"{{{NS_WSU}}}Created").text = _utc(created)
-    etree.SubElement(timestamp, f"{{{NS_WSU}}}Expires").text = _utc(created + dt.timedelta(seconds=ttl_seconds))
-    targets = [body, timestamp] + [e for tag in sign_headers for e in header.findall(tag)]
-    ids = [_ensure_id(body, "Body"), _ensure_id(timestamp, "TS")] + [_ensure_id(e, "H") for e in targets[2:]]
+    targets = [body]
+    if with_timestamp:
+        timestamp = etree.SubElement(security, f"{{{NS_WSU}}}Timestamp")
+        etree.SubElement(timestamp, f"{{{NS_WSU}}}Created").text = _utc(created)
+        etree.SubElement(timestamp, f"{{{NS_WSU}}}Expires").text = _utc(created + dt.timedelta(seconds=ttl_seconds))
+        targets.append(timestamp)
+    targets += [e for tag in sign_headers for e in header.findall(tag)]
+    ids = [_ensure_id(body, "Body")] + [_ensure_id(e, "TS" if e.tag == f"{{{NS_WSU}}}Timestamp" else "H")
+                                        for e in targets[1:]]
 
     signature = xmlsec.template.create(envelope, xmlsec.Transform.EXCL_C14N, key.signature_transform, ns="ds")
     security.append(signature)
