@@ -38,11 +38,11 @@ class Settings:
     # Seconds between scheduled syncs of replicated legacy datasets (`viss-bridge sync --all`); 0: off.
     sync_interval: float = 0.0
     # VISS dialect (/viss): CA that consumer certificates chain to, the registered consumer certificates
-    # (YAML: consumers: [{client, participant, cert}]), Timestamp freshness / replay window in seconds,
-    # and optionally the node's key to sign replies with.
+    # (YAML: consumers: [{client, participant, cert}]), and optionally the node's key to sign replies with.
+    # viss_freshness: older name of wss_max_age for /viss only (0, the default: use wss_max_age).
     viss_trust_ca: str = ""
     viss_consumers: str = ""
-    viss_freshness: int = 300
+    viss_freshness: int = 0
     viss_signing_cert: str = ""
     viss_signing_key: str = ""
     host: str = "127.0.0.1"
@@ -105,6 +105,11 @@ class Settings:
     trusted_proxies: str = ""
     # CA bundle for WS-Security signatures (verified by viss_bridge.security).
     wss_trust_ca: str = ""
+    # Every signed request (/viss, /xroad, ...): the most seconds since its Timestamp's Created (whatever its
+    # Expires says; an Expires further than this after Created is refused), and the tolerated clock difference.
+    # A message id is remembered (replay check) until Created + wss_max_age + wss_clock_skew.
+    wss_max_age: int = 300
+    wss_clock_skew: int = 60
     # Connections (comma-separated X-Road client ids) that /access treats as operators, acting for every
     # data owner. Empty (default): operator rights only from the local CLI, never from a caller's name.
     operator_clients: str = ""
@@ -133,6 +138,11 @@ class Settings:
             return url.set(database=str(path.with_name(f"{path.stem}-msglog{path.suffix or '.sqlite'}"))) \
                 .render_as_string(hide_password=False)
         return self.database_url
+
+    @property
+    def viss_max_age(self) -> int:
+        """The /viss Timestamp max age: ``viss_freshness`` where an older settings file still sets it."""
+        return self.viss_freshness or self.wss_max_age
 
     @property
     def base_url(self) -> str:
@@ -242,6 +252,9 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"{origin}: fields 'seal_every_records' and 'seal_interval_ms' must be at least 1")
     if bool(settings.signing_cert) != bool(settings.signing_key):
         raise ConfigError(f"{origin}: set both 'signing_cert' and 'signing_key', or neither")
+    if settings.wss_max_age < 1 or settings.wss_clock_skew < 0 or settings.viss_freshness < 0:
+        raise ConfigError(f"{origin}: 'wss_max_age' must be at least 1, 'wss_clock_skew' and 'viss_freshness' "
+                          f"at least 0")
     if settings.workers < 1:
         raise ConfigError(f"{origin}: field 'workers' must be at least 1")
     if not settings.provider.startswith(settings.xroad_instance + "/") or len(settings.provider.split("/")) not in (3, 4):

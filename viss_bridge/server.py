@@ -40,6 +40,7 @@ from viss_bridge.msglog import LogUnavailable, MessageLog
 from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, parse_soap, read_body, to_bridge_fault
 from viss_bridge.facade.legacy_contract import LegacyContractFacade, LegacyContracts
 from viss_bridge.facade.sources import ProviderLegSink, SourceRouter
+from viss_bridge.facade.replay import ReplayTable
 from viss_bridge.facade.xroad import XRoadFacade, client_list_json, client_list_xml
 from viss_bridge.facade.xroad import METASERVICES as XROAD_METASERVICES
 from viss_bridge.facade.access_admin import OPERATIONS as ACCESS_OPERATIONS
@@ -89,7 +90,11 @@ class BridgeApp:
                                            trust_client_header=settings.trust_client_header,
                                            proxy_cert_header=settings.proxy_cert_header,
                                            trusted_proxies=settings.trusted_proxies,
-                                           wss_trust_ca=settings.wss_trust_ca, cache_seconds=1.0)
+                                           wss_trust_ca=settings.wss_trust_ca, wss_max_age=settings.wss_max_age,
+                                           wss_clock_skew=settings.wss_clock_skew, cache_seconds=1.0)
+        # Ids of accepted signed messages (/viss MessageID, /xroad id), shared by workers and nodes.
+        self.replay = ReplayTable(self.engine)
+        self.replay.create_schema()
         self.access_requests = AccessRequests(self.registry, lambda name: self.current().catalog.get(name))
         self.access_admin = AccessAdminFacade(self.access_requests, self.authenticator, settings.base_url,
                                               on_change=self.policy.forget,
@@ -116,7 +121,7 @@ class BridgeApp:
         self.sources = SourceRouter(self.store, self.upstream)
         self.legacy = LegacyContractFacade(LegacyContracts(settings.legacy_folder), self.sources, self.policy,
                                            self.authenticator)
-        self.viss = make_viss_facade(settings, self.engine, self.sources, self.policy, self.registry)
+        self.viss = make_viss_facade(settings, self.engine, self.sources, self.policy, self.registry, self.replay)
         self.catalog_folder = Path(settings.catalog_dir)
         self._lock = threading.Lock()
         self._checked = 0.0
@@ -153,7 +158,8 @@ class BridgeApp:
             log.warning("could not move restrictions to their datasets' registers", extra={"error": str(exc)})
         return Published(catalog=catalog,
                          xroad=XRoadFacade(catalog, self.sources, self.policy, self.settings.xroad_instance, base,
-                                           authenticator=self.authenticator, tracker_service=tracker),
+                                           authenticator=self.authenticator, tracker_service=tracker,
+                                           replay=self.replay),
                          native=CatalogFacade(catalog, self.sources, self.policy, base,
                                               authenticator=self.authenticator),
                          loaded_at=time.time())
@@ -561,13 +567,18 @@ def _fault_response(fault: BridgeFault, soap_ns: str) -> SoapResponse:
     return SoapResponse(fault.http_status, faults.soap11_fault(fault), fault=fault)
 
 
-def make_viss_facade(settings: Settings, engine: Any, sources: Any, policy: Any, registry: Any = None) -> Any:
+def make_viss_facade(settings: Settings, engine: Any, sources: Any, policy: Any, registry: Any = None,
+                     replay: ReplayTable | None = None) -> Any:
     """The /viss facade with its trust store, registered consumer certificates and replay table."""
     from viss_bridge.facade.viss import ConsumerCertificates, VissFacade
     from viss_bridge.facade.viss_state import VissState
+    from viss_bridge.security.wssecurity import Freshness
 
-    state = VissState(engine, settings.viss_freshness)
+    state = VissState(engine)
     state.create_schema()
+    if replay is None:
+        replay = ReplayTable(engine)
+        replay.create_schema()
     trust = consumers = reply_key = None
     trust_ca = settings.viss_trust_ca or settings.wss_trust_ca  # VISS's own CA, else the node's WS-Security CA
     if trust_ca:
@@ -580,8 +591,8 @@ def make_viss_facade(settings: Settings, engine: Any, sources: Any, policy: Any,
         from viss_bridge.security.keys import SigningKey
 
         reply_key = SigningKey.from_files(settings.viss_signing_cert, settings.viss_signing_key)
-    return VissFacade(sources, policy, state, trust, consumers, settings.viss_freshness, reply_key,
-                      f"{settings.base_url}/viss")
+    return VissFacade(sources, policy, state, replay, trust, consumers,
+                      Freshness(settings.viss_max_age, settings.wss_clock_skew), reply_key, f"{settings.base_url}/viss")
 
 
 def create_app(settings: Settings) -> BridgeApp:

@@ -34,3 +34,15 @@ def test_message_log_gets_its_own_sqlite_file_unless_configured() -> None:
     settings = load_settings(environ={"VISS_BRIDGE_DATABASE_URL": "sqlite:////data/bridge.sqlite",
                                       "VISS_BRIDGE_LOG_DATABASE_URL": "sqlite:////log/chain.sqlite"})
     assert settings.message_log_url == "sqlite:////log/chain.sqlite"
+
+
+def test_signed_message_freshness_settings_and_the_older_viss_name(tmp_path: Path) -> None:
+    settings = load_settings(environ={})
+    assert (settings.wss_max_age, settings.wss_clock_skew, settings.viss_max_age) == (300, 60, 300)
+    settings = load_settings(environ={"VISS_BRIDGE_WSS_MAX_AGE": "120"})
+    assert settings.viss_max_age == 120
+    path = tmp_path / "bridge.toml"
+    path.write_text("viss_freshness = 90\n")  # a settings file from before wss_max_age still works for /viss
+    assert load_settings(path, environ={}).viss_max_age == 90
+    with pytest.raises(ConfigError, match="'wss_max_age' must be at least 1"):
+        load_settings(environ={"VISS_BRIDGE_WSS_MAX_AGE": "0"})

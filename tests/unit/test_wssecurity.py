@@ -14,8 +14,9 @@ from lxml import etree
 from viss_bridge.security.keys import SigningKey
 from viss_bridge.security.pki import DEMO_CONSUMERS, TrustStore, init_dev_pki, issue_certificate, load_certificate, \
     load_private_key, subject_cn
-from viss_bridge.security.wssecurity import (NS_WSSE, NS_WSU, CertificateUntrusted, SignatureInvalid,
-                                             SignatureMissing, TimestampInvalid, sign_envelope, verify_envelope)
+from viss_bridge.security.wssecurity import (NS_WSSE, NS_WSU, CertificateUntrusted, Freshness, SignatureInvalid,
+                                             SignatureMissing, TimestampInvalid, TimestampMissing, sign_envelope,
+                                             verify_envelope)
 from viss_bridge.security.xmldsig import NS_DS, sign_enveloped, verify_enveloped
 
 S = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -105,6 +106,72 @@ def test_expired_and_future_timestamps(key, trust) -> None:  # type: ignore[no-u
     future = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
     with pytest.raises(TimestampInvalid, match="future"):
         verify_envelope(reparse(signed(key, now=future)), trust)
+
+
+def test_old_created_with_a_far_expires_is_refused(key, trust) -> None:  # type: ignore[no-untyped-def]
+    """A sender's far Expires must not stretch acceptance: the age counts from Created."""
+    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    with pytest.raises(TimestampInvalid, match="Expires beyond the allowed maximum"):
+        verify_envelope(reparse(signed(key, now=old, ttl_seconds=3 * 3600)), trust)
+    # even a fresh message may not claim an Expires past Created + max age (+ skew)
+    with pytest.raises(TimestampInvalid, match="Expires beyond the allowed maximum"):
+        verify_envelope(reparse(signed(key, ttl_seconds=3600)), trust)
+    assert verify_envelope(reparse(signed(key, ttl_seconds=3600)), trust, freshness=Freshness(max_age=3600)).created
+
+
+def test_a_message_without_a_timestamp_is_refused_when_one_is_required(key, trust) -> None:  # type: ignore[no-untyped-def]
+    envelope = reparse(signed(key, with_timestamp=False))
+    assert envelope.find(f".//{{{NS_WSU}}}Timestamp") is None
+    with pytest.raises(TimestampMissing):
+        verify_envelope(envelope, trust)
+    assert verify_envelope(envelope, trust, require_timestamp=False).created is None
+
+
+NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def _ago(seconds: float) -> dt.datetime:
+    return NOW - dt.timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("created, expires, problem", [
+    (_ago(299), None, None),
+    (_ago(299), _ago(299 - 300), None),
+    (_ago(301), None, "more than 300 s ago"),
+    (_ago(301), _ago(-3600), "Expires beyond the allowed maximum"),  # old Created, far Expires
+    (_ago(400), _ago(400 - 360), "more than 300 s ago"),  # Expires at the limit still cannot extend the age
+    (_ago(10), _ago(10 - 360), None),  # Expires = Created + max age + skew: allowed
+    (_ago(10), _ago(10 - 361), "Expires beyond the allowed maximum"),
+    (_ago(100), _ago(100 - 30), "expired"),
+    (_ago(100), _ago(100 - 40), None),  # expired 60 s ago: within the clock skew
+    (_ago(-59), None, None),  # a sender's clock slightly ahead
+    (_ago(-61), None, "future"),
+    (_ago(10), _ago(20), "before it was created"),
+    (None, None, "no Created"),
+])
+def test_the_freshness_rule(created, expires, problem) -> None:  # type: ignore[no-untyped-def]
+    rule = Freshness(max_age=300, clock_skew=60)
+    if problem is None:
+        rule.check(created, expires, NOW)
+    else:
+        with pytest.raises(TimestampInvalid, match=problem):
+            rule.check(created, expires, NOW)
+
+
+def test_an_id_is_remembered_for_as_long_as_its_message_is_acceptable() -> None:
+    """Whatever the Timestamp, every moment a message passes the rule is before remember_until(Created)."""
+    rule = Freshness(max_age=300, clock_skew=60)
+    for created_offset in range(-400, 120, 7):
+        created = _ago(created_offset)
+        for expires in (None, created + dt.timedelta(seconds=60), created + dt.timedelta(seconds=360),
+                        created + dt.timedelta(days=1)):
+            for later in range(-120, 900, 11):
+                moment = NOW + dt.timedelta(seconds=later)
+                try:
+                    rule.check(created, expires, moment)
+                except TimestampInvalid:
+                    continue
+                assert moment <= rule.remember_until(created)
 
 
 def test_sha1_is_refused(key, trust) -> None:  # type: ignore[no-untyped-def]

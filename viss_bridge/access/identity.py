@@ -182,11 +182,14 @@ class Authenticator:
 
     def __init__(self, lookup: Callable[[str], str | None], *, trust_client_header: bool = False,
                  proxy_cert_header: str = "", trusted_proxies: str = "", wss_trust_ca: str = "",
-                 cache_seconds: float = 0.0) -> None:
+                 wss_max_age: int = 300, wss_clock_skew: int = 60, cache_seconds: float = 0.0) -> None:
         self._lookup = lookup
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, str | None]] = {}
         self.wss_trust_ca = wss_trust_ca
+        # WS-Security Timestamp freshness (seconds) for signed messages (settings wss_max_age, wss_clock_skew).
+        self.wss_max_age = wss_max_age
+        self.wss_clock_skew = wss_clock_skew
         self.trust_client_header = trust_client_header
         self.proxy_env_key = ("HTTP_" + proxy_cert_header.upper().replace("-", "_")) if proxy_cert_header else ""
         self.trusted_proxies = parse_networks(trusted_proxies)

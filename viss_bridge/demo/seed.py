@@ -88,11 +88,14 @@ def prepare_demo(data_dir: str | Path, size: int = 200, seed: int = 2026, reset:
     store.create_schema()
     registry = AccessRegistry(engine)
     registry.create_schema()
-    # Tables of the VISS endpoint and of replication, made here so serving workers do not race to create them.
+    # Tables of the VISS endpoint, of the replay check and of replication, made here so serving workers
+    # do not race to create them.
+    from viss_bridge.facade.replay import ReplayTable
     from viss_bridge.facade.viss_state import VissState
     from viss_bridge.upstream.sync import SyncState
 
-    VissState(engine, 300).create_schema()
+    VissState(engine).create_schema()
+    ReplayTable(engine).create_schema()
     SyncState(engine).create_schema()
     counts = store.counts()
     if not counts or reset:

@@ -23,6 +23,10 @@ INVALID_PROTOCOL_VERSION = "Client.InvalidProtocolVersion"
 INVALID_CLIENT_IDENTIFIER = "Client.InvalidClientIdentifier"
 INVALID_SERVICE_IDENTIFIER = "Client.InvalidServiceIdentifier"
 INVALID_REQUEST = "Client.InvalidRequest"
+# A signed message whose Timestamp is stale, from the future or claims an Expires beyond the allowed maximum,
+# and a signed message id seen before (WS-Security on /viss and /xroad; docs/endpoints.md).
+MESSAGE_EXPIRED = "Client.Security.MessageExpired"
+REPLAY = "Client.Security.Replay"
 MESSAGE_TOO_LARGE = "Client.InvalidSoap.MessageTooLarge"
 # The request's headers and body did not arrive within request_read_timeout (slow or lying client): HTTP 408.
 REQUEST_TIMEOUT = "Client.InvalidSoap.RequestTimeout"

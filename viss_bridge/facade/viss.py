@@ -16,9 +16,10 @@ Every request must carry WS-Addressing ``Action``, ``MessageID`` and ``To``
 and a WS-Security signature (X.509) over the Body, the Timestamp and those
 three headers. The signer's certificate must chain to the configured CA and be
 registered for a consumer: the Sender is the registered consumer, never what
-the body says. The Timestamp must be fresh, and a MessageID is accepted once
-within the freshness window, across all workers and nodes (seen ids are kept
-in the database). Replies carry ``Action``, a new ``MessageID`` and
+the body says. The Timestamp must be fresh (``Freshness``: at most max age
+since Created, whatever Expires says), and a MessageID is accepted once per
+signer for as long as its message could pass that check, across all workers
+and nodes (the shared replay table, viss_bridge/facade/replay.py). Replies carry ``Action``, a new ``MessageID`` and
 ``RelatesTo``; faults are SOAP 1.2 faults with precise subcodes.
 """
 
@@ -42,7 +43,9 @@ from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse
 from viss_bridge.facade.guarded_read import GuardedRead
+from viss_bridge.facade.replay import ReplayTable, TooLateToRemember
 from viss_bridge.facade.viss_state import VissState
+from viss_bridge.security.wssecurity import Freshness, VerifiedMessage
 from viss_bridge.xml import NS_SOAP12
 
 log = logging.getLogger(__name__)
@@ -59,10 +62,10 @@ CONTENT_TYPE = "application/soap+xml; charset=utf-8"
 # VISS fault codes (SOAP 1.2 subcodes are these with dots as underscores, in namespace urn:viss-bridge:faults).
 SIGNATURE_MISSING = "Client.Security.SignatureMissing"
 SIGNATURE_INVALID = "Client.Security.SignatureInvalid"
-MESSAGE_EXPIRED = "Client.Security.MessageExpired"
+MESSAGE_EXPIRED = faults.MESSAGE_EXPIRED
 UNTRUSTED_CERTIFICATE = "Client.Security.UntrustedCertificate"
 UNREGISTERED_CERTIFICATE = "Client.Security.UnregisteredCertificate"
-REPLAY = "Client.Security.Replay"
+REPLAY = faults.REPLAY
 ACTION_NOT_SUPPORTED = "Client.ActionNotSupported"
 UNKNOWN_TRANSACTION = "Client.UnknownTransaction"
 INVALID_ADDRESSING = "Client.InvalidAddressing"
@@ -122,12 +125,14 @@ class Addressing:
 
 
 class VissFacade:
-    def __init__(self, store: Any, permissions: Any, state: VissState, trust: Any, consumers: ConsumerCertificates | None,
-                 freshness: int, reply_key: Any = None, wsdl_location: str = "") -> None:
+    def __init__(self, store: Any, permissions: Any, state: VissState, replay: ReplayTable, trust: Any,
+                 consumers: ConsumerCertificates | None, freshness: Freshness, reply_key: Any = None,
+                 wsdl_location: str = "") -> None:
         self.store = store  # SourceRouter
         self.permissions = permissions
         self.reader = GuardedRead(store, permissions)
         self.state = state
+        self.replay = replay
         self.trust = trust
         self.consumers = consumers
         self.freshness = freshness
@@ -149,9 +154,16 @@ class VissFacade:
             info.message_id = addressing.message_id
             operation = self._operation(request, addressing)
             info.operation = operation
-            consumer, body = self._verify(request)
+            consumer, body, verified = self._verify(request)
             info.client, info.authenticated_by = consumer.client, "ws-security"
-            if not self.state.first_sighting(addressing.message_id or "", consumer.client):
+            if verified.created is None:  # not reached: _verify requires a Timestamp with Created
+                raise BridgeFault(MESSAGE_EXPIRED, "The message has no Timestamp Created time")
+            try:
+                first = self.replay.first_sighting("viss", consumer.client, addressing.message_id or "",
+                                                   self.freshness.remember_until(verified.created))
+            except TooLateToRemember as exc:
+                raise BridgeFault(MESSAGE_EXPIRED, f"The message is not fresh: {exc}") from None
+            if not first:
                 raise BridgeFault(REPLAY, f"Message {addressing.message_id} was already received; replays are refused")
             payload = getattr(self, f"_{operation}")(catalog, body, consumer, info)
             return SoapResponse(200, self._reply(addressing, f"{ACTION_BASE}{operation}Response", payload),
@@ -189,7 +201,7 @@ class VissFacade:
                               f"wsa:Action says {operation} but the body is {request.body_element.tag}")
         return operation
 
-    def _verify(self, request: SoapRequest) -> tuple[Consumer, etree._Element]:
+    def _verify(self, request: SoapRequest) -> tuple[Consumer, etree._Element, VerifiedMessage]:
         from viss_bridge.security import xmldsig
         from viss_bridge.security.pki import fingerprint
         from viss_bridge.security.wssecurity import verify_envelope
@@ -199,7 +211,7 @@ class VissFacade:
                                         "This node has no VISS trust store or consumer certificates configured")
         required = tuple(f"{{{NS_WSA}}}{name}" for name in ("Action", "MessageID", "To"))
         try:
-            verified = verify_envelope(request.envelope, self.trust, soap_ns=NS_SOAP12, max_clock_skew=self.freshness,
+            verified = verify_envelope(request.envelope, self.trust, soap_ns=NS_SOAP12, freshness=self.freshness,
                                        require_timestamp=True, required_headers=required)
         except xmldsig.SignatureMissing as exc:
             raise BridgeFault(SIGNATURE_MISSING, f"The message is not signed: {exc}") from None
@@ -220,7 +232,7 @@ class VissFacade:
         if verified.body is not request.envelope.find(f"{{{NS_SOAP12}}}Body"):
             raise BridgeFault(SIGNATURE_INVALID, "The signature does not cover the Body being served")
         children = [c for c in verified.body if isinstance(c.tag, str)]
-        return consumer, children[0]
+        return consumer, children[0], verified
 
     # -- operations ------------------------------------------------------------
 

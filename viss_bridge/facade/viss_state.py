@@ -1,8 +1,8 @@
-"""State the VISS endpoint shares across gunicorn workers and nodes: seen message ids, transactions.
+"""State the VISS endpoint shares across gunicorn workers and nodes: its transactions.
 
-Both live in the bridge's database, so a replay sent to another worker (or
-node) is caught just the same: the first worker to insert a MessageID wins,
-every later insert hits the primary key.
+They live in the bridge's database, so a transaction opened on one worker (or
+node) can be used and ended on another. Seen message ids are in the shared
+replay table (viss_bridge/facade/replay.py), with /xroad's.
 """
 
 from __future__ import annotations
@@ -10,22 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, insert, select, update
+from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 
 from viss_bridge.db import create_tables
 
 metadata = MetaData()
-
-seen_messages = Table(
-    "viss_seen_messages",
-    metadata,
-    Column("message_id", String(255), primary_key=True),
-    Column("sender", String(255), nullable=True),
-    Column("seen_at", DateTime(timezone=True), nullable=False),
-    Column("forget_after", DateTime(timezone=True), nullable=False, index=True),
-)
 
 transactions = Table(
     "viss_transactions",
@@ -43,28 +33,11 @@ def _now() -> dt.datetime:
 
 
 class VissState:
-    def __init__(self, engine: Engine, window_seconds: int) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.window = dt.timedelta(seconds=window_seconds)
-        self._inserts = 0
 
     def create_schema(self) -> None:
         create_tables(metadata, self.engine)
-
-    def first_sighting(self, message_id: str, sender: str | None) -> bool:
-        """Record a MessageID; False if it was already seen within the freshness window (a replay)."""
-        now = _now()
-        self._inserts += 1
-        with self.engine.begin() as conn:
-            if self._inserts % 100 == 1:  # forget ids older than any message that could still be fresh
-                conn.execute(delete(seen_messages).where(seen_messages.c.forget_after < now))
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(seen_messages).values(message_id=message_id, sender=sender, seen_at=now,
-                                                          forget_after=now + 2 * self.window))
-        except IntegrityError:
-            return False
-        return True
 
     def start(self, sender: str, destination: str | None) -> str:
         transaction_id = f"URN:IVIS:TX:{uuid.uuid4()}"

@@ -33,6 +33,7 @@ from viss_bridge.facade.callers import resolve_caller
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.guarded_read import GuardedRead, Permissions, narrowed
+from viss_bridge.facade.replay import ReplayTable
 from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, REQUEST_CONTEXT, make_spyne_wsgi, run_spyne
 from viss_bridge.facade.spyne_models import RecordModels, scalar_type
 from viss_bridge.facade.xroad_headers import NS_ID, NS_XROAD, XRoadHeader, XRoadId, parse_header
@@ -73,7 +74,8 @@ class XRoadFacade:
     """Built once per catalog version; serves every dataset of that catalog."""
 
     def __init__(self, catalog: Catalog, store: DatasetStore, permissions: Permissions, instance: str,
-                 base_url: str, *, authenticator: Authenticator | None = None, tracker_service: Any = None) -> None:
+                 base_url: str, *, authenticator: Authenticator | None = None, tracker_service: Any = None,
+                 replay: ReplayTable | None = None) -> None:
         self.catalog = catalog
         self.store = store
         self.permissions = permissions
@@ -81,6 +83,8 @@ class XRoadFacade:
         self.instance = instance
         self.base_url = base_url.rstrip("/")
         self.authenticator = authenticator
+        # Ids of accepted WS-Security signed requests (the signed ``id`` header), shared by workers and nodes.
+        self.replay = replay
         # The data tracker services (findUsage...) answered for the bridge's own provider id.
         self.tracker_service = tracker_service
         self.models = {d.dataset: RecordModels(d, XROAD_TNS) for d in catalog}
@@ -155,7 +159,8 @@ class XRoadFacade:
             raise BridgeFault(faults.UNKNOWN_MEMBER,
                               f"X-Road instance '{service.instance}' is not served here (this bridge serves '{self.instance}')")
         call.caller = resolve_caller(environ, self.authenticator, header.client.provider, request,
-                                     signed_headers=SIGNED_HEADERS)
+                                     signed_headers=SIGNED_HEADERS, replay=self.replay,
+                                     message_id=header.message_id, scope="xroad")
         info.authenticated_by = call.caller.authenticated_by
         tracker = self.tracker_service
         if tracker is not None and service.provider == tracker.provider and tracker.serves(service.service_code):

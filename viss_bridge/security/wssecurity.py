@@ -27,7 +27,8 @@ from lxml import etree
 from viss_bridge.security.keys import SigningKey, verification_key
 from viss_bridge.security.pki import CertificateError, TrustStore
 from viss_bridge.security.xmldsig import (NS_DS, CertificateUntrusted, SecurityError, SignatureInvalid,
-                                          SignatureMissing, TimestampInvalid, check_signed_info, restrict_context)
+                                          SignatureMissing, TimestampInvalid, TimestampMissing, check_signed_info,
+                                          restrict_context)
 
 NS_WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 NS_WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
@@ -36,8 +37,46 @@ BASE64 = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-s
 NS_SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 NS_SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 
-__all__ = ["CertificateUntrusted", "SecurityError", "SignatureInvalid", "SignatureMissing", "SigningKey",
-           "TimestampInvalid", "TrustStore", "VerifiedMessage", "sign_envelope", "verify_envelope"]
+__all__ = ["CertificateUntrusted", "Freshness", "SecurityError", "SignatureInvalid", "SignatureMissing", "SigningKey",
+           "TimestampInvalid", "TimestampMissing", "TrustStore", "VerifiedMessage", "sign_envelope", "verify_envelope"]
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """The one rule for how long a signed message is acceptable, and so how long its id must be remembered.
+
+    A message is acceptable iff its ``Created`` is not later than now + ``clock_skew``, it is at
+    most ``max_age`` seconds old counted from ``Created`` (whatever ``Expires`` says: a sender's
+    far ``Expires`` must not stretch the replay window), and its ``Expires``, if present, has not
+    passed (give or take the skew) and is not later than ``Created + max_age + clock_skew``.
+    :meth:`remember_until` is the last moment such a message could still be accepted: a replay
+    table that keeps each id until then catches every replay the rule would otherwise let in.
+    """
+
+    max_age: int = 300
+    clock_skew: int = 60
+
+    def check(self, created: dt.datetime | None, expires: dt.datetime | None, now: dt.datetime) -> None:
+        """Raise TimestampInvalid unless a message with this Timestamp is acceptable at ``now``."""
+        skew = dt.timedelta(seconds=self.clock_skew)
+        age = dt.timedelta(seconds=self.max_age)
+        if created is None:
+            raise TimestampInvalid("the Timestamp has no Created time")
+        if created - skew > now:
+            raise TimestampInvalid(f"the Timestamp was created in the future ({_utc(created)})")
+        if expires is not None and expires < created:
+            raise TimestampInvalid(f"the Timestamp expires ({_utc(expires)}) before it was created ({_utc(created)})")
+        if expires is not None and expires > created + age + skew:
+            raise TimestampInvalid(f"Expires beyond the allowed maximum: {_utc(expires)} is more than {self.max_age} s "
+                                   f"(+{self.clock_skew} s clock skew) after Created {_utc(created)}")
+        if expires is not None and expires + skew < now:
+            raise TimestampInvalid(f"the message expired at {_utc(expires)}")
+        if now - created > age:
+            raise TimestampInvalid(f"the message was created at {_utc(created)}, more than {self.max_age} s ago")
+
+    def remember_until(self, created: dt.datetime) -> dt.datetime:
+        """The last moment a message created at ``created`` could be accepted (keep its id at least that long)."""
+        return created + dt.timedelta(seconds=self.max_age + self.clock_skew)
 
 
 @dataclass(frozen=True)
@@ -74,8 +113,12 @@ def _ensure_id(element: etree._Element, prefix: str) -> str:
 
 
 def sign_envelope(envelope: etree._Element, key: SigningKey, *, soap_ns: str = NS_SOAP11, ttl_seconds: int = 300,
-                  sign_headers: tuple[str, ...] = (), now: dt.datetime | None = None) -> etree._Element:
-    """Sign ``envelope`` in place (Body, Timestamp and the named header elements, by Clark tag)."""
+                  sign_headers: tuple[str, ...] = (), now: dt.datetime | None = None,
+                  with_timestamp: bool = True) -> etree._Element:
+    """Sign ``envelope`` in place (Body, Timestamp and the named header elements, by Clark tag).
+
+    ``with_timestamp=False`` leaves the Timestamp out (only to show receivers refuse such messages).
+    """
     header = envelope.find(f"{{{soap_ns}}}Header")
     if header is None:
         header = etree.Element(f"{{{soap_ns}}}Header")
@@ -89,11 +132,15 @@ def sign_envelope(envelope: etree._Element, key: SigningKey, *, soap_ns: str = N
     token_id = _ensure_id(token, "X509")
     token.text = base64.b64encode(key.certificate_der).decode()
     created = (now or dt.datetime.now(dt.timezone.utc))
-    timestamp = etree.SubElement(security, f"{{{NS_WSU}}}Timestamp")
-    etree.SubElement(timestamp, f"{{{NS_WSU}}}Created").text = _utc(created)
-    etree.SubElement(timestamp, f"{{{NS_WSU}}}Expires").text = _utc(created + dt.timedelta(seconds=ttl_seconds))
-    targets = [body, timestamp] + [e for tag in sign_headers for e in header.findall(tag)]
-    ids = [_ensure_id(body, "Body"), _ensure_id(timestamp, "TS")] + [_ensure_id(e, "H") for e in targets[2:]]
+    targets = [body]
+    if with_timestamp:
+        timestamp = etree.SubElement(security, f"{{{NS_WSU}}}Timestamp")
+        etree.SubElement(timestamp, f"{{{NS_WSU}}}Created").text = _utc(created)
+        etree.SubElement(timestamp, f"{{{NS_WSU}}}Expires").text = _utc(created + dt.timedelta(seconds=ttl_seconds))
+        targets.append(timestamp)
+    targets += [e for tag in sign_headers for e in header.findall(tag)]
+    ids = [_ensure_id(body, "Body")] + [_ensure_id(e, "TS" if e.tag == f"{{{NS_WSU}}}Timestamp" else "H")
+                                        for e in targets[1:]]
 
     signature = xmlsec.template.create(envelope, xmlsec.Transform.EXCL_C14N, key.signature_transform, ns="ds")
     security.append(signature)
@@ -129,9 +176,13 @@ def _all_ids(envelope: etree._Element) -> dict[str, etree._Element]:
 
 
 def verify_envelope(envelope: etree._Element, trust: TrustStore, *, soap_ns: str = NS_SOAP11,
-                    max_clock_skew: int = 300, require_timestamp: bool = True,
+                    freshness: Freshness | None = None, require_timestamp: bool = True,
                     now: dt.datetime | None = None, required_headers: tuple[str, ...] = ()) -> VerifiedMessage:
-    """Verify a WS-Security signed envelope; return what was verified or raise a SecurityError."""
+    """Verify a WS-Security signed envelope; return what was verified or raise a SecurityError.
+
+    The Timestamp (when present; required unless ``require_timestamp`` is false) must pass
+    ``freshness`` (default: :class:`Freshness` defaults, 300 s max age and 60 s clock skew).
+    """
     if envelope.tag != f"{{{soap_ns}}}Envelope":
         raise SignatureInvalid("not a SOAP envelope of the expected version")
     headers = envelope.findall(f"{{{soap_ns}}}Header")
@@ -184,7 +235,7 @@ def verify_envelope(envelope: etree._Element, trust: TrustStore, *, soap_ns: str
         created = _parse_time(timestamp.findtext(f"{{{NS_WSU}}}Created"))
         expires = _parse_time(timestamp.findtext(f"{{{NS_WSU}}}Expires"))
     elif require_timestamp:
-        raise TimestampInvalid("the message has no WS-Security Timestamp")
+        raise TimestampMissing("the message has no WS-Security Timestamp")
 
     certificate = _signer_certificate(signature, security, ids)
     try:
@@ -204,16 +255,7 @@ def verify_envelope(envelope: etree._Element, trust: TrustStore, *, soap_ns: str
         raise SignatureInvalid(f"the signature does not match the message: {exc}") from None
 
     if timestamps:
-        moment = now or dt.datetime.now(dt.timezone.utc)
-        skew = dt.timedelta(seconds=max_clock_skew)
-        if created is None:
-            raise TimestampInvalid("the Timestamp has no Created time")
-        if created - skew > moment:
-            raise TimestampInvalid(f"the Timestamp was created in the future ({_utc(created)})")
-        if expires is not None and expires + skew < moment:
-            raise TimestampInvalid(f"the message expired at {_utc(expires)}")
-        if expires is None and created + dt.timedelta(seconds=2 * max_clock_skew) < moment:
-            raise TimestampInvalid(f"the message was created at {_utc(created)} and is too old")
+        (freshness or Freshness()).check(created, expires, now or dt.datetime.now(dt.timezone.utc))
     value = base64.b64decode("".join((signature.findtext(f"{{{NS_DS}}}SignatureValue") or "").split()))
     return VerifiedMessage(certificate=certificate, body=body, signed_ids=frozenset(signed_ids), created=created,
                            expires=expires, signature_value=value)

@@ -56,6 +56,12 @@ class TimestampInvalid(SecurityError):
     reason = "TimestampExpired"
 
 
+class TimestampMissing(TimestampInvalid):
+    """A signed message without the ``wsu:Timestamp`` its receiver requires (no freshness, no replay window)."""
+
+    reason = "TimestampMissing"
+
+
 def check_signed_info(signature: etree._Element, *, allow_enveloped: bool) -> list[etree._Element]:
     """Refuse anything but SHA-256+ algorithms and exclusive c14n; return the References."""
     signed_info = signature.find(f"{{{NS_DS}}}SignedInfo")
