@@ -10,16 +10,14 @@ new one was refused.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
-from viss_bridge.access.identity import IDENTITY_ENV, Authenticator, CertificateError, IdentityProblem
+from viss_bridge.access.identity import IDENTITY_ENV, Authenticator, CertificateError
 from viss_bridge.access.policy import RegistryPolicy
 from viss_bridge.access.registry import AccessRegistry, AccessStoreUnavailable
 from viss_bridge.access.requests import AccessRequests
@@ -29,29 +27,27 @@ from viss_bridge.catalog.store import DatasetStore, StoreUnavailable
 from viss_bridge.xml import set_limits as set_xml_limits
 from viss_bridge.config import Settings
 from viss_bridge.db import make_engine, redacted
-from viss_bridge.facade import faults
 from viss_bridge.facade.access_admin import AccessAdminFacade
-from viss_bridge.facade.catalog_native import CATALOG_TNS, CatalogFacade
+from viss_bridge.facade.callers import plain_get_caller
+from viss_bridge.facade.pipeline import Published, SoapEndpoint, SoapPipeline, wants_wsdl
+from viss_bridge.facade.catalog_native import CATALOG_TNS, CatalogEndpoint, CatalogFacade
 from viss_bridge.facade.datatracker import DataTrackerService
-from viss_bridge.facade.faults import BridgeFault
-from viss_bridge.facade.exchange import CallInfo, Exchange, ExchangeSink, settle_uses
+from viss_bridge.facade.exchange import CallInfo, ExchangeSink
 from viss_bridge.facade.logging_sink import MessageLogAuditSink, MessageLogSink, sign_response
 from viss_bridge.msglog import LogUnavailable, MessageLog
-from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, parse_soap, read_body, to_bridge_fault
 from viss_bridge.facade.legacy_contract import LegacyContractFacade, LegacyContracts
 from viss_bridge.facade.sources import ProviderLegSink, SourceRouter
 from viss_bridge.facade.replay import ReplayTable
-from viss_bridge.facade.xroad import XRoadFacade, client_list_json, client_list_xml
+from viss_bridge.facade.xroad import XRoadEndpoint, XRoadFacade, client_list_json, client_list_xml
 from viss_bridge.facade.xroad import METASERVICES as XROAD_METASERVICES
 from viss_bridge.facade.access_admin import OPERATIONS as ACCESS_OPERATIONS
 from viss_bridge.facade.catalog_native import OPERATIONS as CATALOG_OPERATIONS
 from viss_bridge.facade.datatracker import OPERATIONS as TRACKER_OPERATIONS
 from viss_bridge.facade.viss import OPERATIONS as VISS_OPERATIONS
-from viss_bridge.upstream.client import CALLER
 from viss_bridge.upstream.pool import ProviderPool
-from viss_bridge.observability import (CATALOG_DATASETS, CATALOG_RELOADS, FAULTS, LATENCY, REQUESTS, bounded_label,
+from viss_bridge.observability import (CATALOG_DATASETS, CATALOG_RELOADS, bounded_label,
                                        metrics_text)
-from viss_bridge.xml import NS_SOAP11, NS_SOAP12
+from viss_bridge.xml import NS_SOAP12
 from pathlib import Path
 
 log = logging.getLogger("viss_bridge.server")
@@ -62,16 +58,6 @@ STATIC_OPERATIONS = frozenset((*XROAD_METASERVICES, *TRACKER_OPERATIONS, *CATALO
                                *VISS_OPERATIONS))
 
 StartResponse = Callable[..., Any]
-
-
-@dataclass(frozen=True)
-class Published:
-    """One catalog version and the facades built from it."""
-
-    catalog: Catalog
-    xroad: XRoadFacade
-    native: CatalogFacade
-    loaded_at: float
 
 
 class BridgeApp:
@@ -120,7 +106,7 @@ class BridgeApp:
         self.upstream = ProviderPool(sink=ProviderLegSink(self.sinks))
         self.sources = SourceRouter(self.store, self.upstream)
         self.legacy = LegacyContractFacade(LegacyContracts(settings.legacy_folder), self.sources, self.policy,
-                                           self.authenticator)
+                                           self.authenticator, settings.base_url)
         self.viss = make_viss_facade(settings, self.engine, self.sources, self.policy, self.registry, self.replay)
         self.catalog_folder = Path(settings.catalog_dir)
         self._lock = threading.Lock()
@@ -131,18 +117,24 @@ class BridgeApp:
         self._note_errors(errors)
         self.published = self._publish(catalog)
         CATALOG_DATASETS.set(len(self.published.catalog))
+        # Every SOAP face goes through the one pipeline (facade/pipeline.py); each endpoint only handles its dialect.
+        self.pipeline = SoapPipeline(max_message_bytes=settings.max_message_bytes, refusal=self.msglog.refusal,
+                                     sinks=self.sinks, sign=self._sign_body if self.response_key else None,
+                                     signed_endpoints=self.signed_endpoints, service_label=self._service_label)
+        get_caller = self._get_caller
+        self.endpoints: dict[str, SoapEndpoint] = {
+            "/xroad": XRoadEndpoint(get_caller), "/catalog": CatalogEndpoint(), "/viss": self.viss,
+            "/access": self.access_admin, "/legacy": self.legacy}
         self.routes: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = {
-            "/xroad": self._xroad,
-            "/catalog": self._catalog,
-            "/viss": self._viss,
             "/listClients": self._list_clients,
-            "/access": self._access,
             "/access/permissions": self._current_permissions,
             "/tracker": self._tracker_wsdl,
             "/health": self._health,
             "/metrics": self._metrics,
             "/": self._index,
         }
+        for path, endpoint in self.endpoints.items():
+            self.routes[path] = self._soap_route(endpoint)
 
     # -- catalog versions ------------------------------------------------------
 
@@ -227,7 +219,7 @@ class BridgeApp:
         path = environ.get("PATH_INFO") or "/"
         handler = self.routes.get(path.rstrip("/") or "/")
         if handler is None and path.startswith("/legacy/"):
-            handler = self._legacy
+            handler = self.routes["/legacy"]
         if handler is None:
             return _plain(start_response, 404, f"no endpoint at {path}; see / for the list\n")
         try:
@@ -243,60 +235,25 @@ class BridgeApp:
             log.exception("unhandled error", extra={"path": path})
             return _plain(start_response, 500, "internal error; see the log\n")
 
-    def _soap(self, endpoint: str, environ: dict[str, Any], start_response: StartResponse,
-              handle: Callable[[Published, SoapRequest, dict[str, Any], CallInfo], SoapResponse],
-              soap_ns: str = NS_SOAP11) -> Iterable[bytes]:
-        started = time.perf_counter()
-        started_at = dt.datetime.now(dt.timezone.utc)
-        info = CallInfo()
-        published = self.current()
-        raw = b""
-        caller = CALLER.set(info)  # provider-leg exchanges made while serving this request carry its info
-        try:
-            raw = read_body(environ, self.settings.max_message_bytes)
-            refusal = self.msglog.refusal()
-            if refusal:
-                raise BridgeFault(faults.TIMESTAMPING_FAILED, "Trusted time is unavailable; the bridge accepts no "
-                                  "requests until time-stamping works again", http_status=503)
-            request = parse_soap(raw, soap_ns, self.settings.max_message_bytes)
-            response = handle(published, request, environ, info)
-        except Exception as exc:  # BridgeFault or anything unexpected becomes a dialect fault
-            fault = to_bridge_fault(exc)
-            response = _fault_response(fault, soap_ns)
-        finally:
-            CALLER.reset(caller)
-        if (self.response_key is not None and ("*" in self.signed_endpoints or endpoint in self.signed_endpoints)
-                and not response.content_type.startswith("multipart/")):  # SwA attachments (getWsdl) stay unsigned
-            response = self._signed(response, soap_ns)
-        elapsed = time.perf_counter() - started
-        response = self._record(Exchange(endpoint=endpoint, dialect=endpoint, started_at=started_at,
-                                         duration_ms=round(elapsed * 1000, 3), request=raw, response=response.body,
-                                         status=response.status, info=info,
-                                         fault_code=response.fault.code if response.fault else None,
-                                         fault_id=response.fault.fault_id if response.fault else None,
-                                         remote_addr=environ.get("REMOTE_ADDR")), response, soap_ns)
-        settle_uses(info, served=response.fault is None)  # counted and tracked only with the answer's log records
-        service = self._service_label(endpoint, published, info)
-        outcome = "fault" if response.fault else "ok"
-        REQUESTS.labels(endpoint, service, outcome).inc()
-        LATENCY.labels(endpoint, service).observe(time.perf_counter() - started)
-        extra = {"endpoint": endpoint, "service": info.service or "-", "client": info.client, "message_id": info.message_id,
-                 "status": response.status, "duration_ms": round(elapsed * 1000, 2)}
-        if response.fault:
-            FAULTS.labels(endpoint, response.fault.code).inc()
-            extra.update(fault_code=response.fault.code, fault_id=response.fault.fault_id,
-                         fault=response.fault.message)
-            log.warning("request answered with a fault", extra=extra)
-        else:
-            log.info("request served", extra=extra)
-        headers = [("Content-Type", response.content_type), ("Content-Length", str(len(response.body)))]
-        headers.extend(response.headers)
-        start_response(_status(response.status), headers)
-        return [response.body]
+    def _soap_route(self, endpoint: SoapEndpoint) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+        """GET ``?wsdl`` from the endpoint; POST through the pipeline."""
+        def route(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+            published = self.current()
+            if environ.get("REQUEST_METHOD") == "GET":
+                query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+                if not wants_wsdl(query):
+                    version = "1.2" if endpoint.soap_ns == NS_SOAP12 else "1.1"
+                    return _plain(start_response, 405, f"POST a SOAP {version} message, or GET ?wsdl\n")
+                answer = endpoint.wsdl(published, environ, query)
+                return _send(start_response, answer.status, answer.body, answer.content_type, answer.headers)
+            response = self.pipeline.serve(endpoint, published, environ)
+            return _send(start_response, response.status, response.body, response.content_type, response.headers)
 
-    def _service_label(self, endpoint: str, published: Published, info: CallInfo) -> str:
+        return route
+
+    def _service_label(self, endpoint: SoapEndpoint, published: Published, info: CallInfo) -> str:
         """The call's service as a metrics label: a configured name, else the one shared ``unknown``."""
-        if endpoint == "legacy":  # info.service is legacy/<contract>/<operation> once the operation is mapped
+        if endpoint.name == "legacy":  # info.service is legacy/<contract>/<operation> once the operation is mapped
             parts = (info.service or "").split("/")
             try:
                 contract = self.legacy.contracts.get(parts[1]) if len(parts) == 3 else None
@@ -307,124 +264,12 @@ class BridgeApp:
             return bounded_label(info.operation, STATIC_OPERATIONS)
         return bounded_label(info.operation, published.catalog.datasets)
 
-    def _signed(self, response: SoapResponse, soap_ns: str = NS_SOAP11) -> SoapResponse:
-        """The response signed with the node key (WS-Security), so that the log holds what was sent."""
+    def _sign_body(self, body: bytes) -> bytes:
         assert self.response_key is not None
-        try:
-            body = sign_response(response.body, self.response_key)
-        except Exception as exc:  # never send an unsigned answer where a signed one is promised
-            fault = BridgeFault(faults.service_failed("SigningFailed", "").code, "The response could not be signed")
-            log.error("signing a response failed", exc_info=exc, extra={"fault_id": fault.fault_id})
-            return _fault_response(fault, soap_ns)
-        return SoapResponse(response.status, body, response.content_type, list(response.headers), response.fault)
-
-    def _record(self, exchange: Exchange, response: SoapResponse, soap_ns: str = NS_SOAP11) -> SoapResponse:
-        """Hand the exchange to every sink; if one fails, answer LoggingFailed and no data."""
-        for sink in self.sinks:
-            try:
-                sink.record(exchange)
-            except Exception as exc:
-                fault = BridgeFault(faults.LOGGING_FAILED,
-                                    "The message log could not be written; the request was not served")
-                log.error("message log write failed", exc_info=exc,
-                          extra={"fault_id": fault.fault_id, "endpoint": exchange.endpoint})
-                return _fault_response(fault, soap_ns)
-        return response
-
-    def _xroad(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") == "GET":
-            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-            if "wsdl" in query or "WSDL" in query:
-                xroad = self.current().xroad
-                names = query.get("service")
-                unknown = [n for n in names or [] if n not in xroad.catalog]
-                if unknown:
-                    return _plain(start_response, 404, f"unknown service {unknown[0]}\n")
-                caller = self._get_caller(environ, query)
-                if isinstance(caller, str):
-                    return _plain(start_response, 403, caller)
-                if caller is None or caller.anonymous:
-                    return _xml(start_response, xroad.wsdl(names))
-                # An authenticated client's WSDL: the services it may call, with the fields it may read.
-                chosen = [xroad.catalog.datasets[n] for n in (names or list(xroad.catalog.datasets))]
-                fields = xroad.readable_fields(caller, chosen)
-                if not fields:
-                    return _plain(start_response, 404, f"client {caller.client_id} may call none of these services\n")
-                return _xml(start_response, xroad.wsdl(names, fields=fields))
-            return _plain(start_response, 405, "POST a SOAP 1.1 X-Road message, or GET ?wsdl\n")
-
-        def handle(published: Published, request: SoapRequest, env: dict[str, Any], info: CallInfo) -> SoapResponse:
-            return published.xroad.handle(request, env, info)
-
-        return self._soap("xroad", environ, start_response, handle)
-
-    def _catalog(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") == "GET":
-            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-            if "wsdl" in query or "WSDL" in query:
-                return _xml(start_response, self.current().native.wsdl())
-            return _plain(start_response, 405, "POST a SOAP 1.1 message, or GET ?wsdl\n")
-
-        def handle(published: Published, request: SoapRequest, env: dict[str, Any], info: CallInfo) -> SoapResponse:
-            return published.native.handle(request, env, info)
-
-        return self._soap("catalog", environ, start_response, handle)
-
-    def _viss(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        """/viss: VISS request service, SOAP 1.2 + WS-Addressing + WS-Security (facade/viss.py)."""
-        if environ.get("REQUEST_METHOD") == "GET":
-            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-            if "wsdl" in query or "WSDL" in query:
-                return _xml(start_response, self.viss.wsdl())
-            return _plain(start_response, 405, "POST a SOAP 1.2 message, or GET ?wsdl\n")
-
-        def handle(published: Published, request: SoapRequest, env: dict[str, Any], info: CallInfo) -> SoapResponse:
-            return self.viss.handle(published.catalog, request, info)
-
-        return self._soap("viss", environ, start_response, handle, soap_ns=NS_SOAP12)
-
-    def _legacy(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        """/legacy/<name>: an old service's own contract (see facade/legacy_contract.py)."""
-        name = (environ.get("PATH_INFO") or "").removeprefix("/legacy/").strip("/")
-        if environ.get("REQUEST_METHOD") == "GET":
-            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-            if "wsdl" in query or "WSDL" in query:
-                try:
-                    contract = self.legacy.contract(name, self.current().catalog)
-                except BridgeFault as exc:
-                    return _plain(start_response, 404 if exc.code == faults.UNKNOWN_SERVICE else 503, exc.message + "\n")
-                return _xml(start_response, contract.wsdl(f"{self.settings.base_url}/legacy/{name}"))
-            return _plain(start_response, 405, "POST a SOAP 1.1 message, or GET ?wsdl\n")
-
-        def handle(published: Published, request: SoapRequest, env: dict[str, Any], info: CallInfo) -> SoapResponse:
-            return self.legacy.handle(name, published.catalog, request, info, env)
-
-        return self._soap("legacy", environ, start_response, handle)
+        return sign_response(body, self.response_key)
 
     def _get_caller(self, environ: dict[str, Any], query: dict[str, list[str]]) -> Any:
-        """The caller of a plain GET: the proven identity, or ``?client=`` in development mode only.
-
-        Returns a Caller, or a message (str) saying why the identity is refused."""
-        claimed = (query.get("client") or [None])[0]
-        identity = environ.get(IDENTITY_ENV)
-        if identity is None and not self.settings.trust_client_header:
-            claimed = None
-        try:
-            return self.authenticator.caller(identity, claimed)
-        except IdentityProblem as problem:
-            return problem.message + "\n"
-
-    def _access(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") == "GET":
-            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-            if "wsdl" in query or "WSDL" in query:
-                return _xml(start_response, self.access_admin.wsdl())
-            return _plain(start_response, 405, "POST a SOAP 1.1 message, or GET ?wsdl\n")
-
-        def handle(published: Published, request: SoapRequest, env: dict[str, Any], info: CallInfo) -> SoapResponse:
-            return self.access_admin.handle(request, env, info)
-
-        return self._soap("access", environ, start_response, handle)
+        return plain_get_caller(environ, query, self.authenticator, self.settings.trust_client_header)
 
     def _tracker_wsdl(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
@@ -554,17 +399,14 @@ def _plain(start_response: StartResponse, code: int, text: str) -> Iterable[byte
 
 
 def _xml(start_response: StartResponse, body: bytes) -> Iterable[bytes]:
-    start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))])
+    return _send(start_response, 200, body, "text/xml; charset=utf-8")
+
+
+def _send(start_response: StartResponse, status: int, body: bytes, content_type: str,
+          headers: list[tuple[str, str]] | None = None) -> Iterable[bytes]:
+    start_response(_status(status), [("Content-Type", content_type), ("Content-Length", str(len(body))),
+                                     *(headers or [])])
     return [body]
-
-
-def _fault_response(fault: BridgeFault, soap_ns: str) -> SoapResponse:
-    if soap_ns == NS_SOAP12:  # SOAP 1.2 HTTP binding: Sender faults are 400 (413 stays 413)
-        sender = fault.is_client_error and fault.code != faults.VERSION_MISMATCH
-        status = 400 if sender and fault.http_status == 500 else fault.http_status
-        return SoapResponse(status, faults.soap12_fault(fault), content_type="application/soap+xml; charset=utf-8",
-                            fault=fault)
-    return SoapResponse(fault.http_status, faults.soap11_fault(fault), fault=fault)
 
 
 def make_viss_facade(settings: Settings, engine: Any, sources: Any, policy: Any, registry: Any = None,

@@ -25,9 +25,10 @@ from viss_bridge.facade import faults
 from viss_bridge.facade.callers import CALLER_ENV, read_caller_header, resolve_caller
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
+from viss_bridge.facade.pipeline import HttpAnswer
 from viss_bridge.facade.soap_runtime import (SoapRequest, SoapResponse, bounded_int, make_spyne_wsgi,
                                              run_spyne)
-from viss_bridge.xml import local_name
+from viss_bridge.xml import NS_SOAP11, local_name
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,10 @@ class AccessAdminFacade:
                 "revokePermission": revokePermission, "listPermissions": listPermissions}
         return type("AccessService", (ServiceBase,), body)
 
-    def handle(self, request: SoapRequest, environ: dict[str, Any], info: CallInfo) -> SoapResponse:
+    name = "access"
+    soap_ns = NS_SOAP11
+
+    def handle(self, published: Any, request: SoapRequest, environ: dict[str, Any], info: CallInfo) -> SoapResponse:
         operation = local_name(request.body_element)
         info.service = info.operation = operation
         read_caller_header(request, ACCESS_TNS, info)
@@ -187,7 +191,10 @@ class AccessAdminFacade:
         info.authenticated_by = caller.authenticated_by
         return run_spyne(self.wsgi, environ, request, info)
 
-    def wsdl(self) -> bytes:
+    def wsdl(self, published: Any, environ: dict[str, Any], query: dict[str, list[str]]) -> HttpAnswer:
+        return HttpAnswer.xml(self.wsdl_document())
+
+    def wsdl_document(self) -> bytes:
         with self._lock:
             if self._wsdl is None:
                 document = Wsdl11(self.wsgi.app.interface)

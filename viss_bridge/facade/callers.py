@@ -158,3 +158,20 @@ def wss_identity(request: SoapRequest, authenticator: Authenticator, soap_ns: st
         raise BridgeFault(faults.ACCESS_DENIED, "The WS-Security signature does not cover the Body being served")
     der = verified.certificate.public_bytes(serialization.Encoding.DER)
     return authenticator.from_certificate(CertificateInfo.from_der(der), WS_SECURITY), verified
+
+
+def plain_get_caller(environ: dict[str, Any], query: dict[str, list[str]], authenticator: Authenticator,
+                     trust_client_header: bool) -> Caller | str:
+    """The caller of a plain GET (a WSDL, a page): the proven identity, or ``?client=`` in development only.
+
+    Returns a Caller, or a message saying why the identity is refused."""
+    from viss_bridge.access.identity import IDENTITY_ENV, IdentityProblem
+
+    claimed = (query.get("client") or [None])[0]
+    identity = environ.get(IDENTITY_ENV)
+    if identity is None and not trust_client_header:
+        claimed = None
+    try:
+        return authenticator.caller(identity, claimed)
+    except IdentityProblem as problem:
+        return problem.message + "\n"

@@ -27,10 +27,11 @@ from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.callers import CALLER_ENV, read_caller_header, resolve_caller
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.guarded_read import GuardedRead, narrowed
+from viss_bridge.facade.pipeline import HttpAnswer
 from viss_bridge.facade.soap_runtime import (REQUEST_CONTEXT, SoapRequest, SoapResponse, bounded_int, make_spyne_wsgi,
                                              run_spyne)
 from viss_bridge.facade.spyne_models import RecordModels
-from viss_bridge.xml import local_name
+from viss_bridge.xml import NS_SOAP11, local_name
 
 log = logging.getLogger(__name__)
 
@@ -237,3 +238,16 @@ class CatalogFacade:
                 document.build_interface_document(f"{self.base_url}/catalog")
                 self._wsdl = document.get_interface_document()
             return self._wsdl
+
+
+class CatalogEndpoint:
+    """``/catalog``: the current catalog version's catalog-native facade."""
+
+    name = "catalog"
+    soap_ns = NS_SOAP11
+
+    def handle(self, published: Any, request: SoapRequest, environ: dict[str, Any], info: CallInfo) -> SoapResponse:
+        return published.native.handle(request, environ, info)
+
+    def wsdl(self, published: Any, environ: dict[str, Any], query: dict[str, list[str]]) -> HttpAnswer:
+        return HttpAnswer.xml(published.native.wsdl())

@@ -83,6 +83,12 @@ def soap11_fault(fault: BridgeFault, header: list[etree._Element] | None = None)
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
 
 
+def soap12_status(fault: BridgeFault) -> int:
+    """The HTTP status of a SOAP 1.2 fault (SOAP 1.2 HTTP binding): Sender faults are 400; 408 and 413 stay."""
+    sender = fault.is_client_error and fault.code != VERSION_MISMATCH
+    return 400 if sender and fault.http_status == 500 else fault.http_status
+
+
 def soap12_fault(fault: BridgeFault, header: list[etree._Element] | None = None) -> bytes:
     """SOAP 1.2 fault: Sender/Receiver code with the dotted code as a subcode value."""
     ns = NS_SOAP12

@@ -49,6 +49,7 @@ from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse
 from viss_bridge.facade.guarded_read import GuardedRead
+from viss_bridge.facade.pipeline import HttpAnswer
 from viss_bridge.xml import NS_SOAP11, NS_WSDL_SOAP11, NS_WSDL_SOAP12, parse_trusted
 
 log = logging.getLogger(__name__)
@@ -276,11 +277,18 @@ class LegacyContracts:
         return result
 
 
+def contract_name(environ: dict[str, Any]) -> str:
+    """``/legacy/<name>``: the contract a request is for."""
+    return (environ.get("PATH_INFO") or "").removeprefix("/legacy/").strip("/")
+
+
 class LegacyContractFacade:
     """Serves every contract of the folder against the current catalog."""
 
-    def __init__(self, contracts: LegacyContracts, store: Any, permissions: Any, authenticator: Any = None) -> None:
+    def __init__(self, contracts: LegacyContracts, store: Any, permissions: Any, authenticator: Any = None,
+                 base_url: str = "") -> None:
         self.contracts = contracts
+        self.base_url = base_url.rstrip("/")
         self.store = store  # a SourceRouter: live legacy datasets are answered by their provider
         self.permissions = permissions
         self.reader = GuardedRead(store, permissions)
@@ -317,8 +325,20 @@ class LegacyContractFacade:
                                         f"The mapping of legacy service '{name}' is invalid: {exc}") from None
         return contract
 
-    def handle(self, name: str, catalog: Catalog, request: SoapRequest, info: CallInfo,
-               environ: dict[str, Any] | None = None) -> SoapResponse:
+    name = "legacy"
+    soap_ns = NS_SOAP11
+
+    def wsdl(self, published: Any, environ: dict[str, Any], query: dict[str, list[str]]) -> HttpAnswer:
+        """The old service's own WSDL, its address rewritten to this bridge."""
+        name = contract_name(environ)
+        try:
+            contract = self.contract(name, published.catalog)
+        except BridgeFault as exc:
+            return HttpAnswer.text(404 if exc.code == faults.UNKNOWN_SERVICE else 503, exc.message + "\n")
+        return HttpAnswer.xml(contract.wsdl(f"{self.base_url}/legacy/{name}"))
+
+    def handle(self, published: Any, request: SoapRequest, environ: dict[str, Any], info: CallInfo) -> SoapResponse:
+        name, catalog = contract_name(environ), published.catalog
         contract = self.contract(name, catalog)
         body = request.body_element
         operation = contract.by_request.get(body.tag)
@@ -328,7 +348,7 @@ class LegacyContractFacade:
                               f"Legacy service '{name}' has no mapped operation for body element {body.tag}")
         info.service = f"legacy/{name}/{operation.name}"
         info.operation = operation.name
-        caller = self.caller(contract, environ or {}, request)
+        caller = self.caller(contract, environ, request)
         info.client, info.authenticated_by = caller.client_id, caller.authenticated_by
         dataset = catalog.get(operation.mapping.dataset)
         assert dataset is not None  # check_against

@@ -43,6 +43,7 @@ from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse
 from viss_bridge.facade.guarded_read import GuardedRead
+from viss_bridge.facade.pipeline import HttpAnswer, fault_response
 from viss_bridge.facade.replay import ReplayTable, TooLateToRemember
 from viss_bridge.facade.viss_state import VissState
 from viss_bridge.security.wssecurity import Freshness, VerifiedMessage
@@ -139,7 +140,13 @@ class VissFacade:
         self.reply_key = reply_key
         self.wsdl_location = wsdl_location
 
-    def wsdl(self) -> bytes:
+    name = "viss"
+    soap_ns = NS_SOAP12
+
+    def wsdl(self, published: Any, environ: dict[str, Any], query: dict[str, list[str]]) -> HttpAnswer:
+        return HttpAnswer.xml(self.wsdl_document())
+
+    def wsdl_document(self) -> bytes:
         root = etree.fromstring(WSDL_FILE.read_bytes())
         for address in root.iter("{http://schemas.xmlsoap.org/wsdl/soap12/}address"):
             address.set("location", self.wsdl_location)
@@ -147,7 +154,8 @@ class VissFacade:
 
     # -- requests --------------------------------------------------------------
 
-    def handle(self, catalog: Catalog, request: SoapRequest, info: CallInfo) -> SoapResponse:
+    def handle(self, published: Any, request: SoapRequest, environ: dict[str, Any], info: CallInfo) -> SoapResponse:
+        catalog: Catalog = published.catalog
         addressing = Addressing()
         try:
             addressing = self._addressing(request)
@@ -168,10 +176,8 @@ class VissFacade:
             payload = getattr(self, f"_{operation}")(catalog, body, consumer, info)
             return SoapResponse(200, self._reply(addressing, f"{ACTION_BASE}{operation}Response", payload),
                                 content_type=CONTENT_TYPE)
-        except BridgeFault as fault:
-            status = 400 if fault.is_client_error else fault.http_status  # SOAP 1.2 HTTP binding: Sender faults are 400
-            return SoapResponse(status, faults.soap12_fault(fault, self._reply_headers(addressing, FAULT_ACTION)),
-                                content_type=CONTENT_TYPE, fault=fault)
+        except BridgeFault as fault:  # with the WS-Addressing reply headers the consumer correlates on
+            return fault_response(fault, NS_SOAP12, self._reply_headers(addressing, FAULT_ACTION))
 
     def _addressing(self, request: SoapRequest) -> Addressing:
         header = request.header

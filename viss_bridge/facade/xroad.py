@@ -17,7 +17,7 @@ import logging
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from lxml import etree
 from spyne import ServiceBase, rpc
@@ -33,6 +33,7 @@ from viss_bridge.facade.callers import resolve_caller
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.guarded_read import GuardedRead, Permissions, narrowed
+from viss_bridge.facade.pipeline import HttpAnswer
 from viss_bridge.facade.replay import ReplayTable
 from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, REQUEST_CONTEXT, make_spyne_wsgi, run_spyne
 from viss_bridge.facade.spyne_models import RecordModels, scalar_type
@@ -290,6 +291,37 @@ class XRoadFacade:
             result = add_xroad_headers(spyne_wsdl, {d.dataset: d for d in datasets}, location)
             self._wsdl_cache[cache_key] = result
             return result
+
+
+class XRoadEndpoint:
+    """``/xroad``: the current catalog version's X-Road facade, and its WSDLs as each caller may see them."""
+
+    name = "xroad"
+    soap_ns = NS_SOAP11
+
+    def __init__(self, get_caller: Callable[[dict[str, Any], dict[str, list[str]]], Caller | str]) -> None:
+        self.get_caller = get_caller
+
+    def handle(self, published: Any, request: SoapRequest, environ: dict[str, Any], info: CallInfo) -> SoapResponse:
+        return published.xroad.handle(request, environ, info)
+
+    def wsdl(self, published: Any, environ: dict[str, Any], query: dict[str, list[str]]) -> HttpAnswer:
+        xroad: XRoadFacade = published.xroad
+        names = query.get("service")
+        unknown = [n for n in names or [] if n not in xroad.catalog]
+        if unknown:
+            return HttpAnswer.text(404, f"unknown service {unknown[0]}\n")
+        caller = self.get_caller(environ, query)
+        if isinstance(caller, str):
+            return HttpAnswer.text(403, caller)
+        if caller.anonymous:
+            return HttpAnswer.xml(xroad.wsdl(names))
+        # An authenticated client's WSDL: the services it may call, with the fields it may read.
+        chosen = [xroad.catalog.datasets[n] for n in (names or list(xroad.catalog.datasets))]
+        fields = xroad.readable_fields(caller, chosen)
+        if not fields:
+            return HttpAnswer.text(404, f"client {caller.client_id} may call none of these services\n")
+        return HttpAnswer.xml(xroad.wsdl(names, fields=fields))
 
 
 def client_list_xml(members: list[tuple[str, str]]) -> bytes:
