@@ -134,6 +134,7 @@ class BridgeApp:
             "/access": self._access,
             "/access/permissions": self._current_permissions,
             "/tracker": self._tracker_wsdl,
+            "/dcat": self._dcat,
             "/health": self._health,
             "/metrics": self._metrics,
             "/": self._index,
@@ -445,6 +446,20 @@ class BridgeApp:
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
 
+    def _dcat(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """``GET /dcat``: the DCAT-AP 3.0 catalogue (Turtle; JSON-LD on Accept), see catalog/dcat.py."""
+        from viss_bridge.catalog.dcat import FORMATS, negotiate, serialize
+
+        if environ.get("REQUEST_METHOD") != "GET":
+            return _plain(start_response, 405, "GET only\n")
+        fmt = negotiate(environ.get("HTTP_ACCEPT"))
+        if fmt is None:
+            return _plain(start_response, 406, f"offered: {', '.join(t for _, t in FORMATS.values())}\n")
+        body = serialize(dcat_graph(self.settings, self.current().catalog, self.legacy.contracts), fmt)
+        start_response("200 OK", [("Content-Type", f"{FORMATS[fmt][1]}; charset=utf-8"), ("Vary", "Accept"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+
     def _list_clients(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         instance = query.get("xRoadInstance", [self.settings.xroad_instance])[0]
@@ -518,7 +533,7 @@ class BridgeApp:
                           "current_permissions": f"{base}/access/permissions",
                           "tracker_wsdl": f"{base}/tracker?wsdl",
                           "viss": f"{base}/viss", "viss_wsdl": f"{base}/viss?wsdl",
-                          "metrics": f"{base}/metrics"},
+                          "metrics": f"{base}/metrics", "dcat": f"{base}/dcat"},
             "legacy_contracts": {name: f"{base}/legacy/{name}" for name in self.legacy.contracts.names()},
             "datasets": [d.dataset for d in published.catalog],
             "catalog_namespace": CATALOG_TNS,
@@ -527,7 +542,8 @@ class BridgeApp:
         return [body]
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+            406: "Not Acceptable", 413: "Payload Too Large",
             500: "Internal Server Error", 503: "Service Unavailable"}
 
 
@@ -582,6 +598,24 @@ def make_viss_facade(settings: Settings, engine: Any, sources: Any, policy: Any,
         reply_key = SigningKey.from_files(settings.viss_signing_cert, settings.viss_signing_key)
     return VissFacade(sources, policy, state, trust, consumers, settings.viss_freshness, reply_key,
                       f"{settings.base_url}/viss")
+
+
+def dcat_graph(settings: Settings, catalog: Catalog, contracts: LegacyContracts) -> Any:
+    """The DCAT-AP graph of what this node serves: ``GET /dcat`` and ``viss-bridge catalog dcat`` give the same."""
+    from viss_bridge.catalog.dcat import Faces, build_catalog
+    from viss_bridge.catalog.manifest import ManifestError
+
+    legacy: dict[str, list[str]] = {}
+    for name in contracts.names():
+        try:  # a contract that is broken or does not fit the catalog is not served, so it is not listed
+            contract = contracts.get(name)
+            if contract is not None:
+                contract.check_against(catalog)
+                legacy[name] = [op.mapping.dataset for op in contract.operations.values()]
+        except ManifestError:
+            continue
+    # /rest (issue 13 item 1) is not mounted yet: set rest=True with its route, and /dcat lists it
+    return build_catalog(catalog, Faces(settings.base_url, settings.provider, legacy, rest=False))
 
 
 def create_app(settings: Settings) -> BridgeApp:
