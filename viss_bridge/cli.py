@@ -323,8 +323,8 @@ def catalog_dcat(ctx: click.Context, fmt: str, base_url: str | None, catalog_dir
     """The DCAT-AP 3.0 catalogue that GET /dcat serves, on stdout (refused manifests on stderr)."""
     from viss_bridge.catalog.catalog import CatalogError, load_catalog_keeping
     from viss_bridge.catalog.dcat import serialize
+    from viss_bridge.facade.dcat_face import dcat_graph
     from viss_bridge.facade.legacy_contract import LegacyContracts
-    from viss_bridge.server import dcat_graph
 
     settings = _settings(ctx, **({"catalog_dir": catalog_dir} if catalog_dir else {}),
                          **({"public_url": base_url} if base_url else {}))

@@ -33,6 +33,7 @@ from viss_bridge.facade import faults
 from viss_bridge.facade.access_admin import AccessAdminFacade
 from viss_bridge.facade.catalog_native import CATALOG_TNS, CatalogFacade
 from viss_bridge.facade.datatracker import DataTrackerService
+from viss_bridge.facade.dcat_face import dcat_answer
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.exchange import CallInfo, Exchange, ExchangeSink, settle_uses
 from viss_bridge.facade.logging_sink import MessageLogAuditSink, MessageLogSink, sign_response
@@ -447,17 +448,13 @@ class BridgeApp:
         return [body]
 
     def _dcat(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        """``GET /dcat``: the DCAT-AP 3.0 catalogue (Turtle; JSON-LD on Accept), see catalog/dcat.py."""
-        from viss_bridge.catalog.dcat import FORMATS, negotiate, serialize
-
+        """``GET /dcat``: the DCAT-AP 3.0 catalogue (Turtle; JSON-LD on Accept), see facade/dcat_face.py."""
         if environ.get("REQUEST_METHOD") != "GET":
             return _plain(start_response, 405, "GET only\n")
-        fmt = negotiate(environ.get("HTTP_ACCEPT"))
-        if fmt is None:
-            return _plain(start_response, 406, f"offered: {', '.join(t for _, t in FORMATS.values())}\n")
-        body = serialize(dcat_graph(self.settings, self.current().catalog, self.legacy.contracts), fmt)
-        start_response("200 OK", [("Content-Type", f"{FORMATS[fmt][1]}; charset=utf-8"), ("Vary", "Accept"),
-                                  ("Content-Length", str(len(body)))])
+        code, content_type, body = dcat_answer(self.settings, self.current().catalog, self.legacy.contracts,
+                                               environ.get("HTTP_ACCEPT"))
+        start_response(_status(code), [("Content-Type", content_type), ("Vary", "Accept"),
+                                       ("Content-Length", str(len(body)))])
         return [body]
 
     def _list_clients(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -598,24 +595,6 @@ def make_viss_facade(settings: Settings, engine: Any, sources: Any, policy: Any,
         reply_key = SigningKey.from_files(settings.viss_signing_cert, settings.viss_signing_key)
     return VissFacade(sources, policy, state, trust, consumers, settings.viss_freshness, reply_key,
                       f"{settings.base_url}/viss")
-
-
-def dcat_graph(settings: Settings, catalog: Catalog, contracts: LegacyContracts) -> Any:
-    """The DCAT-AP graph of what this node serves: ``GET /dcat`` and ``viss-bridge catalog dcat`` give the same."""
-    from viss_bridge.catalog.dcat import Faces, build_catalog
-    from viss_bridge.catalog.manifest import ManifestError
-
-    legacy: dict[str, list[str]] = {}
-    for name in contracts.names():
-        try:  # a contract that is broken or does not fit the catalog is not served, so it is not listed
-            contract = contracts.get(name)
-            if contract is not None:
-                contract.check_against(catalog)
-                legacy[name] = [op.mapping.dataset for op in contract.operations.values()]
-        except ManifestError:
-            continue
-    # /rest (issue 13 item 1) is not mounted yet: set rest=True with its route, and /dcat lists it
-    return build_catalog(catalog, Faces(settings.base_url, settings.provider, legacy, rest=False))
 
 
 def create_app(settings: Settings) -> BridgeApp:
