@@ -321,6 +321,30 @@ def catalog_load(ctx: click.Context, name: str, file: str, replace_all: bool, ca
     click.echo(f"{name}: {written} record(s) {'replaced' if replace_all else 'loaded'}; now {store.count(dataset)}")
 
 
+@catalog.command("dcat")
+@click.option("--format", "fmt", type=click.Choice(["turtle", "json-ld"]), default="turtle", show_default=True)
+@click.option("--base-url", help="Public address the endpoint URLs start with (default: the public_url setting).")
+@click.option("--catalog-dir", type=click.Path())
+@click.pass_context
+def catalog_dcat(ctx: click.Context, fmt: str, base_url: str | None, catalog_dir: str | None) -> None:
+    """The DCAT-AP 3.0 catalogue that GET /dcat serves, on stdout (refused manifests on stderr)."""
+    from viss_bridge.catalog.catalog import CatalogError, load_catalog_keeping
+    from viss_bridge.catalog.dcat import serialize
+    from viss_bridge.facade.dcat_face import dcat_graph
+    from viss_bridge.facade.legacy_contract import LegacyContracts
+
+    settings = _settings(ctx, **({"catalog_dir": catalog_dir} if catalog_dir else {}),
+                         **({"public_url": base_url} if base_url else {}))
+    try:
+        loaded, errors = load_catalog_keeping(None, settings.catalog_dir)
+    except CatalogError as exc:
+        raise click.ClickException(str(exc)) from None
+    for error in errors:
+        click.echo(f"not listed: {error}", err=True)
+    graph = dcat_graph(settings, loaded, LegacyContracts(settings.legacy_folder))
+    click.echo(serialize(graph, fmt).decode("utf-8"), nl=False)
+
+
 def _open(ctx: click.Context, catalog_dir: str | None) -> tuple[Any, Any]:
     from viss_bridge.catalog.catalog import CatalogError, load_catalog
     from viss_bridge.catalog.store import DatasetStore

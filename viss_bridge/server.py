@@ -32,6 +32,7 @@ from viss_bridge.facade.callers import plain_get_caller
 from viss_bridge.facade.pipeline import Published, SoapEndpoint, SoapPipeline, wants_wsdl
 from viss_bridge.facade.catalog_native import CATALOG_TNS, CatalogEndpoint, CatalogFacade
 from viss_bridge.facade.datatracker import DataTrackerService
+from viss_bridge.facade.dcat_face import dcat_answer
 from viss_bridge.facade.exchange import CallInfo, ExchangeSink
 from viss_bridge.facade.logging_sink import MessageLogAuditSink, MessageLogSink, sign_response
 from viss_bridge.msglog import LogUnavailable, MessageLog
@@ -129,6 +130,7 @@ class BridgeApp:
             "/listClients": self._list_clients,
             "/access/permissions": self._current_permissions,
             "/tracker": self._tracker_wsdl,
+            "/dcat": self._dcat,
             "/health": self._health,
             "/metrics": self._metrics,
             "/": self._index,
@@ -296,6 +298,16 @@ class BridgeApp:
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
 
+    def _dcat(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """``GET /dcat``: the DCAT-AP 3.0 catalogue (Turtle; JSON-LD on Accept), see facade/dcat_face.py."""
+        if environ.get("REQUEST_METHOD") != "GET":
+            return _plain(start_response, 405, "GET only\n")
+        code, content_type, body = dcat_answer(self.settings, self.current().catalog, self.legacy.contracts,
+                                               environ.get("HTTP_ACCEPT"))
+        start_response(_status(code), [("Content-Type", content_type), ("Vary", "Accept"),
+                                       ("Content-Length", str(len(body)))])
+        return [body]
+
     def _list_clients(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         instance = query.get("xRoadInstance", [self.settings.xroad_instance])[0]
@@ -369,7 +381,7 @@ class BridgeApp:
                           "current_permissions": f"{base}/access/permissions",
                           "tracker_wsdl": f"{base}/tracker?wsdl",
                           "viss": f"{base}/viss", "viss_wsdl": f"{base}/viss?wsdl",
-                          "metrics": f"{base}/metrics"},
+                          "metrics": f"{base}/metrics", "dcat": f"{base}/dcat"},
             "legacy_contracts": {name: f"{base}/legacy/{name}" for name in self.legacy.contracts.names()},
             "datasets": [d.dataset for d in published.catalog],
             "catalog_namespace": CATALOG_TNS,
@@ -378,7 +390,8 @@ class BridgeApp:
         return [body]
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+            406: "Not Acceptable", 413: "Payload Too Large",
             500: "Internal Server Error", 503: "Service Unavailable"}
 
 

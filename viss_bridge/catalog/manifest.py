@@ -13,10 +13,11 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field as PydField, Tag, ValidationError, field_validator,
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field as PydField, Tag, ValidationError, field_validator,
                       model_validator)
 
 from viss_bridge.catalog.legacy_source import LegacySoapSource, mapping_problems
+from viss_bridge.catalog.themes import THEME_LABELS, DataTheme
 
 from viss_bridge.catalog.yaml_lines import YamlSyntaxError, line_for, load_with_lines, validation_problem
 
@@ -92,6 +93,24 @@ class Texts(_Strict):
     en: str
 
 
+def _theme_code(value: Any) -> Any:
+    if isinstance(value, str) and value not in THEME_LABELS:
+        raise ValueError(f"{value!r} is not an EU data-theme code (one of {', '.join(THEME_LABELS)}; "
+                         "http://publications.europa.eu/resource/authority/data-theme)")
+    return value
+
+
+Theme = Annotated[DataTheme, BeforeValidator(_theme_code)]  # type: ignore[valid-type]
+Keyword = Annotated[str, PydField(min_length=1, max_length=100)]
+
+
+class Keywords(_Strict):
+    """Search words for catalogues (DCAT-AP ``dcat:keyword``), per language."""
+
+    lv: tuple[Keyword, ...] = ()
+    en: tuple[Keyword, ...] = ()
+
+
 class Source(_Strict):
     """Records kept in the bridge's own store (replicated, or loaded from files): no other keys.
 
@@ -141,6 +160,9 @@ class Dataset(_Strict):
     fields: Annotated[tuple[Field, ...], PydField(min_length=1)]
     source: AnySource = Source()
     legacy: tuple[LegacyContract, ...] = ()
+    # For the DCAT-AP catalogue (GET /dcat): EU data-theme codes and keywords in Latvian and English.
+    themes: tuple[Theme, ...] = ()
+    keywords: Keywords | None = None
 
     # Not part of the YAML: where it was read from, for messages and reloads.
     origin: str | None = PydField(default=None, exclude=True)
