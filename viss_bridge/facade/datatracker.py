@@ -76,6 +76,11 @@ class DataTrackerService:
         self._wsdl: bytes | None = None
         self._lock = threading.Lock()
 
+    def can_handle(self, call: Any) -> bool:
+        """The tracker's services, addressed to the bridge's own provider id (an X-Road handler)."""
+        service = call.header.service
+        return service.provider == self.provider and self.serves(service.service_code)
+
     def serves(self, service_code: str | None) -> bool:
         return service_code in OPERATIONS
 

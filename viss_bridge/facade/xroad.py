@@ -17,7 +17,7 @@ import logging
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from lxml import etree
 from spyne import ServiceBase, rpc
@@ -48,6 +48,26 @@ METASERVICES = ("listMethods", "allowedMethods", "getWsdl")
 SHA512_URI = "http://www.w3.org/2001/04/xmlenc#sha512"
 # With WS-Security, these X-Road headers (when present) must be covered by the signature.
 SIGNED_HEADERS = tuple(f"{{{NS_XROAD}}}{name}" for name in ("client", "service", "id", "userId", "issue"))
+
+
+class XRoadHandler(Protocol):
+    """Answers some X-Road calls (X-Road's ServiceHandler: ``canHandle``, then ``handle``)."""
+
+    def can_handle(self, call: "XRoadCall") -> bool: ...
+
+    def handle(self, call: "XRoadCall", request: SoapRequest, environ: dict[str, Any]) -> SoapResponse: ...
+
+
+@dataclass
+class _Handler:
+    matches: Callable[["XRoadCall"], bool]
+    answer: Callable[["XRoadCall", SoapRequest, dict[str, Any]], SoapResponse]
+
+    def can_handle(self, call: "XRoadCall") -> bool:
+        return self.matches(call)
+
+    def handle(self, call: "XRoadCall", request: SoapRequest, environ: dict[str, Any]) -> SoapResponse:
+        return self.answer(call, request, environ)
 
 
 @dataclass
@@ -88,6 +108,13 @@ class XRoadFacade:
         self.replay = replay
         # The data tracker services (findUsage...) answered for the bridge's own provider id.
         self.tracker_service = tracker_service
+        self._owners = set(catalog.owners())
+        # Who answers a call, first match wins: the data tracker (the bridge's own services), the
+        # metaservices, then the datasets (which also answer "unknown service").
+        self.handlers: list[XRoadHandler] = [
+            *([tracker_service] if tracker_service is not None else []),
+            _Handler(lambda call: call.header.service.service_code in METASERVICES, self._metaservice),
+            _Handler(lambda call: True, self._dataset_call)]
         self.models = {d.dataset: RecordModels(d, XROAD_TNS) for d in catalog}
         self.wsgi = make_spyne_wsgi([self._service_class(list(catalog))], XROAD_TNS, "viss_bridge_xroad",
                                     echo_header=True)
@@ -163,14 +190,21 @@ class XRoadFacade:
                                      signed_headers=SIGNED_HEADERS, replay=self.replay,
                                      message_id=header.message_id, scope="xroad")
         info.authenticated_by = call.caller.authenticated_by
-        tracker = self.tracker_service
-        if tracker is not None and service.provider == tracker.provider and tracker.serves(service.service_code):
-            return tracker.handle(call, request, environ)
-        owners = set(self.catalog.owners())
-        if service.provider not in owners:
-            raise BridgeFault(faults.UNKNOWN_MEMBER, f"Provider '{service.provider}' is not known to this bridge")
-        if service.service_code in METASERVICES:
-            return self._metaservice(call, request)
+        # Like a security server's message processor: the first handler that can answer the call does.
+        for handler in self.handlers:
+            if handler.can_handle(call):
+                return handler.handle(call, request, environ)
+        raise BridgeFault(faults.UNKNOWN_SERVICE, f"Unknown service: {service}")  # the dataset handler takes the rest
+
+    def _known_provider(self, call: XRoadCall) -> None:
+        provider = call.header.service.provider
+        if provider not in self._owners:
+            raise BridgeFault(faults.UNKNOWN_MEMBER, f"Provider '{provider}' is not known to this bridge")
+
+    def _dataset_call(self, call: XRoadCall, request: SoapRequest, environ: dict[str, Any]) -> SoapResponse:
+        """A lookup of one dataset by key: decided here, answered by Spyne through the guarded read."""
+        self._known_provider(call)
+        service = call.header.service
         dataset = self.catalog.get(service.service_code or "")
         if dataset is None or dataset.owner != service.provider:
             raise BridgeFault(faults.UNKNOWN_SERVICE, f"Unknown service: {service}")
@@ -180,8 +214,8 @@ class XRoadFacade:
         if request.body_element.tag != f"{{{XROAD_TNS}}}{dataset.dataset}":
             raise BridgeFault(faults.INVALID_REQUEST,
                               f"The body element must be in namespace {XROAD_TNS} (see the service WSDL)")
-        call.dataset, call.decision = dataset, self.reader.decide(call.caller, dataset)
-        decision = call.decision
+        decision = self.reader.decide(call.caller, dataset)
+        call.dataset, call.decision = dataset, decision
         return run_spyne(self._app_for(dataset, decision.fields), environ, request, call)
 
     def readable_fields(self, caller: Caller | str | None,
@@ -204,7 +238,8 @@ class XRoadFacade:
         return XRoadId("SERVICE", parts[0], parts[1], parts[2], parts[3] if len(parts) > 3 else None,
                        dataset.dataset, dataset.version)
 
-    def _metaservice(self, call: XRoadCall, request: SoapRequest) -> SoapResponse:
+    def _metaservice(self, call: XRoadCall, request: SoapRequest, environ: dict[str, Any] | None = None) -> SoapResponse:
+        self._known_provider(call)
         code = call.header.service.service_code
         if request.body_element.tag != f"{{{NS_XROAD}}}{code}":
             raise BridgeFault(faults.INVALID_REQUEST, f"The body of {code} must be the element xrd:{code}")
