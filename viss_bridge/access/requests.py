@@ -35,7 +35,7 @@ class Actor:
     """Who takes a step, and whether as an operator (who acts for every data owner).
 
     ``operator`` is set only by code, never read from a name: the local CLI makes its actor an
-    operator (:func:`viss_bridge.cli._operator`), and ``/access`` does so only for an authenticated
+    operator (:func:`viss_bridge.cli.common.acting_operator`), and ``/access`` does so only for an authenticated
     connection listed in the ``operator_clients`` setting. A plain string actor is never an
     operator, whatever it is called (``cli:root`` registered as a client is just a client)."""
 

@@ -1,6 +1,6 @@
 """``viss-bridge access ...`` and ``viss-bridge tracker``: access requests, permissions, persons' data.
 
-Registered on the main command group by :mod:`viss_bridge.cli`. Operators act
+Registered on the main command group (``viss_bridge.cli.root``). Operators act
 with the actor ``cli:<user>`` (an operator may decide for every data owner);
 ``--as CLIENT`` acts as a connection instead (a consumer requesting, an owner
 deciding), with the same checks as the ``/access`` SOAP service.
@@ -13,6 +13,8 @@ import json
 from typing import Any
 
 import click
+
+from viss_bridge.cli.root import main
 
 DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"])
 
@@ -33,10 +35,10 @@ def _services(ctx: click.Context) -> tuple[Any, Any, Any]:
     from viss_bridge.access.requests import AccessRequests
     from viss_bridge.access.tracker import DataTracker
     from viss_bridge.catalog.catalog import CatalogError, load_catalog
-    from viss_bridge.cli import _registry, _settings
+    from viss_bridge.cli.common import access_registry, settings_for
 
-    settings = _settings(ctx)
-    registry = _registry(ctx)
+    settings = settings_for(ctx)
+    registry = access_registry(ctx)
     try:
         catalog = load_catalog(settings.catalog_dir)
     except CatalogError as exc:
@@ -54,11 +56,6 @@ def _fields(text: str | None) -> list[str] | None:
 
 def _when(value: dt.datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
-
-
-def register(main: click.Group) -> None:
-    main.add_command(access)
-    main.add_command(tracker)
 
 
 @click.group()
@@ -80,13 +77,13 @@ def access_request(ctx: click.Context, client_id: str, dataset: str, purpose: st
                    legal_obligation: bool, fields: str | None, valid_to: dt.datetime | None, quota: int | None) -> None:
     """A consumer (CLIENT_ID) asks for access to DATASET."""
     from viss_bridge.access.registry import PermissionProblem
-    from viss_bridge.cli import _actor, _client_id
+    from viss_bridge.cli.common import actor_name, client_id_arg
 
     _, requests, _ = _services(ctx)
     try:
-        request = requests.submit(_client_id(client_id), dataset, purpose=purpose, legal_basis=legal_basis,
+        request = requests.submit(client_id_arg(client_id), dataset, purpose=purpose, legal_basis=legal_basis,
                                   fields=_fields(fields), legal_obligation=legal_obligation,
-                                  valid_to=end_of(valid_to), quota=quota, actor=_actor())
+                                  valid_to=end_of(valid_to), quota=quota, actor=actor_name())
     except PermissionProblem as exc:
         raise _fail(exc) from None
     click.echo(f"access request {request.request_id} submitted: {request.client_id} asks for {request.dataset} "
@@ -102,14 +99,14 @@ def access_request(ctx: click.Context, client_id: str, dataset: str, purpose: st
 def access_requests(ctx: click.Context, status: str | None, dataset: str | None, as_client: str | None,
                     as_json: bool) -> None:
     """List access requests (a data owner's work list with --status pending)."""
-    from viss_bridge.cli import _table
+    from viss_bridge.cli.common import print_table
 
     _, requests, _ = _services(ctx)
     rows = requests.list(actor=as_client, status=status, dataset=dataset)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in rows], indent=2, ensure_ascii=False))
         return
-    _table(("request", "status", "client", "dataset", "fields", "purpose", "legal basis", "created"),
+    print_table(("request", "status", "client", "dataset", "fields", "purpose", "legal basis", "created"),
            [(r.request_id, r.status, r.client_id, r.dataset, "all" if r.fields is None else ",".join(r.fields),
              r.purpose, r.legal_basis + (" (obligation)" if r.legal_obligation else ""), _when(r.created_at))
             for r in rows])
@@ -128,11 +125,11 @@ def access_approve(ctx: click.Context, request_id: str, fields: str | None, vali
                    valid_to: dt.datetime | None, quota: int | None, note: str, as_client: str | None) -> None:
     """Approve an access request; this creates the permission."""
     from viss_bridge.access.registry import PermissionProblem
-    from viss_bridge.cli import _operator
+    from viss_bridge.cli.common import acting_operator
 
     _, requests, _ = _services(ctx)
     try:
-        _, permission = requests.approve(request_id, as_client or _operator(), fields=_fields(fields),
+        _, permission = requests.approve(request_id, as_client or acting_operator(), fields=_fields(fields),
                                          valid_from=_utc(valid_from), valid_to=end_of(valid_to), quota=quota,
                                          note=note)
     except PermissionProblem as exc:
@@ -150,11 +147,11 @@ def access_approve(ctx: click.Context, request_id: str, fields: str | None, vali
 def access_reject(ctx: click.Context, request_id: str, reason: str, as_client: str | None) -> None:
     """Reject an access request with a reason."""
     from viss_bridge.access.registry import PermissionProblem
-    from viss_bridge.cli import _operator
+    from viss_bridge.cli.common import acting_operator
 
     _, requests, _ = _services(ctx)
     try:
-        request = requests.reject(request_id, as_client or _operator(), reason)
+        request = requests.reject(request_id, as_client or acting_operator(), reason)
     except PermissionProblem as exc:
         raise _fail(exc) from None
     click.echo(f"request {request.request_id} rejected: {request.reason}")
@@ -168,11 +165,11 @@ def access_reject(ctx: click.Context, request_id: str, reason: str, as_client: s
 def access_revoke(ctx: click.Context, number: str, reason: str, as_client: str | None) -> None:
     """Revoke a permission by its number (effective at once on every node)."""
     from viss_bridge.access.registry import PermissionProblem
-    from viss_bridge.cli import _operator
+    from viss_bridge.cli.common import acting_operator
 
     _, requests, _ = _services(ctx)
     try:
-        permission = requests.revoke(number, as_client or _operator(), reason)
+        permission = requests.revoke(number, as_client or acting_operator(), reason)
     except PermissionProblem as exc:
         raise _fail(exc) from None
     click.echo(f"permission {permission.number} of {permission.client_id} on {permission.dataset} revoked")
@@ -185,14 +182,14 @@ def access_revoke(ctx: click.Context, number: str, reason: str, as_client: str |
 @click.pass_context
 def access_permissions(ctx: click.Context, client_id: str | None, dataset: str | None, as_json: bool) -> None:
     """Permissions with their state, use count and quota."""
-    from viss_bridge.cli import _table
+    from viss_bridge.cli.common import print_table
 
     registry, _, _ = _services(ctx)
     rows = registry.permissions(client_id=client_id, dataset=dataset)
     if as_json:
         click.echo(json.dumps([p.to_json() for p in rows], indent=2, ensure_ascii=False))
         return
-    _table(("number", "state", "client", "dataset", "fields", "used", "quota", "valid to", "legal basis"),
+    print_table(("number", "state", "client", "dataset", "fields", "used", "quota", "valid to", "legal basis"),
            [(p.number, p.state(), p.client_id, p.dataset, "all" if p.fields is None else ",".join(p.fields),
              str(p.used), str(p.quota or "-"), _when(p.valid_to),
              p.legal_basis + (" (obligation)" if p.legal_obligation else "")) for p in rows])
@@ -223,13 +220,13 @@ def access_history(ctx: click.Context, object_id: str) -> None:
 @click.pass_context
 def access_restrict(ctx: click.Context, person: str, dataset: str, reason: str) -> None:
     """Record a person's restriction of DATASET (for support staff acting on the person's request)."""
-    from viss_bridge.cli import _actor
+    from viss_bridge.cli.common import actor_name
 
     _, requests, tracker_ = _services(ctx)
     d = requests.datasets(dataset)
     if d is None or not d.subject:
         raise click.ClickException(f"{dataset} is not a dataset with personal data (no 'subject' in its manifest)")
-    r = tracker_.restrict(person, d, reason, actor=f"{_actor()} for person:{person}")
+    r = tracker_.restrict(person, d, reason, actor=f"{actor_name()} for person:{person}")
     covers = f" (register {r.register}: every dataset publishing it)" if r.register != r.dataset else ""
     click.echo(f"person {r.person} restricts {r.dataset}{covers} since {_when(r.created_at)}")
 
@@ -241,11 +238,11 @@ def access_restrict(ctx: click.Context, person: str, dataset: str, reason: str) 
 def access_lift(ctx: click.Context, person: str, dataset: str) -> None:
     """Lift a person's restriction."""
     from viss_bridge.access.registry import PermissionProblem
-    from viss_bridge.cli import _actor
+    from viss_bridge.cli.common import actor_name
 
     _, requests, tracker_ = _services(ctx)
     try:
-        r = tracker_.lift(person, requests.datasets(dataset) or dataset, actor=f"{_actor()} for person:{person}")
+        r = tracker_.lift(person, requests.datasets(dataset) or dataset, actor=f"{actor_name()} for person:{person}")
     except PermissionProblem as exc:
         raise _fail(exc) from None
     click.echo(f"person {r.person}'s restriction of {r.dataset} lifted")
@@ -259,7 +256,7 @@ def access_lift(ctx: click.Context, person: str, dataset: str) -> None:
 @click.pass_context
 def tracker(ctx: click.Context, person: str, offset: int, limit: int, as_json: bool) -> None:
     """Who read PERSON's data (newest first), and the person's restrictions in force."""
-    from viss_bridge.cli import _table
+    from viss_bridge.cli.common import print_table
 
     _, _, tracker_ = _services(ctx)
     entries, total = tracker_.usage(person, offset, limit)
@@ -271,9 +268,13 @@ def tracker(ctx: click.Context, person: str, offset: int, limit: int, as_json: b
                               indent=2, ensure_ascii=False))
         return
     click.echo(f"{total} access(es) to the data of {person}; showing {len(entries)} from {offset}")
-    _table(("when (UTC)", "consumer", "dataset", "purpose", "permission", "userId"),
+    print_table(("when (UTC)", "consumer", "dataset", "purpose", "permission", "userId"),
            [(f"{u.at:%Y-%m-%d %H:%M:%S}", u.client_id, u.dataset, u.purpose or "-", u.permission_number or "-",
              u.user_id or "-") for u in entries])
     if restrictions:
         click.echo("restrictions in force: " + ", ".join(f"{r.dataset} (since {_when(r.created_at)})"
                                                        for r in restrictions))
+
+
+main.add_command(access)
+main.add_command(tracker)
