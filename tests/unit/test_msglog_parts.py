@@ -57,6 +57,8 @@ def tsa(dev_pki):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+@pytest.mark.network
+@pytest.mark.tool
 def test_time_stamp_verifies_here_and_with_openssl(tsa, dev_pki, tmp_path) -> None:  # type: ignore[no-untyped-def]
     data = os.urandom(256)
     tsr = request_timestamp(tsa, data)
@@ -82,11 +84,13 @@ def test_time_stamp_verifies_here_and_with_openssl(tsa, dev_pki, tmp_path) -> No
         verify_timestamp(bytes(forged), data, TrustStore.from_files(dev_pki.ca_cert))
 
 
+@pytest.mark.network
 def test_tsa_client_reports_an_unreachable_tsa() -> None:
     with pytest.raises(TimestampError, match="unreachable"):
         request_timestamp("http://127.0.0.1:9/", b"x", timeout=1)
 
 
+@pytest.mark.network
 def test_seals_stay_verifiable_after_the_node_certificate_expires_thanks_to_the_time_stamp(tsa, dev_pki, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Long-term evidence: the seal's certificate is checked at the trusted time, not at verification time."""
     import datetime as dt

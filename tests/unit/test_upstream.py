@@ -44,6 +44,7 @@ def _write(tmp_path: Path, manifest: dict) -> Path:  # type: ignore[type-arg]
     return path
 
 
+@pytest.mark.network
 def test_provider_exchanges_carry_the_exact_wire_bytes(tmp_path: Path) -> None:
     from viss_bridge.catalog.catalog import load_catalog
     from viss_bridge.facade.exchange import CallInfo
@@ -110,6 +111,7 @@ def test_legacy_source_errors_name_file_line_and_key(tmp_path: Path, change, fie
     assert str(path) in str(error)
 
 
+@pytest.mark.network
 def test_concurrency_cap_answers_busy_without_calling(tmp_path: Path) -> None:
     import threading
 
@@ -139,6 +141,7 @@ def test_concurrency_cap_answers_busy_without_calling(tmp_path: Path) -> None:
         provider.stop()
 
 
+@pytest.mark.network
 def test_unloadable_wsdl_fails_fast_and_is_not_fetched_again(tmp_path: Path) -> None:
     from viss_bridge.catalog.catalog import load_catalog
     from tests.conftest import free_port

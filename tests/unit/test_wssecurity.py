@@ -197,6 +197,7 @@ def test_swapped_certificate_token_fails(dev_pki, key, trust) -> None:  # type: 
         verify_envelope(envelope, trust)
 
 
+@pytest.mark.tool
 def test_enveloped_document_signature_verifies_here_and_with_xmlsec1(dev_pki, trust, tmp_path) -> None:  # type: ignore[no-untyped-def]
     key = SigningKey.from_identity(dev_pki.node)
     document = etree.fromstring(b"<seal xmlns='urn:viss-bridge:seal'><root>abc</root></seal>")
