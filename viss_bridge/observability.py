@@ -28,8 +28,18 @@ FAULTS = Counter("viss_bridge_faults_total", "Faults answered, by code", ["endpo
 CATALOG_DATASETS = Gauge("viss_bridge_catalog_datasets", "Datasets published by this worker",
                          multiprocess_mode="max")
 CATALOG_RELOADS = Counter("viss_bridge_catalog_reloads_total", "Catalog reloads", ["result"])
+# The message log, as the exchanges' sink sees it.
+APPEND_SECONDS = Histogram("viss_bridge_msglog_append_seconds", "Time to commit one exchange to the message log",
+                           buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
+APPEND_FAILURES = Counter("viss_bridge_msglog_append_failures_total",
+                          "Exchanges refused with LoggingFailed because the log could not be written")
+# Legacy providers, one label set per configured provider and operation.
+PROVIDER_CALLS = Counter("viss_bridge_provider_calls_total", "HTTP exchanges with legacy providers (retries included)",
+                         ["provider", "operation", "status"])
+PROVIDER_LATENCY = Histogram("viss_bridge_provider_call_duration_seconds",
+                             "Duration of one HTTP exchange with a provider", ["provider", "operation"])
 
-# The label value every name that is not configured shares, so callers cannot grow /metrics (issue 9, item 6).
+# The label value every name that is not configured shares, so callers cannot grow /metrics.
 UNKNOWN_LABEL = "unknown"
 
 

@@ -88,14 +88,14 @@ class BridgeApp:
                                               operator_clients=settings.operator_clients)
         # Receivers of every exchange before its response leaves (the message log plugs in here).
         self.sinks: list[ExchangeSink] = []
-        # The message log (issue 4): every exchange is committed to the node's chain before its response leaves.
+        # The message log: every exchange is committed to the node's chain before its response leaves.
         self.msglog = MessageLog.from_settings(settings)
         try:
             self.msglog.open()
         except LogUnavailable as exc:  # serve nothing unlogged: every call gets LoggingFailed until it is back
             log.error("message log unavailable at start", extra={"error": str(exc)})
         self.sinks.append(MessageLogSink(self.msglog))
-        # Access-control steps (issue 5) go on the same signed chain once they commit.
+        # Access-control steps go on the same signed chain once they commit.
         self.registry.audit.committed_sinks.append(MessageLogAuditSink(self.msglog))
         self.msglog.start_sealer()
         signed = {e.strip() for e in settings.sign_responses.split(",") if e.strip()}
@@ -103,7 +103,7 @@ class BridgeApp:
         self.response_key = self.msglog.signing_key if signed else None
         if signed and self.response_key is None:
             raise RuntimeError("sign_responses is set but no signing_cert/signing_key is configured")
-        # Legacy providers (issue 3): one zeep client per provider; provider-leg exchanges go to the same sinks.
+        # Legacy providers: one zeep client per provider; provider-leg exchanges go to the same sinks.
         self.upstream = ProviderPool(sink=ProviderLegSink(self.sinks))
         self.sources = SourceRouter(self.store, self.upstream)
         self.legacy = LegacyContractFacade(LegacyContracts(settings.legacy_folder), self.sources, self.policy,
@@ -399,7 +399,7 @@ def _status(code: int) -> str:
     return f"{code} {_REASONS.get(code, 'Status')}"
 
 
-# Methods the bridge serves, checked once for every endpoint (issue 9.9): SOAP is
+# Methods the bridge serves, checked once for every endpoint: SOAP is
 # POST; WSDLs and the HTTP pages are GET, and HEAD is GET without its body.
 SERVED_METHODS = frozenset({"GET", "POST"})
 ALLOW = "GET, HEAD, POST"

@@ -132,7 +132,7 @@ def migration_tracker(ctx: click.Context) -> Any:
     tracker.create_schema()
     return tracker
 
-# -- legacy providers and replication (issue 3) ----------------------------------
+# -- legacy providers and replication ----------------------------------
 
 
 

@@ -89,7 +89,7 @@ class AccessAdminFacade:
                  on_change: Callable[[str], None] | None = None, operator_clients: str = "") -> None:
         self.requests = requests
         # Operator rights come only from this configured list of authenticated connections, never from
-        # how a caller's id is spelled (issue 9.4).
+        # how a caller's id is spelled.
         self.operator_clients = frozenset(c.strip() for c in operator_clients.split(",") if c.strip())
         self.authenticator = authenticator
         self.base_url = base_url.rstrip("/")

@@ -16,7 +16,7 @@ from viss_bridge.catalog.manifest import ManifestError
 from viss_bridge.config import Settings
 from viss_bridge.facade.legacy_contract import LegacyContracts
 
-# /rest and /rest/openapi.json (issue 13 item 1) are not mounted yet: set True with their route
+# /rest and /rest/openapi.json are not mounted yet: set True with their route
 REST_MOUNTED = False
 
 

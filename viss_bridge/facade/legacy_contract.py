@@ -95,7 +95,7 @@ class ContractMapping(_Strict):
     # The connection old callers (whose contract carries no caller) are served as, but only those the
     # operator vouches for: an authenticated caller is served as itself (TLS client certificate, trusted
     # proxy, WS-Security); an unauthenticated one stands for ``consumer`` only from a source network in
-    # ``consumer_networks``, else it is anonymous (open data only), exactly as on /xroad (issue 9.1).
+    # ``consumer_networks``, else it is anonymous (open data only), exactly as on /xroad.
     consumer: str | None = None
     consumer_networks: list[IPvAnyNetwork] = []
     operations: Annotated[dict[str, OperationMapping], PydField(min_length=1)]
@@ -298,7 +298,7 @@ class LegacyContractFacade:
         """Who is served: a proven identity (TLS client certificate, trusted proxy, WS-Security) if the request
         has one; else the mapping's consumer if the request comes from a network the mapping vouches for
         (``consumer_networks``); else anonymous. Old contracts carry no caller, so nothing in the message
-        can name one, and a consumer is never lent to a caller who proved nothing (issue 9.1)."""
+        can name one, and a consumer is never lent to a caller who proved nothing."""
         from viss_bridge.access.identity import Caller
         from viss_bridge.facade.callers import resolve_caller
 

@@ -14,21 +14,14 @@ import time
 import uuid
 
 from lxml import etree
-from prometheus_client import Counter, Histogram
 
 from viss_bridge.access.audit import AuditEvent
 from viss_bridge.facade.exchange import Exchange
+from viss_bridge.observability import APPEND_FAILURES, APPEND_SECONDS
 from viss_bridge.msglog import MessageLog, RecordInput
 from viss_bridge.security.keys import SigningKey
 from viss_bridge.security.wssecurity import NS_WSSE, sign_envelope
 from viss_bridge.xml import NS_SOAP11, NS_SOAP12, parse_trusted
-
-
-# Defined here rather than in observability.py so the message log's metrics travel with its sink.
-APPEND_SECONDS = Histogram("viss_bridge_msglog_append_seconds", "Time to commit one exchange to the message log",
-                           buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
-APPEND_FAILURES = Counter("viss_bridge_msglog_append_failures_total",
-                          "Exchanges refused with LoggingFailed because the log could not be written")
 
 
 class MessageLogSink:

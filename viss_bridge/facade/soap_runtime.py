@@ -115,7 +115,7 @@ def parse_soap(raw: bytes, soap_ns: str, max_bytes: int) -> SoapRequest:
 
 def _drop_comments_and_pis(parent: etree._Element) -> None:
     """Comments and processing instructions mean nothing to SOAP; Spyne and zeep
-    take a parent's first child as its first element, so remove them (issue 9.10)."""
+    take a parent's first child as its first element, so remove them."""
     for child in list(parent):
         if not isinstance(child.tag, str):
             if child.tail and child.tail.strip() == "":

@@ -12,25 +12,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from prometheus_client import Counter, Histogram
-
 from viss_bridge.catalog.legacy_source import LegacySoapSource
 from viss_bridge.catalog.manifest import Dataset
 from viss_bridge.catalog.store import DatasetStore
 from viss_bridge.facade import faults
 from viss_bridge.facade.faults import BridgeFault
+from viss_bridge.observability import PROVIDER_CALLS, PROVIDER_LATENCY
 from viss_bridge.upstream import errors as upstream_errors
 from viss_bridge.upstream.errors import UpstreamError
 from viss_bridge.upstream.pool import ProviderPool
 
 
 log = logging.getLogger("viss_bridge.upstream")
-
-PROVIDER_CALLS = Counter("viss_bridge_provider_calls_total", "HTTP exchanges with legacy providers (retries included)",
-                         ["provider", "operation", "status"])
-PROVIDER_LATENCY = Histogram("viss_bridge_provider_call_duration_seconds", "Duration of one HTTP exchange with a provider",
-                             ["provider", "operation"])
-
 
 def is_live(dataset: Dataset) -> bool:
     return isinstance(dataset.source, LegacySoapSource) and dataset.source.mode == "live"
@@ -71,7 +64,7 @@ def provider_exchange(call: Any) -> Any:
                     operation=call.operation, message_id=caller.message_id if caller else None,
                     user_id=caller.user_id if caller else None)
     exchange_id = getattr(caller, "exchange_id", None)
-    if exchange_id is not None:  # the message log (issue 4) ties both legs of one consumer call by this id
+    if exchange_id is not None:  # the message log ties both legs of one consumer call by this id
         info.exchange_id = exchange_id  # type: ignore[attr-defined]
     return Exchange(endpoint=f"provider/{call.provider}", dialect="legacy_soap", started_at=call.started_at,
                     duration_ms=call.duration_ms, request=call.request, response=call.response,

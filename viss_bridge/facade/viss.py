@@ -85,7 +85,7 @@ class ConsumerCertificates:
         consumers:
           - {client: LV/GOV/90000069281/VID-EDS, participant: "AU:90000069281", cert: certs/vid-eds.pem}
 
-    SEAM(issue 5): the access package's connection registry (certificates per connection) can
+    SEAM: the access package's connection registry (certificates per connection) can
     replace this file; the facade only needs ``consumer_for(fingerprint)``.
     """
 

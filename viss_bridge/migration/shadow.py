@@ -89,29 +89,16 @@ def log_requests(log_url: str, *, leg: str = "consumer", endpoint: str | None = 
     own contract. Request ids are ``<node>:<sequence number>``, so a difference can be
     traced back to the logged message (``viss-bridge log find``).
     """
-    from viss_bridge.msglog.store import LogStore  # the message log package (issue 4)
+    from viss_bridge.msglog.find import logged_requests
+    from viss_bridge.msglog.store import LogStore
 
-    where = ["leg = ?", "direction = ?"]
-    params: list[Any] = [leg, "request"]
-    if endpoint:
-        where.append("endpoint = ?")
-        params.append(endpoint)
-    if service:
-        where.append("(service = ? OR substr(service, 1, ?) = ?)")
-        params += [service, len(service) + 1, service + "/"]
-    if since:
-        where.append("recorded_at >= ?")
-        params.append(since)
-    if until:
-        where.append("recorded_at <= ?")
-        params.append(until)
-    store = LogStore(log_url)
+    store = LogStore(log_url, read_only=True)
     try:
-        rows = store.query("SELECT node_id, seq, body FROM msglog_record WHERE " + " AND ".join(where)
-                           + " ORDER BY recorded_at, node_id, seq LIMIT ?", (*params, limit))
+        rows = logged_requests(store, leg=leg, endpoint=endpoint, service=service, since=since, until=until,
+                               limit=limit)
     finally:
         store.close()
-    return [SavedRequest(f"{node}:{seq}", bytes(body)) for node, seq, body in rows]
+    return [SavedRequest(f"{node}:{seq}", body) for node, seq, body in rows]
 
 
 @dataclass

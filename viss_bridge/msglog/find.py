@@ -36,3 +36,30 @@ def find_records(store: LogStore, *, message_id: str | None = None, exchange_id:
     sql = (f"SELECT {', '.join(FIND_COLUMNS)} FROM msglog_record" + (" WHERE " + " AND ".join(where) if where else "")
            + " ORDER BY recorded_at DESC, node_id, seq DESC LIMIT ?")
     return [dict(zip(FIND_COLUMNS, row)) for row in store.query(sql, (*params, limit))]
+
+
+def logged_requests(store: LogStore, *, leg: str = "consumer", endpoint: str | None = None,
+                    service: str | None = None, since: str | None = None, until: str | None = None,
+                    limit: int = 1000) -> list[tuple[str, int, bytes]]:
+    """Request messages as recorded (node, sequence number, exact bytes), oldest first.
+
+    ``service`` matches as a prefix at a ``/`` boundary (``legacy/fpr`` matches ``legacy/fpr/GetPerson``);
+    ``since``/``until`` are ISO UTC times. For tools that replay what consumers sent (``migrate shadow``).
+    """
+    where = ["leg = ?", "direction = ?"]
+    params: list[Any] = [leg, "request"]
+    if endpoint:
+        where.append("endpoint = ?")
+        params.append(endpoint)
+    if service:
+        where.append("(service = ? OR substr(service, 1, ?) = ?)")
+        params += [service, len(service) + 1, service + "/"]
+    if since:
+        where.append("recorded_at >= ?")
+        params.append(since)
+    if until:
+        where.append("recorded_at <= ?")
+        params.append(until)
+    rows = store.query("SELECT node_id, seq, body FROM msglog_record WHERE " + " AND ".join(where)
+                       + " ORDER BY recorded_at, node_id, seq LIMIT ?", (*params, limit))
+    return [(str(node), int(seq), bytes(body)) for node, seq, body in rows]
