@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 import requests
 from lxml import etree
@@ -282,7 +282,3 @@ def _one(target: ShadowTarget, request: SavedRequest, session: requests.Session,
         return outcome
     outcome.status = "different" if outcome.differences else "equal"
     return outcome
-
-
-def iter_report_lines(report: ShadowReport) -> Iterator[str]:
-    yield from report.render_text().splitlines()

@@ -23,7 +23,7 @@ from sqlalchemy import (Column, DateTime, Float, ForeignKey, Integer, MetaData, 
                         update)
 from sqlalchemy.engine import Engine
 
-from viss_bridge.migration.wsdl import ServiceInfo, WsdlInventory
+from viss_bridge.migration.wsdl import WsdlInventory
 
 STATES = ("inventoried", "mapped", "shadowing", "switched_over", "retired")
 STATE_LABELS = {"inventoried": "inventoried", "mapped": "mapped", "shadowing": "shadowing",
@@ -303,7 +303,3 @@ def summary(states: list[ServiceState]) -> dict[str, Any]:
             "moved_percent": round(100.0 * moved / total, 1) if total else 0.0,
             "mean_parity": round(sum(measured) / len(measured), 1) if measured else None,
             "full_parity": sum(1 for p in measured if p >= 100.0), "measured": len(measured)}
-
-
-def services_for(inventory: WsdlInventory) -> list[tuple[str, ServiceInfo]]:
-    return [(service_id(s.namespace, s.name), s) for s in inventory.services]
