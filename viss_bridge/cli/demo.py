@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Any
 
 import click
 
-from viss_bridge.config import Settings, replace
 from viss_bridge.cli.common import (settings_for)
 from viss_bridge.cli.root import main
 
@@ -45,7 +42,9 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
     viss_settings = prepare_viss(paths.data_dir, [(c.client_id, "AU:" + c.client_id.split("/")[2]) for c in DEMO_CLIENTS])
     settings = settings_for(ctx, database_url=paths.database_url, catalog_dir=str(paths.catalog_dir),
                          host=host, port=port, workers=workers, trust_client_header=True, **viss_settings)
-    settings, tsa_process = _demo_message_log(settings, paths.data_dir)
+    from viss_bridge.demo.node import demo_message_log
+
+    settings, tsa_process = demo_message_log(settings, paths.data_dir)
     person = example_person_code(data_dir, database_url) or "010190-10009"
     client = DEMO_CLIENTS[0].client_id
     providers = None
@@ -114,41 +113,3 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
             providers.stop()
         if tsa_process is not None:
             tsa_process.terminate()
-
-
-def _die_with_parent() -> None:
-    """Linux: the demo's helper process gets SIGTERM when the demo exits, however it exits."""
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-def _demo_message_log(settings: Settings, data_dir: Path) -> tuple[Settings, Any]:
-    """The demo seals its log with a development PKI and real time-stamps from a development TSA process."""
-    import subprocess
-    import time
-
-    from viss_bridge.security.pki import init_dev_pki
-
-    if settings.signing_key:  # configured by the operator: use theirs
-        return settings, None
-    pki = init_dev_pki(data_dir / "certs")
-    changes: dict[str, Any] = {"signing_cert": str(pki.node.cert), "signing_key": str(pki.node.key),
-                               "trust_anchors": str(pki.ca_cert), "sign_responses": settings.sign_responses or "xroad"}
-    process = None
-    if not settings.tsa_url:
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            tsa_port = sock.getsockname()[1]
-        process = subprocess.Popen([sys.executable, "-m", "viss_bridge.cli", "tsa", "serve", "--cert", str(pki.tsa.cert),
-                                    "--key", str(pki.tsa.key), "--port", str(tsa_port)], stdout=subprocess.DEVNULL,
-                                   preexec_fn=_die_with_parent)
-        changes["tsa_url"] = f"http://127.0.0.1:{tsa_port}/"
-        time.sleep(0.5)
-    return replace(settings, **changes), process
