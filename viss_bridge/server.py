@@ -137,10 +137,14 @@ class BridgeApp:
         }
         for path, endpoint in self.endpoints.items():
             self.routes[path] = self._soap_route(endpoint)
+        self._stopping = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="catalog-watch", daemon=True)
+        self._watcher.start()
 
     # -- catalog versions ------------------------------------------------------
 
-    def _publish(self, catalog: Catalog) -> Published:
+    def _publish(self, catalog: Catalog, previous: Published | None = None) -> Published:
+        """The facades of a catalog version, reusing what ``previous`` built for unchanged manifests."""
         self._fingerprint = catalog.fingerprint
         base = self.settings.base_url
         tracker = DataTrackerService(self.registry, self.tracker, self.settings.provider,
@@ -150,41 +154,60 @@ class BridgeApp:
             self.tracker.adopt_registers(catalog)
         except Exception as exc:  # noqa: BLE001 - the next publish tries again; serving must not wait on it
             log.warning("could not move restrictions to their datasets' registers", extra={"error": str(exc)})
+        native_before = previous.native_if_built() if previous is not None else None
         return Published(catalog=catalog,
                          xroad=XRoadFacade(catalog, self.sources, self.policy, self.settings.xroad_instance, base,
                                            authenticator=self.authenticator, tracker_service=tracker,
-                                           replay=self.replay),
-                         native=CatalogFacade(catalog, self.sources, self.policy, base,
-                                              authenticator=self.authenticator),
+                                           replay=self.replay, previous=previous.xroad if previous else None),
+                         native=lambda: CatalogFacade(catalog, self.sources, self.policy, base,
+                                                      authenticator=self.authenticator, previous=native_before),
                          loaded_at=time.time())
 
     def current(self) -> Published:
-        """The catalog to serve this request with, reloading first if manifests changed."""
-        now = time.monotonic()
-        if now - self._checked >= self.settings.reload_interval:
-            with self._lock:
-                if now - self._checked >= self.settings.reload_interval:
-                    self._checked = now
-                    self._maybe_reload()
+        """The catalog version to serve this request with. Never waits: reloads happen beside serving."""
         return self.published
 
-    def _maybe_reload(self) -> None:
+    def _watch(self) -> None:
+        """Per worker: build what the first requests would (off their path), then follow the catalog folder."""
+        self._warm(self.published)
+        interval = max(self.settings.reload_interval, 0.05)
+        while not self._stopping.wait(interval):
+            try:
+                with self._lock:
+                    changed = self._maybe_reload()
+                if changed:
+                    self._warm(self.published)
+            except Exception:  # noqa: BLE001 - the watcher must outlive any one bad reload
+                log.exception("catalog reload failed; serving the previous version")
+
+    def _warm(self, published: Published) -> None:
+        try:
+            published.native  # noqa: B018 - builds the catalog-native face
+            published.xroad.warm()
+        except Exception:  # noqa: BLE001 - a request would build it (and report the problem) itself
+            log.exception("building the catalog's faces ahead of requests failed")
+
+    def _maybe_reload(self) -> bool:
+        """Load the folder if it changed and swap in the new version in one assignment; True if swapped."""
         fingerprint = folder_fingerprint([self.catalog_folder])
         if fingerprint == self._fingerprint:
-            return
+            return False
         try:
             catalog, errors = load_catalog_keeping(self.published.catalog, self.catalog_folder)
         except CatalogError as exc:  # the folder itself is gone: keep serving what we have
             self._fingerprint = fingerprint
             self._note_errors(exc.errors)
-            return
+            return False
         self._note_errors(errors)
+        swapped = False
         if catalog.version_hash != self.published.catalog.version_hash:
-            self.published = self._publish(catalog)
+            self.published = self._publish(catalog, self.published)
+            swapped = True
             CATALOG_DATASETS.set(len(catalog))
             log.info("catalog reloaded", extra={"datasets": len(catalog), "version": catalog.version_hash})
         self._fingerprint = fingerprint
         CATALOG_RELOADS.labels("refused" if errors else "ok").inc()
+        return swapped
 
     def _note_errors(self, errors: list[Any]) -> None:
         """Remember manifest problems for /health; broken manifests are skipped, not fatal."""
@@ -198,6 +221,9 @@ class BridgeApp:
         with self._lock:
             self._fingerprint = ""
             self._maybe_reload()
+
+    def close(self) -> None:
+        self._stopping.set()
 
     # -- WSGI --------------------------------------------------------------------
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from viss_bridge.catalog.manifest import Dataset, ManifestError, load_manifest
+from viss_bridge.catalog.manifest import Dataset, ManifestError, load_manifest, parse_manifest
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
@@ -71,12 +72,57 @@ def folder_fingerprint(folders: list[Path]) -> str:
     return digest.hexdigest()
 
 
+class _ParseCache:
+    """Manifests already validated, by path and content: a reload re-validates only what changed.
+
+    With all of VISS (745 manifests) in one folder, an edit of one file must not cost the
+    validation of every other one. The key is the file's exact bytes, so a file rewritten with
+    the same text is not parsed again, and any change is.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[Path, tuple[str, Dataset | ManifestError]] = {}
+
+    def load(self, path: Path) -> Dataset:
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            return load_manifest(path)  # names the problem with the file
+        digest = hashlib.sha256(raw).hexdigest()
+        with self._lock:
+            cached = self._entries.get(path)
+        if cached is not None and cached[0] == digest:
+            result = cached[1]
+        else:
+            try:
+                result = parse_manifest(raw.decode("utf-8"), path)
+            except UnicodeDecodeError as exc:
+                result = ManifestError(path, None, None, f"not UTF-8 text: {exc}")
+            except ManifestError as exc:
+                result = exc
+            with self._lock:
+                self._entries[path] = (digest, result)
+        if isinstance(result, ManifestError):
+            raise result
+        return result
+
+    def forget_except(self, present: set[Path]) -> None:
+        with self._lock:
+            for path in [p for p in self._entries if p not in present]:
+                del self._entries[path]
+
+
+_PARSED = _ParseCache()
+
+
 def _load(paths: list[Path]) -> tuple[dict[str, Dataset], list[ManifestError]]:
     datasets: dict[str, Dataset] = {}
     errors: list[ManifestError] = []
-    for path in manifest_files(paths):
+    files = manifest_files(paths)
+    for path in files:
         try:
-            dataset = load_manifest(path)
+            dataset = _PARSED.load(path)
         except ManifestError as exc:
             errors.append(exc)
             continue
@@ -85,6 +131,7 @@ def _load(paths: list[Path]) -> tuple[dict[str, Dataset], list[ManifestError]]:
                                         f"dataset '{dataset.dataset}' is already defined in {datasets[dataset.dataset].origin}"))
             continue
         datasets[dataset.dataset] = dataset
+    _PARSED.forget_except(set(files))
     return datasets, errors
 
 

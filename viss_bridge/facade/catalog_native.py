@@ -105,7 +105,7 @@ def _describe_field(field: Field, item_cls: type[ComplexModel]) -> Any:
 
 class CatalogFacade:
     def __init__(self, catalog: Catalog, store: DatasetStore, permissions: Any, base_url: str, *,
-                 authenticator: Authenticator | None = None) -> None:
+                 authenticator: Authenticator | None = None, previous: "CatalogFacade | None" = None) -> None:
         self.catalog = catalog
         self.store = store
         self.permissions = permissions
@@ -113,8 +113,11 @@ class CatalogFacade:
         self.base_url = base_url.rstrip("/")
         self.authenticator = authenticator
         datasets = list(catalog)
-        # Non-key fields are optional here: a permission may read only some of them.
-        self.models = {d.dataset: RecordModels(d, CATALOG_TNS, all_optional=True) for d in datasets}
+        # Non-key fields are optional here: a permission may read only some of them. A reload keeps the
+        # record types of every dataset whose manifest did not change (the very same Dataset).
+        kept = previous.models if previous is not None else {}
+        self.models = {d.dataset: kept[d.dataset] if d.dataset in kept and kept[d.dataset].dataset is d
+                       else RecordModels(d, CATALOG_TNS, all_optional=True) for d in datasets}
         any_record = ComplexModel.produce(CATALOG_TNS, "AnyRecord", {
             d.dataset: self.models[d.dataset].record.customize(min_occurs=0, nillable=False) for d in datasets})
         change = ComplexModel.produce(CATALOG_TNS, "Change", {

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
@@ -40,14 +41,32 @@ log = logging.getLogger("viss_bridge.server")
 SOAP12_CONTENT_TYPE = "application/soap+xml; charset=utf-8"
 
 
-@dataclass(frozen=True)
 class Published:
-    """One catalog version and the per-version facades built from it; a request is served by one version."""
+    """One catalog version and the per-version facades built from it; a request is served by one version.
 
-    catalog: Catalog
-    xroad: Any
-    native: Any
-    loaded_at: float
+    The catalog-native face (one record type holding every dataset) is built on its first use, or
+    beside serving right after the version is published (``server.BridgeApp``), never as part of
+    a reload that requests wait for.
+    """
+
+    def __init__(self, catalog: Catalog, xroad: Any, native: Callable[[], Any], loaded_at: float) -> None:
+        self.catalog = catalog
+        self.xroad = xroad
+        self.loaded_at = loaded_at
+        self._make_native = native
+        self._native: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def native(self) -> Any:
+        if self._native is None:
+            with self._lock:
+                if self._native is None:
+                    self._native = self._make_native()
+        return self._native
+
+    def native_if_built(self) -> Any:
+        return self._native
 
 
 @dataclass

@@ -96,6 +96,7 @@ class XRoadFacade:
 
     def __init__(self, catalog: Catalog, store: DatasetStore, permissions: Permissions, instance: str,
                  base_url: str, *, authenticator: Authenticator | None = None, tracker_service: Any = None,
+                 previous: "XRoadFacade | None" = None,
                  replay: ReplayTable | None = None) -> None:
         self.catalog = catalog
         self.store = store
@@ -115,14 +116,57 @@ class XRoadFacade:
             *([tracker_service] if tracker_service is not None else []),
             _Handler(lambda call: call.header.service.service_code in METASERVICES, self._metaservice),
             _Handler(lambda call: True, self._dataset_call)]
-        self.models = {d.dataset: RecordModels(d, XROAD_TNS) for d in catalog}
-        self.wsgi = make_spyne_wsgi([self._service_class(list(catalog))], XROAD_TNS, "viss_bridge_xroad",
-                                    echo_header=True)
+        # Built on first use, per dataset: a node with all of VISS (745 services) starts without building
+        # 745 Spyne services, and a reload rebuilds only what changed (``previous``: the version before).
+        self._models_cache: dict[str, RecordModels] = {}
+        # Spyne apps per (dataset, readable fields or None for all): one service each.
+        self._apps: dict[tuple[str, tuple[str, ...] | None], Any] = {}
+        self._full_app: Any = None
         self._wsdl_cache: dict[tuple[Any, ...], bytes] = {}
-        self._wsdl_lock = threading.Lock()
-        # Spyne apps for datasets as a permission with a field list sees them: (dataset, fields) -> app.
-        self._narrow_apps: dict[tuple[str, tuple[str, ...]], Any] = {}
-        self._narrow_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._building: dict[tuple[Any, ...], threading.Lock] = {}
+        if previous is not None:
+            self._adopt(previous)
+
+    def _adopt(self, previous: "XRoadFacade") -> None:
+        """Keep the built parts of every dataset whose manifest did not change (the very same Dataset)."""
+        same = {name for name, d in self.catalog.datasets.items() if previous.catalog.datasets.get(name) is d}
+        everything = tuple(sorted(previous.catalog.datasets))
+        with previous._lock:
+            self._models_cache = {n: m for n, m in previous._models_cache.items() if n in same}
+            self._apps = {k: app for k, app in previous._apps.items() if k[0] in same}
+            self._wsdl_cache = {k: w for k, w in previous._wsdl_cache.items()
+                                if k[0] != everything and all(n in same for n in k[0])}
+
+    def _once(self, key: tuple[Any, ...], cache: dict[Any, Any], build: Callable[[], Any]) -> Any:
+        """``cache[key]``, built by one thread while others wait for that key only (never for a reload)."""
+        with self._lock:
+            if key in cache:
+                return cache[key]
+            gate = self._building.setdefault(key, threading.Lock())
+        with gate:
+            with self._lock:
+                if key in cache:
+                    return cache[key]
+            value = build()
+            with self._lock:
+                cache[key] = value
+                self._building.pop(key, None)
+            return value
+
+    @property
+    def wsgi(self) -> Any:
+        """One Spyne app with every dataset (for the whole catalog's WSDL only; calls use per-dataset apps)."""
+        if self._full_app is None:
+            app = make_spyne_wsgi([self._service_class(list(self.catalog))], XROAD_TNS, "viss_bridge_xroad",
+                                  echo_header=True)
+            with self._lock:
+                self._full_app = self._full_app or app
+        return self._full_app
+
+    def warm(self) -> None:
+        """Build the whole catalog's WSDL ahead of its first request (run beside serving, after a publish)."""
+        self.wsdl()
 
     # -- Spyne service ---------------------------------------------------------
 
@@ -136,8 +180,17 @@ class XRoadFacade:
 
     def _models(self, dataset: Dataset, fields: tuple[str, ...] | None) -> RecordModels:
         if fields is None:
-            return self.models[dataset.dataset]
+            return self._model_of(dataset)
         return RecordModels(narrowed(dataset, fields), XROAD_TNS)
+
+    def _model_of(self, dataset: Dataset) -> RecordModels:
+        with self._lock:
+            models = self._models_cache.get(dataset.dataset)
+        if models is None:
+            models = RecordModels(dataset, XROAD_TNS)
+            with self._lock:
+                models = self._models_cache.setdefault(dataset.dataset, models)
+        return models
 
     def _operation(self, dataset: Dataset, fields: tuple[str, ...] | None = None) -> Any:
         models = self._models(dataset, fields)
@@ -159,16 +212,10 @@ class XRoadFacade:
 
     def _app_for(self, dataset: Dataset, fields: tuple[str, ...] | None) -> Any:
         """The Spyne app answering ``dataset`` for a permission reading ``fields`` (built once, then cached)."""
-        if fields is None:
-            return self.wsgi
-        key = (dataset.dataset, tuple(sorted(fields)))
-        with self._narrow_lock:
-            app = self._narrow_apps.get(key)
-            if app is None:
-                app = make_spyne_wsgi([self._service_class([dataset], {dataset.dataset: key[1]})], XROAD_TNS,
-                                      "viss_bridge_xroad", echo_header=True)
-                self._narrow_apps[key] = app
-            return app
+        readable = tuple(sorted(fields)) if fields is not None else None
+        return self._once((dataset.dataset, readable), self._apps, lambda: make_spyne_wsgi(
+            [self._service_class([dataset], {dataset.dataset: readable})], XROAD_TNS, "viss_bridge_xroad",
+            echo_header=True))
 
     # -- requests --------------------------------------------------------------
 
@@ -309,23 +356,22 @@ class XRoadFacade:
         location = location or f"{self.base_url}/xroad"
         narrow = tuple(sorted((n, f) for n, f in (fields or {}).items() if f is not None))
         cache_key = (chosen, location, narrow)
-        with self._wsdl_lock:
-            cached = self._wsdl_cache.get(cache_key)
-            if cached is not None:
-                return cached
+
+        def build() -> bytes:
             datasets = [self.catalog.datasets[name] for name in chosen]
             if chosen == tuple(sorted(self.catalog.datasets)) and not narrow:
                 app = self.wsgi.app
+            elif len(datasets) == 1:  # one service: the app that answers it
+                app = self._app_for(datasets[0], dict(narrow).get(datasets[0].dataset)).app
             else:
                 # A separate Spyne app per subset keeps unrelated operations out of a service's WSDL.
                 app = make_spyne_wsgi([self._service_class(datasets, dict(narrow))], XROAD_TNS,
                                       "viss_bridge_xroad").app
             document = Wsdl11(app.interface)
             document.build_interface_document(location)
-            spyne_wsdl = document.get_interface_document()
-            result = add_xroad_headers(spyne_wsdl, {d.dataset: d for d in datasets}, location)
-            self._wsdl_cache[cache_key] = result
-            return result
+            return add_xroad_headers(document.get_interface_document(), {d.dataset: d for d in datasets}, location)
+
+        return self._once(cache_key, self._wsdl_cache, build)
 
 
 class XRoadEndpoint:
