@@ -1031,9 +1031,22 @@ def log_verify(ctx: click.Context, database_url: str | None, trust: tuple[str, .
     store = _log_store(ctx, database_url)
     kept = [p.read_bytes() for p in sorted(Path(known_seals).glob("*.xml"))] if known_seals else []
     try:
-        report = verify_log(store, _trust(ctx, trust), nodes=list(nodes) or None,
-                            unsealed_grace=None if unsealed_grace < 0 else unsealed_grace,
-                            require_timestamps=require_timestamps, known_seals=kept)
+        bar = click.progressbar(length=1, label="records", file=sys.stderr) if sys.stderr.isatty() and not as_json else None
+
+        def progress(done: int, total: int) -> None:  # one bar, restarted for each node
+            assert bar is not None
+            if bar.pos >= bar.length:
+                bar.pos, bar.finished = 0, False
+            bar.length = total
+            bar.update(done)
+        try:
+            report = verify_log(store, _trust(ctx, trust), nodes=list(nodes) or None,
+                                unsealed_grace=None if unsealed_grace < 0 else unsealed_grace,
+                                require_timestamps=require_timestamps, known_seals=kept,
+                                progress=progress if bar else None)
+        finally:
+            if bar:
+                bar.render_finish()
     except LogUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(report.json() if as_json else report.text())
