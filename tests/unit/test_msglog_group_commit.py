@@ -91,7 +91,7 @@ def queue_behind_lock(msglog: MessageLog, calls: list[tuple[RecordInput, ...]]) 
 
 
 def test_concurrent_threads_all_logged_on_one_verifiable_chain(log_url, tmp_path, dev_pki) -> None:  # type: ignore[no-untyped-def]
-    msglog = MessageLog(log_url, "node-1", signing_key=SigningKey.from_identity(dev_pki.node))
+    msglog = MessageLog(log_url, "node-1", signing_key=SigningKey.from_identity(dev_pki.node), max_seal_records=100)
     msglog.open()
     receipts: list[list[Any]] = []
 
@@ -112,8 +112,12 @@ def test_concurrent_threads_all_logged_on_one_verifiable_chain(log_url, tmp_path
     assert rows(log_url, "SELECT seq FROM msglog_head")[0][0] == 800
     assert msglog.committed_calls == 400 and 1 <= msglog.commits <= 400
     msglog.seal_pending(force=True)
-    report = verify_log(LogStore(log_url), TrustStore.from_files(dev_pki.ca_cert))
-    assert report.ok and report.records == 800, report.text()
+    trust = TrustStore.from_files(dev_pki.ca_cert)
+    report = verify_log(LogStore(log_url), trust)
+    assert report.ok and report.records == 800 and report.nodes[0].seals == 8, report.text()
+    # The same through the worker pool: four ranges of two seals each, checked by two processes.
+    report = verify_log(LogStore(log_url, read_only=True), trust, workers=2, range_records=200, parallel_from=0)
+    assert report.ok and report.records == 800 and report.nodes[0].seals == 8, report.text()
     result = cli("log", "verify", "--database-url", log_url, "--trust", str(dev_pki.ca_cert))
     assert "LOG VALID" in result.stdout
 
