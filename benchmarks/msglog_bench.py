@@ -11,14 +11,24 @@ How it measures (same approach as the other load benchmarks):
   checking every answer (HTTP 200, no Fault, the person's code in the body).
 * Configurations alternate over ``--rounds`` rounds so a noisy machine hurts them all alike; the figure to
   compare is each configuration's throughput relative to "off" in the same run.
+* Appends: ``record()`` calls (2 records each, as one exchange) from 1, 4 and 16 threads of one process,
+  with group commit and, as the baseline in the same run, with ``group_commit=False`` (one transaction
+  and one flush per call); on SQLite, and on PostgreSQL when ``VISS_BRIDGE_TEST_PG`` is set.
 * Verify speed: records are generated straight into a fresh SQLite log (real record hashes, chain, a seal
   per 1 000 records signed with the development node key, each time-stamped by the development TSA code),
-  then the same code ``viss-bridge log verify`` runs checks everything; records per second is reported.
+  then the code ``viss-bridge log verify`` runs checks everything, in a fresh process each time: the old
+  single-process verifier (the package at ``--baseline-revision``, unpacked with ``git archive``), the
+  new one with 1 process and with one per core, alternating; wall time and CPU-seconds are reported.
 
 Run from the repository root::
 
     .venv/bin/python benchmarks/msglog_bench.py --duration 10 --rounds 2 --verify-records 1000000 \
         --markdown /tmp/msglog-results.md
+
+Only appends and verify (no servers), keeping the generated log for the next run::
+
+    .venv/bin/python benchmarks/msglog_bench.py --configs --verify-log /tmp/msglog-1m.sqlite \
+        --markdown /tmp/msglog.md
 """
 
 from __future__ import annotations
