@@ -20,6 +20,10 @@ Detection and naming:
 - a forged seal: the signature or certificate fails; a deleted seal: the
   records it covered have no seal (named: its first record); unsealed records
   older than the grace period are reported too.
+
+A big log is checked in ranges at seal boundaries by a pool of processes (one
+per core), each streaming its records by keyset pagination, so memory does not
+grow with the log and every core works; see :func:`verify_node`.
 """
 
 from __future__ import annotations
