@@ -11,14 +11,24 @@ How it measures (same approach as the other load benchmarks):
   checking every answer (HTTP 200, no Fault, the person's code in the body).
 * Configurations alternate over ``--rounds`` rounds so a noisy machine hurts them all alike; the figure to
   compare is each configuration's throughput relative to "off" in the same run.
+* Appends: ``record()`` calls (2 records each, as one exchange) from 1, 4 and 16 threads of one process,
+  with group commit and, as the baseline in the same run, with ``group_commit=False`` (one transaction
+  and one flush per call); on SQLite, and on PostgreSQL when ``VISS_BRIDGE_TEST_PG`` is set.
 * Verify speed: records are generated straight into a fresh SQLite log (real record hashes, chain, a seal
   per 1 000 records signed with the development node key, each time-stamped by the development TSA code),
-  then the same code ``viss-bridge log verify`` runs checks everything; records per second is reported.
+  then the code ``viss-bridge log verify`` runs checks everything, in a fresh process each time: the old
+  single-process verifier (the package at ``--baseline-revision``, unpacked with ``git archive``), the
+  new one with 1 process and with one per core, alternating; wall time and CPU-seconds are reported.
 
 Run from the repository root::
 
     .venv/bin/python benchmarks/msglog_bench.py --duration 10 --rounds 2 --verify-records 1000000 \
         --markdown /tmp/msglog-results.md
+
+Only appends and verify (no servers), keeping the generated log for the next run::
+
+    .venv/bin/python benchmarks/msglog_bench.py --configs --verify-log /tmp/msglog-1m.sqlite \
+        --markdown /tmp/msglog.md
 """
 
 from __future__ import annotations
@@ -236,17 +246,54 @@ def bodies_for(data_dir: Path, count: int) -> list[tuple[str, bytes]]:
 
 # -- append micro-benchmark and verify speed ----------------------------------------------------------
 
-def append_bench(url: str, exchanges: int) -> float:
+def append_bench(url: str, exchanges: int, writers: int = 1, group_commit: bool = True,
+                 node: str = "bench") -> dict[str, float]:
+    """``exchanges`` record() calls (2 records each, as the server logs one exchange) from ``writers`` threads.
+
+    ``group_commit=False`` is the old behaviour (one transaction and one flush per call), the baseline."""
     from viss_bridge.msglog import MessageLog, RecordInput
 
-    msglog = MessageLog(url, "bench")
+    msglog = MessageLog(url, node, group_commit=group_commit)
     msglog.open()
     body = b"<x>" + b"a" * 1500 + b"</x>"
+    per_writer = max(1, exchanges // writers)
+
+    def writer(w: int) -> None:
+        for i in range(per_writer):
+            key = f"e{w}-{i}"
+            msglog.record(RecordInput(body, "consumer", "request", key, message_id=key, client="LV/GOV/1/C"),
+                          RecordInput(body, "consumer", "response", key, status=200, subjects=["010190-10009"]))
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
     started = time.perf_counter()
-    for i in range(exchanges):
-        msglog.record(RecordInput(body, "consumer", "request", f"e{i}", message_id=f"m{i}", client="LV/GOV/1/C"),
-                      RecordInput(body, "consumer", "response", f"e{i}", status=200, subjects=["010190-10009"]))
-    return exchanges / (time.perf_counter() - started)
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    seconds = time.perf_counter() - started
+    msglog.store.close()
+    calls = per_writer * writers
+    return {"exchanges_per_s": calls / seconds, "records_per_s": 2 * calls / seconds,
+            "exchanges_per_commit": msglog.committed_calls / max(1, msglog.commits)}
+
+
+def append_matrix(url_for: Any, exchanges: int, writer_counts: list[int], rounds: int) -> list[dict[str, Any]]:
+    """Each writer count with group commit off (baseline) and on, alternating, median of ``rounds``."""
+    rows = []
+    for writers in writer_counts:
+        runs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
+        for round_no in range(rounds):
+            for group in (False, True):
+                runs[group].append(append_bench(url_for(f"{writers}-{group}-{round_no}"), exchanges, writers, group,
+                                                node=f"bench-{writers}-{int(group)}-{round_no}"))
+        row: dict[str, Any] = {"writers": writers}
+        for group, name in ((False, "one_commit_per_call"), (True, "group_commit")):
+            row[name] = statistics.median(r["exchanges_per_s"] for r in runs[group])
+            row[name + "_per_commit"] = statistics.median(r["exchanges_per_commit"] for r in runs[group])
+        row["speedup"] = row["group_commit"] / row["one_commit_per_call"]
+        rows.append(row)
+        print(f"appends, {writers:>2} writer thread(s): one commit per call {row['one_commit_per_call']:7.0f} "
+              f"exchanges/s; group commit {row['group_commit']:7.0f} exchanges/s "
+              f"({row['group_commit_per_commit']:.1f} per commit) = {row['speedup']:.2f}x", flush=True)
+    return rows
 
 
 def generate_log(path: Path, records: int, pki: Any, seal_every: int = 1000) -> float:
@@ -313,17 +360,54 @@ def generate_log(path: Path, records: int, pki: Any, seal_every: int = 1000) -> 
     return time.perf_counter() - started
 
 
-def verify_bench(path: Path, pki: Any) -> dict[str, Any]:
-    from viss_bridge.msglog.store import LogStore
-    from viss_bridge.msglog.verify import verify_log
-    from viss_bridge.security.pki import TrustStore
+VERIFY_SCRIPT = """
+import json, sys, time
+from viss_bridge.msglog.store import LogStore
+from viss_bridge.msglog.verify import verify_log
+from viss_bridge.security.pki import TrustStore
+path, ca, workers = sys.argv[1], sys.argv[2], sys.argv[3]
+kwargs = {} if workers == "old" else {"workers": int(workers)}
+started = time.perf_counter()
+report = verify_log(LogStore("sqlite:///" + path, read_only=True), TrustStore.from_files(ca), require_timestamps=True, **kwargs)
+seconds = time.perf_counter() - started
+assert report.ok, report.text()
+node = report.nodes[0]
+print(json.dumps({"records": report.records, "seals": node.seals, "timestamps": node.timestamps, "seconds": seconds}))
+"""
 
-    report = verify_log(LogStore(f"sqlite:///{path}"), TrustStore.from_files(pki.ca_cert), require_timestamps=True)
-    assert report.ok, report.text()
-    node = report.nodes[0]
-    return {"records": report.records, "seals": node.seals, "timestamps": node.timestamps,
-            "seconds": report.seconds, "records_per_s": report.records / report.seconds,
-            "db_mb": path.stat().st_size / 1e6}
+
+def old_code(work: Path, revision: str) -> Path:
+    """The package as it was at ``revision`` (git), for the baseline run of the old verifier in the same run."""
+    target = work / f"old-{revision[:12]}"
+    if not target.exists():
+        target.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", revision, "viss_bridge"], cwd=ROOT, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+def verify_bench(path: Path, pki: Any, workers: str, code: Path = ROOT) -> dict[str, Any]:
+    """Run the verifier in a fresh process (``workers`` = a number, or "old" for code at another revision).
+
+    Besides wall time it reports the CPU seconds of that process and its worker processes, which do not
+    depend on what else the machine is running: records per CPU-second times the cores is the rate on an
+    otherwise idle machine."""
+    import resource
+
+    env = dict(os.environ, PYTHONPATH=str(code))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run([sys.executable, "-c", VERIFY_SCRIPT, str(path), str(pki.ca_cert), workers], env=env,
+                         cwd=code, check=True, capture_output=True, text=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = json.loads(out.strip().splitlines()[-1])
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    result.update(records_per_s=result["records"] / result["seconds"], cpu_seconds=cpu,
+                  records_per_cpu_s=result["records"] / cpu, db_mb=path.stat().st_size / 1e6, workers=workers)
+    return result
+
+
+BASELINE_REVISION = "18b956f"  # the verifier (and time-stamp check) before the parallel verifier of issue 12
 
 
 # -- main -------------------------------------------------------------------------------------------
@@ -338,7 +422,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--size", type=int, default=2000)
     parser.add_argument("--verify-records", type=int, default=1_000_000)
-    parser.add_argument("--append-exchanges", type=int, default=2000)
+    parser.add_argument("--append-exchanges", type=int, default=2000, help="record() calls per append run (0: skip)")
+    parser.add_argument("--append-writers", type=int, nargs="*", default=[1, 4, 16])
+    parser.add_argument("--append-rounds", type=int, default=3)
+    parser.add_argument("--verify-rounds", type=int, default=2)
+    parser.add_argument("--verify-log", help="Use (or create, and keep) the verify log here instead of a temp one.")
+    parser.add_argument("--baseline-revision", default=BASELINE_REVISION,
+                        help="git revision whose verifier is the baseline (default: %(default)s)")
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS))
     parser.add_argument("--work-dir", help="Keep the data here (default: a temp dir, removed at the end).")
     parser.add_argument("--output", help="Write the raw figures as JSON here.")
@@ -362,16 +452,16 @@ def main() -> None:
         threading.Thread(target=tsa_server.serve_forever, daemon=True).start()
         tsa_url = f"http://{LOOPBACK}:{tsa_server.server_address[1]}/"
         data_dir = work / "demo"
-        if not (data_dir / "catalog").exists():
+        if args.configs and not (data_dir / "catalog").exists():
             subprocess.run([sys.executable, "-m", "viss_bridge.cli", "demo", "--prepare-only", "--data-dir", str(data_dir),
                             "--size", str(args.size)], check=True, cwd=ROOT, capture_output=True)
-        bodies = bodies_for(data_dir, 1000)
+        bodies = bodies_for(data_dir, 1000) if args.configs else []
         global PG_LOG_URL
         pg_name = None
         if os.environ.get("VISS_BRIDGE_TEST_PG") and any(c.startswith("pg-") for c in args.configs):
             pg_name, PG_LOG_URL = _pg_create()
         load: dict[str, list[dict[str, Any]]] = {name: [] for name in args.configs}
-        for round_no in range(args.rounds):
+        for round_no in range(args.rounds if args.configs else 0):
             for name in args.configs:
                 process, port = start_config(name, work, data_dir, pki, tsa_url, args.workers)
                 try:
@@ -388,19 +478,30 @@ def main() -> None:
                       f"p99 {figures['p99_ms']:.1f} ms  server CPU {figures['server_cpu_ms_per_req']:.2f} ms/req  "
                       f"errors {figures['errors']}", flush=True)
         results["load"] = load
-        appends = {"sqlite": append_bench(f"sqlite:///{work / 'append.sqlite'}", args.append_exchanges)}
-        if os.environ.get("VISS_BRIDGE_TEST_PG"):
-            appends["postgresql"] = _pg_append(args.append_exchanges)
-        results["append_exchanges_per_s"] = appends
-        print(f"durable appends (2 records per exchange, one commit): {appends}", flush=True)
+        if args.append_exchanges:
+            appends = {"sqlite": append_matrix(lambda tag: f"sqlite:///{work / f'append-{tag}.sqlite'}",
+                                               args.append_exchanges, args.append_writers, args.append_rounds)}
+            if os.environ.get("VISS_BRIDGE_TEST_PG"):
+                appends["postgresql"] = _pg_append(args.append_exchanges, args.append_writers, args.append_rounds)
+            results["appends"] = appends
         if args.verify_records:
-            path = work / "verify.sqlite"
-            if path.exists():
+            path = Path(args.verify_log) if args.verify_log else work / "verify.sqlite"
+            if not args.verify_log or not path.exists():
+                if path.exists():
+                    path.unlink()
+                results["generate_seconds"] = generate_log(path, args.verify_records, pki)
+            old = old_code(work, args.baseline_revision)
+            runs: dict[str, list[dict[str, Any]]] = {"old": [], "1": [], str(os.cpu_count()): []}
+            for _ in range(args.verify_rounds):  # alternate, so a noisy machine hurts each alike
+                for workers in runs:
+                    figures = verify_bench(path, pki, workers, old if workers == "old" else ROOT)
+                    runs[workers].append(figures)
+                    print(f"verify ({'old single-process code' if workers == 'old' else workers + ' process(es)'}): "
+                          f"{figures['records']:,} records in {figures['seconds']:.1f} s = "
+                          f"{figures['records_per_s']:,.0f}/s; {figures['cpu_seconds']:.1f} CPU-s", flush=True)
+            results["verify"] = runs
+            if not args.verify_log:
                 path.unlink()
-            results["generate_seconds"] = generate_log(path, args.verify_records, pki)
-            results["verify"] = verify_bench(path, pki)
-            print(f"verify: {results['verify']}", flush=True)
-            path.unlink()
         results["machine"]["loadavg_at_end"] = os.getloadavg()
         if pg_name:
             _pg_drop(pg_name)
@@ -438,18 +539,18 @@ def _pg_drop(name: str) -> None:
     admin.dispose()
 
 
-def _pg_append(exchanges: int) -> float:
+def _pg_append(exchanges: int, writer_counts: list[int], rounds: int) -> list[dict[str, Any]]:
     name, url = _pg_create()
     try:
-        return append_bench(url, exchanges)
+        return append_matrix(lambda tag: url, exchanges, writer_counts, rounds)  # one database, a node per run
     finally:
         _pg_drop(name)
 
 
 def markdown(results: dict[str, Any]) -> str:
-    lines = ["| configuration | req/s (median of rounds) | vs off | p50 ms | p99 ms | server CPU ms/req | errors |",
-             "|---|---|---|---|---|---|---|"]
     load = results.get("load", {})
+    lines = ["| configuration | req/s (median of rounds) | vs off | p50 ms | p99 ms | server CPU ms/req | errors |",
+             "|---|---|---|---|---|---|---|"] if load else []
     base = statistics.median(r["rps"] for r in load["off"]) if "off" in load else None
     for name, rounds in load.items():
         rps = statistics.median(r["rps"] for r in rounds)
@@ -458,13 +559,22 @@ def markdown(results: dict[str, Any]) -> str:
                      f"{statistics.median(r['p99_ms'] for r in rounds):.1f} | "
                      f"{statistics.median(r['server_cpu_ms_per_req'] for r in rounds):.2f} | {sum(r['errors'] for r in rounds)} |"
                      if base else f"| {name} | {rps:.1f} | - | - | - | - |")
-    lines += ["", f"Durable appends, in-process, one exchange (2 records) per commit: "
-                  f"{', '.join(f'{k} {v:.0f}/s' for k, v in results.get('append_exchanges_per_s', {}).items())}"]
+    for backend, rows in results.get("appends", {}).items():
+        lines += ["", f"Durable appends on {backend}, in one process, exchanges (2 records, one `record()` call) per "
+                      "second, median of rounds:", "",
+                  "| writer threads | one commit per call (before) | group commit (after) | exchanges per commit | "
+                  "after / before |", "|---|---|---|---|---|"]
+        lines += [f"| {r['writers']} | {r['one_commit_per_call']:,.0f} | {r['group_commit']:,.0f} | "
+                  f"{r['group_commit_per_commit']:.1f} | {r['speedup']:.2f}x |" for r in rows]
     if "verify" in results:
-        v = results["verify"]
-        lines += ["", f"`log verify` on {v['records']:,} records ({v['seals']} seals, {v['timestamps']} time-stamps, "
-                      f"{v['db_mb']:.0f} MB SQLite): {v['seconds']:.1f} s = {v['records_per_s']:,.0f} records/s "
-                      f"(generated in {results['generate_seconds']:.0f} s)"]
+        lines += ["", "`log verify --require-timestamps` on the generated log (median of rounds):", "",
+                  "| verifier | records | seconds | records/s | CPU-s | records per CPU-s |", "|---|---|---|---|---|---|"]
+        for workers, runs in results["verify"].items():
+            label = "old single-process code (baseline)" if workers == "old" else f"new, {workers} process(es)"
+            med = {k: statistics.median(r[k] for r in runs) for k in ("seconds", "records_per_s", "cpu_seconds",
+                                                                      "records_per_cpu_s")}
+            lines.append(f"| {label} | {runs[0]['records']:,} | {med['seconds']:.1f} | {med['records_per_s']:,.0f} | "
+                         f"{med['cpu_seconds']:.1f} | {med['records_per_cpu_s']:,.0f} |")
     lines += ["", f"Machine: {results['machine']}", f"Settings: {results['settings']}"]
     return "\n".join(lines) + "\n"
 

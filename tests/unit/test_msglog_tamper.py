@@ -84,7 +84,7 @@ def row(path: Path, seq: int) -> tuple:  # type: ignore[type-arg]
         return conn.execute("SELECT * FROM msglog_record WHERE seq = ?", (seq,)).fetchone()
 
 
-@pytest.mark.parametrize("case,statements,first_bad", [
+CASES = [
     ("one changed byte in a message",
      [("UPDATE msglog_record SET body = CAST(replace(CAST(body AS TEXT), '10009', '10008') AS BLOB) WHERE seq = 24", ())],
      24),
@@ -103,13 +103,73 @@ def row(path: Path, seq: int) -> tuple:  # type: ignore[type-arg]
     ("missing seal", [("DELETE FROM msglog_seal WHERE first_seq = 31", ())], 31),
     ("time-stamp token replaced by another seal's",
      [("UPDATE msglog_seal SET tsr = (SELECT tsr FROM msglog_seal WHERE first_seq = 1) WHERE first_seq = 11", ())], 11),
-])
+    ("rewritten hashes after an altered record", "rewrite-45", 41),
+    ("inserted record", "insert-30", 30),
+]
+# The parallel verifier: ranges of two seals (20 records) checked by two worker processes, even for this small log.
+PARALLEL = {"workers": 2, "range_records": 20, "parallel_from": 0}
+
+
+@pytest.mark.parametrize("case,statements,first_bad", CASES)
+@pytest.mark.parametrize("path_kind", ["one process", "ranges in worker processes"])
 def test_tampering_is_detected_and_the_first_bad_record_named(pristine, trust, tmp_path, case, statements,
-                                                              first_bad) -> None:  # type: ignore[no-untyped-def]
-    path = tampered(pristine, tmp_path, *statements)
-    report, node = verdict(path, trust)
+                                                              first_bad, path_kind) -> None:  # type: ignore[no-untyped-def]
+    if statements == "rewrite-45":
+        path = rewritten_from_45(pristine, tmp_path)
+    elif statements == "insert-30":
+        path = inserted_at_30(pristine, tmp_path)
+    else:
+        path = tampered(pristine, tmp_path, *statements)
+    report, node = verdict(path, trust, **(PARALLEL if path_kind != "one process" else {}))
     assert not report.ok, case
     assert node.first_bad == first_bad, f"{case}:\n{report.text()}"
+    assert node.records == len(set(r[0] for r in sqlite_rows(path, "SELECT seq FROM msglog_record"))), report.text()
+
+
+def test_parallel_verification_agrees_with_one_process_and_reports_progress(pristine, trust) -> None:  # type: ignore[no-untyped-def]
+    ticks: list[tuple[int, int]] = []
+    report, node = verdict(pristine, trust, require_timestamps=True, progress=lambda done, total: ticks.append((done, total)),
+                           **PARALLEL)
+    assert report.ok, report.text()
+    assert (node.records, node.seals, node.timestamps, node.unsealed) == (RECORDS, 6, 6, 0)
+    assert sum(done for done, _ in ticks) == RECORDS and {total for _, total in ticks} == {RECORDS} and len(ticks) == 3
+    single, _ = verdict(pristine, trust, require_timestamps=True)
+    assert report.json().replace(f'"seconds": {round(report.seconds, 3)}', "") == \
+        single.json().replace(f'"seconds": {round(single.seconds, 3)}', "")
+
+
+def sqlite_rows(path: Path, sql: str) -> list[tuple]:  # type: ignore[type-arg]
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def rewritten_from_45(pristine: Path, tmp_path: Path) -> Path:
+    """Record 45 altered and every stored hash after it recomputed, as a smarter insider would."""
+    path = tmp_path / "log.sqlite"
+    shutil.copy(pristine, path)
+    columns = ("node_id", "seq", "recorded_at", "exchange_id", "leg", "direction", "endpoint", "dialect", "client",
+               "service", "message_id", "user_id", "subjects", "status", "fault_code", "fault_id", "duration_us",
+               "remote_addr")
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE msglog_record SET body = CAST('<resp>nothing here</resp>' AS BLOB) WHERE seq = 45")
+        previous = conn.execute("SELECT chain_hash FROM msglog_record WHERE seq = 44").fetchone()[0]
+        for values in conn.execute(f"SELECT {', '.join(columns)}, body FROM msglog_record WHERE seq >= 45 ORDER BY seq").fetchall():
+            _, leaf = record_hash(dict(zip(columns, values[:-1])), values[-1])
+            previous = chain_next(previous, leaf)
+            conn.execute("UPDATE msglog_record SET record_hash = ?, chain_hash = ? WHERE seq = ?", (leaf, previous, values[1]))
+        conn.execute("UPDATE msglog_head SET chain_hash = ?", (previous,))
+    return path
+
+
+def inserted_at_30(pristine: Path, tmp_path: Path) -> Path:
+    """Records 30.. shifted up by one and a forged record inserted at 30, with a plausible (copied) hash."""
+    return tampered(pristine, tmp_path,
+                    ("UPDATE msglog_record SET seq = -seq WHERE seq >= 30", ()),
+                    ("UPDATE msglog_record SET seq = 1 - seq WHERE seq < 0", ()),
+                    ("INSERT INTO msglog_record SELECT node_id, 30, recorded_at, exchange_id, leg, direction, endpoint, "
+                     "dialect, client, service, 'forged', user_id, subjects, status, fault_code, fault_id, duration_us, "
+                     "remote_addr, body, record_hash, chain_hash FROM msglog_record WHERE seq = 29", ()),
+                    ("UPDATE msglog_head SET seq = seq + 1", ()))
 
 
 def test_inserted_record_is_named(pristine, trust, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ import click
 
 from viss_bridge.config import replace
 from viss_bridge.cli.common import (settings_for, print_table, log_store, trust_store, db_option, trust_option)
+from viss_bridge.cli.progress import progress_bar
 from viss_bridge.cli.root import main
 
 
@@ -64,9 +65,18 @@ def log_verify(ctx: click.Context, database_url: str | None, trust: tuple[str, .
     store = log_store(ctx, database_url)
     kept = [p.read_bytes() for p in sorted(Path(known_seals).glob("*.xml"))] if known_seals else []
     try:
-        report = verify_log(store, trust_store(ctx, trust), nodes=list(nodes) or None,
-                            unsealed_grace=None if unsealed_grace < 0 else unsealed_grace,
-                            require_timestamps=require_timestamps, known_seals=kept)
+        with progress_bar("verifying records", quiet=as_json) as bar:
+            checked = {"done": 0, "total": 0}
+
+            def progress(step: int, node_total: int) -> None:  # the verifier reports steps per node
+                if checked["done"] >= checked["total"]:  # the next node begins
+                    checked["total"] += node_total
+                checked["done"] += step
+                bar(checked["done"], checked["total"])
+
+            report = verify_log(store, trust_store(ctx, trust), nodes=list(nodes) or None,
+                                unsealed_grace=None if unsealed_grace < 0 else unsealed_grace,
+                                require_timestamps=require_timestamps, known_seals=kept, progress=progress)
     except LogUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(report.json() if as_json else report.text())

@@ -16,6 +16,13 @@ what it was about to. Several records passed in one call share one
 transaction (one disk flush), which is how the server logs a consumer's
 request and the bridge's response together.
 
+Concurrent ``record`` calls of one process (threads) are *group committed*
+(:mod:`viss_bridge.msglog.group`): everything waiting when the node's lock
+is obtained goes into one transaction; each call returns only after that
+transaction committed, and if it fails every call in it raises the same
+error. The chain head is read inside that transaction, under the node's
+lock, so several processes of one node keep one contiguous chain.
+
 Sealing runs on a thread in each worker process. Workers of one node take
 turns through a lease row (``msglog_sealer``) so only one seals at a time;
 a worker that dies holding the lease loses it after ``lease_seconds``. The
@@ -36,9 +43,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from viss_bridge.msglog import merkle
+from viss_bridge.msglog.group import GroupCommit, run_alone
 from viss_bridge.msglog.records import GENESIS, RecordInput, canonical_meta, chain_next, utc_text
 from viss_bridge.msglog.seals import build_seal
 from viss_bridge.msglog.store import LogStore, LogUnavailable
@@ -50,6 +58,9 @@ log = logging.getLogger("viss_bridge.msglog")
 INSERT = ("INSERT INTO msglog_record (node_id, seq, recorded_at, exchange_id, leg, direction, endpoint, dialect, client,"
           " service, message_id, user_id, subjects, status, fault_code, fault_id, duration_us, remote_addr, body,"
           " record_hash, chain_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+_Prepared = tuple[RecordInput, bytes, str]  # an entry, its bytes and their SHA-256 (hex)
 
 
 class _ProbeRolledBack(LogUnavailable):
@@ -78,7 +89,9 @@ class SealerStatus:
 class MessageLog:
     def __init__(self, url: str, node_id: str, *, signing_key: SigningKey | None = None, tsa_url: str | None = None,
                  seal_every: int = 1000, seal_interval_ms: int = 1000, max_seal_records: int = 50_000,
-                 tsa_max_outage: float = 300.0, tsa_timeout: float = 5.0, lease_seconds: float = 15.0) -> None:
+                 tsa_max_outage: float = 300.0, tsa_timeout: float = 5.0, lease_seconds: float = 15.0,
+                 group_commit: bool = True, max_batch: int = 256) -> None:
+        """``group_commit=False`` gives every ``record`` call its own transaction (the old way; a baseline)."""
         self.store = LogStore(url)
         self.node_id = node_id
         self.signing_key = signing_key
@@ -97,6 +110,11 @@ class MessageLog:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.group_commit = group_commit
+        self._group: GroupCommit[list[_Prepared], list[Receipt]] = GroupCommit(self._write, max_batch=max_batch)
+        self.commits = 0  # transactions committed by this process, and the record() calls they held
+        self.committed_calls = 0
+        self._stats_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Any) -> "MessageLog":
@@ -143,41 +161,58 @@ class MessageLog:
             return []
         if not self.store._schema_ready:
             self.open()
+        # Hash the (possibly large) bodies in the caller's thread, before any lock; only the small metadata is
+        # hashed inside the transaction (it holds the sequence number, known only there).
+        prepared = [(entry, bytes(entry.body)) for entry in entries]
+        item = [(entry, body, hashlib.sha256(body).hexdigest()) for entry, body in prepared]
+        if probe:
+            return run_alone(lambda take: self._write(take, probe=True), item)
+        if self.group_commit:
+            return self._group.submit(item)
+        return run_alone(self._write, item)
+
+    def _write(self, take: Callable[[], list[list[_Prepared]]], probe: bool = False) -> list[list[Receipt]]:
+        """One transaction: lock the node's head, take the waiting batch, chain and insert it, move the head."""
         store = self.store
-        receipts: list[Receipt] = []
-        # Hash the (possibly large) bodies before taking the node's lock; only the small metadata is hashed inside.
-        bodies = [bytes(entry.body) for entry in entries]
-        digests = [hashlib.sha256(body).hexdigest() for body in bodies]
+        results: list[list[Receipt]] = []
         with store.transaction() as cur:
             cur.execute(store.sql("SELECT seq, chain_hash FROM msglog_head WHERE node_id = ?"
                                   + (" FOR UPDATE" if store.is_pg else "")), (self.node_id,))
             row = cur.fetchone()
             if row is None:
                 raise LogUnavailable(f"node {self.node_id} has no chain head in the log store")
+            # The head is read under the node's lock, never cached: several processes append to one chain.
             seq, chain = int(row[0]), bytes(row[1])
+            batch = take()  # everyone who queued while this transaction waited for the lock rides along
             now = utc_text(dt.datetime.now(dt.timezone.utc))
             params = []
-            for entry, body, digest in zip(entries, bodies, digests):
-                seq += 1
-                values = {"node_id": self.node_id, "seq": seq, "recorded_at": now, "exchange_id": entry.exchange_id,
-                          "leg": entry.leg, "direction": entry.direction, "endpoint": entry.endpoint,
-                          "dialect": entry.dialect, "client": entry.client, "service": entry.service,
-                          "message_id": entry.message_id, "user_id": entry.user_id,
-                          "subjects": json.dumps(list(entry.subjects), ensure_ascii=False),
-                          "status": entry.status, "fault_code": entry.fault_code, "fault_id": entry.fault_id,
-                          "duration_us": entry.duration_us, "remote_addr": entry.remote_addr}
-                leaf = hashlib.sha256(canonical_meta(values, digest, len(body))).digest()
-                chain = chain_next(chain, leaf)
-                params.append((*values.values(), body, leaf, chain))
-                receipts.append(Receipt(self.node_id, seq, now, chain.hex()))
+            for item in batch:
+                receipts = []
+                for entry, body, digest in item:
+                    seq += 1
+                    values = {"node_id": self.node_id, "seq": seq, "recorded_at": now,
+                              "exchange_id": entry.exchange_id, "leg": entry.leg, "direction": entry.direction,
+                              "endpoint": entry.endpoint, "dialect": entry.dialect, "client": entry.client,
+                              "service": entry.service, "message_id": entry.message_id, "user_id": entry.user_id,
+                              "subjects": json.dumps(list(entry.subjects), ensure_ascii=False),
+                              "status": entry.status, "fault_code": entry.fault_code, "fault_id": entry.fault_id,
+                              "duration_us": entry.duration_us, "remote_addr": entry.remote_addr}
+                    leaf = hashlib.sha256(canonical_meta(values, digest, len(body))).digest()
+                    chain = chain_next(chain, leaf)
+                    params.append((*values.values(), body, leaf, chain))
+                    receipts.append(Receipt(self.node_id, seq, now, chain.hex()))
+                results.append(receipts)
             cur.executemany(store.sql(INSERT), params)
             cur.execute(store.sql("UPDATE msglog_head SET seq = ?, chain_hash = ? WHERE node_id = ?"),
                         (seq, chain, self.node_id))
             if probe:
                 raise _ProbeRolledBack("probe written and rolled back")
+        with self._stats_lock:
+            self.commits += 1
+            self.committed_calls += len(batch)
         if seq - self._known_sealed >= self.seal_every:
             self._wake.set()
-        return receipts
+        return results
 
     # -- sealing ---------------------------------------------------------------------
 

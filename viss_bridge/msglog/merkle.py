@@ -31,10 +31,11 @@ def root(record_hashes: Sequence[bytes]) -> bytes:
     """The Merkle tree hash of the leaves (iterative, level by level, same result as RFC 9162's MTH)."""
     if not record_hashes:
         return hashlib.sha256(b"").digest()
-    level = [leaf_hash(h) for h in record_hashes]
+    sha256 = hashlib.sha256  # inlined leaf_hash / node_hash: the verifier computes this for every record
+    level = [sha256(b"\x00" + h).digest() for h in record_hashes]
     # Level-by-level pairing with the odd last node promoted equals RFC 9162's split at powers of two.
     while len(level) > 1:
-        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        nxt = [sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt

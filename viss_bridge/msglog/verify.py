@@ -20,6 +20,10 @@ Detection and naming:
 - a forged seal: the signature or certificate fails; a deleted seal: the
   records it covered have no seal (named: its first record); unsealed records
   older than the grace period are reported too.
+
+A big log is checked in ranges at seal boundaries by a pool of processes (one
+per core), each streaming its records by keyset pagination, so memory does not
+grow with the log and every core works; see :func:`verify_node`.
 """
 
 from __future__ import annotations
@@ -27,16 +31,29 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
+from hashlib import sha256
+from typing import Any, Callable, Iterator
 
 from viss_bridge.msglog import merkle
-from viss_bridge.msglog.records import GENESIS, META_COLUMNS, chain_next, record_hash
+from viss_bridge.msglog.records import GENESIS, META_COLUMNS, row_record_hash
 from viss_bridge.msglog.seals import SealInvalid, read_seal, verify_seal
 from viss_bridge.msglog.store import LogStore
 from viss_bridge.msglog.tsp import TimestampError, verify_timestamp
 from viss_bridge.security.pki import TrustStore, subject_cn
 
-SELECT_RECORDS = ("SELECT " + ", ".join(META_COLUMNS) + ", body, record_hash, chain_hash FROM msglog_record "
-                  "WHERE node_id = ? ORDER BY seq")
+SELECT_PAGE = ("SELECT " + ", ".join(META_COLUMNS) + ", body, record_hash, chain_hash FROM msglog_record "
+               "WHERE node_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?")
+
+
+# Ranges handed to the worker processes: whole seals, about this many records each. Small enough that a
+# range's work arrays stay a few MB whatever the log's size, big enough that a range's fixed cost is noise.
+RANGE_RECORDS = 25_000
+# Below this many records one process is faster than starting a pool.
+PARALLEL_FROM = 60_000
+PAGE = 2_000  # keyset page: rows fetched per query
+
+
+Progress = Callable[[int, int], None]
 
 
 RECORD_KINDS = {"missing", "altered", "chain", "head"}
@@ -134,10 +151,16 @@ class VerifyReport:
 
 def verify_log(store: LogStore, trust: TrustStore, *, nodes: list[str] | None = None,
                unsealed_grace: float | None = 300.0, require_timestamps: bool = False,
-               known_seals: list[bytes] = ()) -> VerifyReport:  # type: ignore[assignment]
-    """Verify every node; ``known_seals`` are seal documents kept outside the database (they must all be in it)."""
+               known_seals: list[bytes] = (), workers: int | None = None,  # type: ignore[assignment]
+               progress: Progress | None = None, range_records: int = RANGE_RECORDS,
+               parallel_from: int = PARALLEL_FROM) -> VerifyReport:
+    """Verify every node; ``known_seals`` are seal documents kept outside the database (they must all be in it).
+
+    ``progress(done, total)`` gets the records checked so far of the node being verified and its total;
+    ``workers`` processes (default: one per core) share a big log (see :func:`verify_node`)."""
     started = time.perf_counter()
-    reports = [verify_node(store, node, trust, unsealed_grace=unsealed_grace, require_timestamps=require_timestamps)
+    reports = [verify_node(store, node, trust, unsealed_grace=unsealed_grace, require_timestamps=require_timestamps,
+                           workers=workers, progress=progress, range_records=range_records, parallel_from=parallel_from)
                for node in (nodes or store.nodes())]
     by_node = {r.node: r for r in reports}
     for data in known_seals:
@@ -182,19 +205,62 @@ def export_seals(store: LogStore, folder: str, since_seq: int = 0, node: str | N
     return count
 
 
+@dataclass(frozen=True)
+class RangeTask:
+    """Records ``first..last`` of ``node`` and the seals starting in ``seal_from..seal_to``."""
+
+    node: str
+    first: int
+    last: int
+    seal_from: int
+    seal_to: int
+    start: int  # the node's first live record (after purged archives) and the chain value before it
+    start_chain: bytes
+    final: bool  # the last range: its tail is checked against the head by the caller
+    require_timestamps: bool
+
+
+@dataclass
+class RangeResult:
+    records: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    seals: int = 0
+    sealed_to: int = 0
+    timestamps: int = 0
+    signers: set[str] = field(default_factory=set)
+    tsas: set[str] = field(default_factory=set)
+    latest_time: str | None = None
+    next_expected: int = 0  # one past the last record seen (the range's first if none)
+    last_stored: bytes = b""  # the stored chain hash of the last record seen (or the one handed in)
+    pure_end: bytes | None = None  # the chain recomputed from contents at ``last`` (None: unknown, e.g. a gap)
+    boundary: tuple[int, int, bytes] | None = None  # a valid seal starting at ``first``: (first, last, previous head)
+
+
 def verify_node(store: LogStore, node: str, trust: TrustStore, *, unsealed_grace: float | None = 300.0,
-                require_timestamps: bool = False) -> NodeReport:
+                require_timestamps: bool = False, workers: int | None = None, progress: Progress | None = None,
+                range_records: int = RANGE_RECORDS, parallel_from: int = PARALLEL_FROM) -> NodeReport:
+    """Verify one node's chain, records and seals; big logs in ``workers`` processes (default: one per core).
+
+    The records are cut into ranges at seal boundaries. Each range is checked on its own, streaming its
+    records by keyset pagination: record hashes, stored chain links (from the stored chain hash just before
+    the range), gaps, and every seal starting in it (signature, time-stamp, Merkle root, chain heads, the
+    recomputed chain starting from that same stored hash). Where two ranges meet, the recomputed chain at the
+    end of one must equal the previous chain head of the seal that starts the next. Memory is bounded by a
+    range, not the log; ``progress(done, total)`` is called as records are checked.
+    """
     report = NodeReport(node)
     problems = report.problems
 
     def problem(seq: int | None, kind: str, message: str) -> None:
         problems.append(Problem(node, seq, kind, message))
 
-    head = store.query("SELECT seq, chain_hash FROM msglog_head WHERE node_id = ?", (node,))
+    # One statement, so the head and the last record are one snapshot even while the node appends.
+    head = store.query("SELECT h.seq, h.chain_hash, (SELECT MAX(r.seq) FROM msglog_record r WHERE r.node_id = h.node_id) "
+                       "FROM msglog_head h WHERE h.node_id = ?", (node,))
     if not head:
         problem(None, "head", "has no chain head")
         return report
-    head_seq, head_chain = int(head[0][0]), bytes(head[0][1])
+    head_seq, head_chain, max_seq = int(head[0][0]), bytes(head[0][1]), int(head[0][2] or 0)
     report.head_seq = head_seq
     # Archived and purged records: the chain continues from the last purged archive's digest.
     start, start_chain = 1, GENESIS
@@ -203,112 +269,52 @@ def verify_node(store: LogStore, node: str, trust: TrustStore, *, unsealed_grace
     if purged:
         start, start_chain = int(purged[0][0]) + 1, bytes(purged[0][1])
     report.first_seq = start
-    seals = [(int(r[0]), int(r[1]), bytes(r[2]), r[3]) for r in store.query(
-        "SELECT first_seq, last_seq, seal_xml, tsr FROM msglog_seal WHERE node_id = ? AND last_seq >= ? ORDER BY first_seq",
+    bounds = [(int(r[0]), int(r[1])) for r in store.query(
+        "SELECT first_seq, last_seq FROM msglog_seal WHERE node_id = ? AND last_seq >= ? ORDER BY first_seq",
         (node, start))]
-    max_rows = store.query("SELECT MAX(seq) FROM msglog_record WHERE node_id = ?", (node,))
-    max_seq = int(max_rows[0][0] or 0)
-    # Size the work arrays by the records that exist: a head or seal claiming more is reported, not allocated.
-    top = max_seq
-    size = max(0, top - start + 1)
-    leaves = bytearray(32 * size)
-    pure = bytearray(32 * size)  # the chain recomputed from record contents alone
-    present = bytearray(size)
-
-    expected = start
-    prev_stored, prev_pure = start_chain, start_chain
-    for row in store.stream(SELECT_RECORDS, (node,)):
-        values = dict(zip(META_COLUMNS, row[:len(META_COLUMNS)]))
-        seq = int(values["seq"])
-        body, stored_leaf, stored_chain = bytes(row[-3]), bytes(row[-2]), bytes(row[-1])
-        if seq < start:
-            continue  # archived (and kept until retention deletes it)
-        report.records += 1
-        if seq != expected:
-            if seq > expected:
-                problem(expected, "missing", f"is missing (records {expected}..{seq - 1} deleted)"
-                        if seq - 1 > expected else "is missing (deleted)")
-            prev_pure = None  # type: ignore[assignment]
-            expected = seq
-        _, leaf = record_hash(values, body)
-        pos = seq - start
-        leaves[pos * 32:pos * 32 + 32] = leaf
-        present[pos] = 1
-        if leaf != stored_leaf:
-            problem(seq, "altered", "content does not match its record hash (message bytes or metadata altered)")
-        elif chain_next(prev_stored, leaf) != stored_chain:
-            problem(seq, "chain", "chain link broken (record inserted, reordered, or its hashes rewritten)")
-        if prev_pure is not None:
-            prev_pure = chain_next(prev_pure, leaf)
-            pure[pos * 32:pos * 32 + 32] = prev_pure
-        prev_stored = stored_chain
-        report.latest_time = values["recorded_at"]
-        expected = seq + 1
-    if expected <= head_seq:
-        problem(expected, "missing", f"is missing (records {expected}..{head_seq} deleted from the end of the log)")
-    elif head_seq < expected - 1:
-        problem(head_seq + 1, "head", f"lies beyond the chain head {head_seq} (head rewound or records inserted)")
-    elif expected - 1 >= start and head_chain != prev_stored:
-        problem(head_seq, "head", "the node's head digest does not match the last record")
-
-    def pure_at(seq: int) -> bytes | None:
-        if seq == start - 1:
-            return start_chain
-        pos = seq - start
-        if pos < 0 or pos >= size or not present[pos]:
-            return None
-        value = bytes(pure[pos * 32:pos * 32 + 32])
-        return None if value == bytes(32) else value
-
-    # Seals: contiguous cover, signature, content against the records, time-stamp.
+    # Seals: a contiguous cover from the first live record.
     next_start = start
-    for first, last, xml, tsr in seals:
+    for first, last in bounds:
         if first > next_start:
             problem(next_start, "seal-missing", f"records {next_start}..{first - 1} have no seal (seal deleted?)")
         elif first < next_start:
             problem(first, "seal-overlap", f"seal {first}..{last} overlaps an earlier seal")
         next_start = max(next_start, last + 1)
-        stamp, stamp_error = None, None
-        if tsr is not None:  # a valid time-stamp fixes the moment the seal's certificate must have been valid
-            try:
-                stamp = verify_timestamp(bytes(tsr), read_seal(xml).signature_value, trust)
-            except (TimestampError, SealInvalid) as exc:
-                stamp_error = str(exc)
-        try:
-            info, signer = verify_seal(xml, trust, at=stamp.gen_time if stamp else None)
-        except SealInvalid as exc:
-            problem(first, "seal-forged", f"seal {first}..{last}: {exc}")
-            continue
-        report.seals += 1
-        report.sealed_to = max(report.sealed_to, last)
-        report.signers.add(subject_cn(signer) or signer.subject.rfc4514_string())
-        if (info.node, info.first_seq, info.last_seq) != (node, first, last):
-            problem(first, "seal-forged", f"seal {first}..{last}: signed content says {info.node} "
-                                          f"{info.first_seq}..{info.last_seq}")
-            continue
-        lo, hi = first - start, last - start
-        if lo < 0 or hi >= size or not all(present[lo:hi + 1]):
-            problem(first, "seal-records", f"seal {first}..{last}: records it covers are missing")
-            continue
-        root = merkle.root([bytes(leaves[i * 32:i * 32 + 32]) for i in range(lo, hi + 1)])
-        if root != info.merkle_root:
-            problem(first, "seal-merkle", f"seal {first}..{last}: Merkle root does not match the records "
-                                          "(a record in this range was altered)")
-        if pure_at(first - 1) not in (None, info.previous_chain_head):
-            problem(first, "seal-chain", f"seal {first}..{last}: previous chain head does not match the records")
-        if pure_at(last) not in (None, info.chain_head):
-            problem(first, "seal-chain", f"seal {first}..{last}: chain head does not match the records")
-        if tsr is None:
-            if require_timestamps:
-                problem(first, "timestamp-missing", f"seal {first}..{last} has no time-stamp")
-            continue
-        if stamp is None:
-            problem(first, "timestamp", f"seal {first}..{last}: time-stamp invalid: {stamp_error}")
-            continue
-        report.timestamps += 1
-        report.tsas.add(subject_cn(stamp.tsa) or "?")
-        if stamp.gen_time < _parse(info.created) - dt.timedelta(seconds=5):
-            problem(first, "timestamp", f"seal {first}..{last}: time-stamp {stamp.gen_time} predates the seal")
+
+    top = max(max_seq, start - 1)
+    tasks = plan_ranges(node, start, start_chain, top, bounds, range_records, require_timestamps)
+    total = max(0, top - start + 1)
+    parallel = (len(tasks) > 1 and total >= parallel_from and (workers is None or workers > 1)
+                and _shareable(store))
+    if not parallel and len(tasks) > 1:
+        tasks = plan_ranges(node, start, start_chain, top, bounds, None, require_timestamps)
+    results = _run(store, trust, tasks, workers, progress, total) if parallel else \
+        [check_range(store, task, trust, progress=progress, total=total) for task in tasks]
+
+    previous: RangeResult | None = None
+    for task, result in zip(tasks, results):
+        report.records += result.records
+        report.seals += result.seals
+        report.sealed_to = max(report.sealed_to, result.sealed_to)
+        report.timestamps += result.timestamps
+        report.signers |= result.signers
+        report.tsas |= result.tsas
+        report.latest_time = result.latest_time or report.latest_time
+        problems.extend(result.problems)
+        if previous is not None and previous.pure_end is not None and result.boundary is not None:
+            first, last, claimed = result.boundary
+            if claimed != previous.pure_end:
+                problem(first, "seal-chain", f"seal {first}..{last}: previous chain head does not match the records")
+        previous = result
+    expected = results[-1].next_expected
+    last_stored = results[-1].last_stored
+    if expected <= head_seq:
+        problem(expected, "missing", f"is missing (records {expected}..{head_seq} deleted from the end of the log)")
+    elif head_seq < expected - 1:
+        problem(head_seq + 1, "head", f"lies beyond the chain head {head_seq} (head rewound or records inserted)")
+    elif expected - 1 >= start and head_chain != last_stored:
+        problem(head_seq, "head", "the node's head digest does not match the last record")
+
     top_record = max(expected - 1, head_seq)
     report.unsealed = max(0, top_record - max(next_start - 1, start - 1))
     if report.unsealed and unsealed_grace is not None:
@@ -320,6 +326,214 @@ def verify_node(store: LogStore, node: str, trust: TrustStore, *, unsealed_grace
                                                     f"(grace {unsealed_grace:.0f} s): seal missing or sealer down")
     problems.sort(key=lambda p: (p.kind not in RECORD_KINDS, p.seq if p.seq is not None else -1))
     return report
+
+
+def plan_ranges(node: str, start: int, start_chain: bytes, top: int, bounds: list[tuple[int, int]],
+                range_records: int | None, require_timestamps: bool) -> list[RangeTask]:
+    """Cut ``start..top`` into ranges of about ``range_records`` (None: one range), only where no seal spans the cut."""
+    cuts: list[int] = []
+    if range_records is not None:
+        covered_to, begin = start - 1, start
+        for first, last in bounds:
+            if first > covered_to and first > begin and first <= top and first - begin >= range_records:
+                cuts.append(first)
+                begin = first
+            covered_to = max(covered_to, last)
+    edges = [start, *cuts, top + 1]
+    tasks = []
+    for i in range(len(edges) - 1):
+        final = i == len(edges) - 2
+        tasks.append(RangeTask(node, edges[i], edges[i + 1] - 1, seal_from=edges[i] if i else -(2 ** 62),
+                               seal_to=2 ** 62 if final else edges[i + 1] - 1, start=start, start_chain=start_chain,
+                               final=final, require_timestamps=require_timestamps))
+    return tasks
+
+
+def _shareable(store: LogStore) -> bool:
+    """Can other processes open this store? (Not an in-memory SQLite database.)"""
+    return store.is_pg or (store.path != ":memory:" and "mode=memory" not in store.path)
+
+
+def check_range(store: LogStore, task: RangeTask, trust: TrustStore, *, progress: Progress | None = None,
+                total: int = 0) -> RangeResult:
+    """Check one range's records and the seals that start in it (see :func:`verify_node`)."""
+    node, first_seq, last_seq, start = task.node, task.first, task.last, task.start
+    result = RangeResult(next_expected=first_seq)
+    problems = result.problems
+
+    def problem(seq: int | None, kind: str, message: str) -> None:
+        problems.append(Problem(node, seq, kind, message))
+
+    # The chain hash before the range, as stored: the link check of the range's first record starts from it
+    # (as a single pass over the whole log would), and so does the recomputed chain of a range after the first.
+    prev_stored, prev_pure = task.start_chain, task.start_chain
+    if first_seq > start:
+        before = store.query("SELECT seq, chain_hash FROM msglog_record WHERE node_id = ? AND seq >= ? AND seq < ? "
+                             "ORDER BY seq DESC LIMIT 1", (node, start, first_seq))
+        prev_stored = bytes(before[0][1]) if before else task.start_chain
+        prev_pure = bytes(before[0][1]) if before and int(before[0][0]) == first_seq - 1 else None
+    base_pure = prev_pure
+    size = max(0, last_seq - first_seq + 1)
+    leaves = bytearray(32 * size)
+    pure = bytearray(32 * size)  # the chain recomputed from record contents alone
+    present = bytearray(size)
+
+    expected = first_seq
+    seen = 0
+    for row in _records(store, node, max(first_seq, start), last_seq):
+        seq = row[1]
+        seq = seq if seq.__class__ is int else int(seq)
+        body, stored_leaf, stored_chain = bytes(row[18]), bytes(row[19]), bytes(row[20])
+        if seq != expected:
+            if seq > expected:
+                problem(expected, "missing", f"is missing (records {expected}..{seq - 1} deleted)"
+                        if seq - 1 > expected else "is missing (deleted)")
+            prev_pure = None
+            expected = seq
+        leaf = row_record_hash(row, body)
+        pos = (seq - first_seq) * 32
+        leaves[pos:pos + 32] = leaf
+        present[seq - first_seq] = 1
+        if prev_pure is not None:
+            link = sha256(prev_pure + leaf).digest()
+            same = prev_pure == prev_stored  # the usual case: one hash serves both chains
+            prev_pure = link
+            pure[pos:pos + 32] = link
+        else:
+            same = False
+        if leaf != stored_leaf:
+            problem(seq, "altered", "content does not match its record hash (message bytes or metadata altered)")
+        elif (link if same else sha256(prev_stored + leaf).digest()) != stored_chain:
+            problem(seq, "chain", "chain link broken (record inserted, reordered, or its hashes rewritten)")
+        prev_stored = stored_chain
+        expected = seq + 1
+        seen += 1
+        if progress is not None and seen % PAGE == 0:
+            progress(PAGE, total)
+    if seen:
+        result.latest_time = row[2]
+    result.records = seen
+    if progress is not None and seen % PAGE:
+        progress(seen % PAGE, total)
+    if not task.final and expected <= last_seq:
+        problem(expected, "missing", f"is missing (records {expected}..{last_seq} deleted)"
+                if last_seq > expected else "is missing (deleted)")
+    result.next_expected = expected
+    result.last_stored = prev_stored
+
+    def pure_at(seq: int) -> bytes | None:
+        if seq == first_seq - 1:
+            return base_pure
+        pos = seq - first_seq
+        if pos < 0 or pos >= size or not present[pos]:
+            return None
+        value = bytes(pure[pos * 32:pos * 32 + 32])
+        return None if value == bytes(32) else value
+
+    result.pure_end = pure_at(last_seq) if size else base_pure
+
+    # The seals starting in this range: signature, content against the records, time-stamp.
+    for first, last, xml, tsr in store.query(
+            "SELECT first_seq, last_seq, seal_xml, tsr FROM msglog_seal WHERE node_id = ? AND last_seq >= ? "
+            "AND first_seq BETWEEN ? AND ? ORDER BY first_seq", (node, start, task.seal_from, task.seal_to)):
+        first, last, xml = int(first), int(last), bytes(xml)
+        stamp, stamp_error = None, None
+        if tsr is not None:  # a valid time-stamp fixes the moment the seal's certificate must have been valid
+            try:
+                stamp = verify_timestamp(bytes(tsr), read_seal(xml).signature_value, trust)
+            except (TimestampError, SealInvalid) as exc:
+                stamp_error = str(exc)
+        try:
+            info, signer = verify_seal(xml, trust, at=stamp.gen_time if stamp else None)
+        except SealInvalid as exc:
+            problem(first, "seal-forged", f"seal {first}..{last}: {exc}")
+            continue
+        result.seals += 1
+        result.sealed_to = max(result.sealed_to, last)
+        result.signers.add(subject_cn(signer) or signer.subject.rfc4514_string())
+        if (info.node, info.first_seq, info.last_seq) != (node, first, last):
+            problem(first, "seal-forged", f"seal {first}..{last}: signed content says {info.node} "
+                                          f"{info.first_seq}..{info.last_seq}")
+            continue
+        lo, hi = first - first_seq, last - first_seq
+        if lo < 0 or hi >= size or not all(present[lo:hi + 1]):
+            problem(first, "seal-records", f"seal {first}..{last}: records it covers are missing")
+            continue
+        root = merkle.root([bytes(leaves[i * 32:i * 32 + 32]) for i in range(lo, hi + 1)])
+        if root != info.merkle_root:
+            problem(first, "seal-merkle", f"seal {first}..{last}: Merkle root does not match the records "
+                                          "(a record in this range was altered)")
+        if first == first_seq and first_seq > start:
+            result.boundary = (first, last, info.previous_chain_head)  # checked by the caller against the range before
+        elif pure_at(first - 1) not in (None, info.previous_chain_head):
+            problem(first, "seal-chain", f"seal {first}..{last}: previous chain head does not match the records")
+        if pure_at(last) not in (None, info.chain_head):
+            problem(first, "seal-chain", f"seal {first}..{last}: chain head does not match the records")
+        if tsr is None:
+            if task.require_timestamps:
+                problem(first, "timestamp-missing", f"seal {first}..{last} has no time-stamp")
+            continue
+        if stamp is None:
+            problem(first, "timestamp", f"seal {first}..{last}: time-stamp invalid: {stamp_error}")
+            continue
+        result.timestamps += 1
+        result.tsas.add(subject_cn(stamp.tsa) or "?")
+        if stamp.gen_time < _parse(info.created) - dt.timedelta(seconds=5):
+            problem(first, "timestamp", f"seal {first}..{last}: time-stamp {stamp.gen_time} predates the seal")
+    return result
+
+
+def _records(store: LogStore, node: str, first: int, last: int) -> Iterator[tuple[Any, ...]]:
+    """Rows ``first..last`` in sequence order, a page per query (keyset pagination: no cursor held open)."""
+    after = first - 1
+    while after < last:
+        rows = store.query(SELECT_PAGE, (node, after, last, PAGE))
+        if not rows:
+            return
+        yield from rows
+        after = int(rows[-1][1])
+
+
+# -- the worker pool ---------------------------------------------------------------------------------
+
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(url: str, read_only: bool, anchors: list[bytes], intermediates: list[bytes]) -> None:
+    from cryptography import x509
+
+    _worker["store"] = LogStore(url, read_only=read_only)
+    _worker["trust"] = TrustStore([x509.load_der_x509_certificate(c) for c in anchors],
+                                  [x509.load_der_x509_certificate(c) for c in intermediates])
+
+
+def _check_in_worker(task: RangeTask) -> RangeResult:
+    return check_range(_worker["store"], task, _worker["trust"])
+
+
+def _run(store: LogStore, trust: TrustStore, tasks: list[RangeTask], workers: int | None,
+         progress: Progress | None, total: int) -> list[RangeResult]:
+    """Check the ranges in a pool of processes, results in range order; progress as each range finishes."""
+    import multiprocessing
+    import os
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    count = workers or os.cpu_count() or 1
+    # fork starts in milliseconds, but is only safe from a process without other threads (the CLI).
+    method = "fork" if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    der = [c.public_bytes(Encoding.DER) for c in trust.anchors], [c.public_bytes(Encoding.DER) for c in trust.intermediates]
+    with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context(method), initializer=_init_worker,
+                             initargs=(store.url, store.read_only, *der)) as pool:
+        futures = [pool.submit(_check_in_worker, task) for task in tasks]
+        results = []
+        for task, future in zip(tasks, futures):
+            results.append(future.result())
+            if progress is not None:
+                progress(task.last - task.first + 1, total)
+    return results
 
 
 def _parse(text: str) -> dt.datetime:
