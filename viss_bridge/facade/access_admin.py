@@ -11,11 +11,9 @@ a reason, and revokes permissions. Every step is audited by the access package.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any, Callable
 
 from spyne import Boolean, ComplexModel, DateTime, Integer64, ServiceBase, Unicode, rpc
-from spyne.interface.wsdl import Wsdl11
 
 from viss_bridge.access.audit import AuditFailed
 from viss_bridge.access.identity import Authenticator, Caller
@@ -26,7 +24,7 @@ from viss_bridge.facade.callers import CALLER_ENV, read_caller_header, resolve_c
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.pipeline import HttpAnswer
-from viss_bridge.facade.soap_runtime import (SoapRequest, SoapResponse, bounded_int, make_spyne_wsgi,
+from viss_bridge.facade.soap_runtime import (SpyneWsdl, SoapRequest, SoapResponse, bounded_int, make_spyne_wsgi,
                                              run_spyne)
 from viss_bridge.xml import NS_SOAP11, local_name
 
@@ -95,8 +93,7 @@ class AccessAdminFacade:
         self.base_url = base_url.rstrip("/")
         self.on_change = on_change or (lambda _client: None)
         self.wsgi = make_spyne_wsgi([self._service_class()], ACCESS_TNS, "viss_bridge_access")
-        self._wsdl: bytes | None = None
-        self._lock = threading.Lock()
+        self.wsdl_document = SpyneWsdl(self.wsgi, f"{self.base_url}/access")
 
     def _service_class(self) -> type[ServiceBase]:
         facade = self
@@ -194,13 +191,6 @@ class AccessAdminFacade:
     def wsdl(self, published: Any, environ: dict[str, Any], query: dict[str, list[str]]) -> HttpAnswer:
         return HttpAnswer.xml(self.wsdl_document())
 
-    def wsdl_document(self) -> bytes:
-        with self._lock:
-            if self._wsdl is None:
-                document = Wsdl11(self.wsgi.app.interface)
-                document.build_interface_document(f"{self.base_url}/access")
-                self._wsdl = document.get_interface_document()
-            return self._wsdl
 
 
 def _quota(quota: int | None) -> int | None:

@@ -13,10 +13,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import threading
 
 from spyne import Boolean, ComplexModel, DateTime, Integer, Integer64, ServiceBase, Unicode, rpc
-from spyne.interface.wsdl import Wsdl11
 
 from viss_bridge.access.identity import Authenticator, Caller
 from viss_bridge.catalog.catalog import Catalog
@@ -28,7 +26,7 @@ from viss_bridge.facade.callers import CALLER_ENV, read_caller_header, resolve_c
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.guarded_read import GuardedRead, narrowed
 from viss_bridge.facade.pipeline import HttpAnswer
-from viss_bridge.facade.soap_runtime import (REQUEST_CONTEXT, SoapRequest, SoapResponse, bounded_int, make_spyne_wsgi,
+from viss_bridge.facade.soap_runtime import (SpyneWsdl, REQUEST_CONTEXT, SoapRequest, SoapResponse, bounded_int, make_spyne_wsgi,
                                              run_spyne)
 from viss_bridge.facade.spyne_models import RecordModels
 from viss_bridge.xml import NS_SOAP11, local_name
@@ -131,8 +129,7 @@ class CatalogFacade:
             "nextSince": Integer64(**_required), "hasMore": Boolean(**_required)})
         self.any_record, self.change, self.page = any_record, change, page
         self.wsgi = make_spyne_wsgi([self._service_class()], CATALOG_TNS, "viss_bridge_catalog")
-        self._wsdl: bytes | None = None
-        self._wsdl_lock = threading.Lock()
+        self.wsdl = SpyneWsdl(self.wsgi, f"{self.base_url}/catalog")
 
     # -- helpers used by the operations -----------------------------------------
 
@@ -234,13 +231,6 @@ class CatalogFacade:
                               f"{', '.join(OPERATIONS)} in namespace {CATALOG_TNS}")
         return run_spyne(self.wsgi, environ, request, info)
 
-    def wsdl(self) -> bytes:
-        with self._wsdl_lock:
-            if self._wsdl is None:
-                document = Wsdl11(self.wsgi.app.interface)
-                document.build_interface_document(f"{self.base_url}/catalog")
-                self._wsdl = document.get_interface_document()
-            return self._wsdl
 
 
 class CatalogEndpoint:

@@ -15,17 +15,15 @@ The WSDL is at ``GET /tracker?wsdl``; the services are called at ``/xroad``.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any, Callable
 
 from spyne import Boolean, ComplexModel, DateTime, Integer, Integer64, ServiceBase, Unicode, rpc
-from spyne.interface.wsdl import Wsdl11
 
 from viss_bridge.access.registry import AccessRegistry, AccessStoreUnavailable, PermissionProblem
 from viss_bridge.access.tracker import DataTracker, person_key
 from viss_bridge.facade import faults
 from viss_bridge.facade.faults import BridgeFault
-from viss_bridge.facade.soap_runtime import (REQUEST_CONTEXT, SoapRequest, SoapResponse, bounded_int,
+from viss_bridge.facade.soap_runtime import (SpyneWsdl, REQUEST_CONTEXT, SoapRequest, SoapResponse, bounded_int,
                                              make_spyne_wsgi, run_spyne)
 from viss_bridge.facade.xroad_wsdl import add_xroad_headers
 
@@ -73,8 +71,8 @@ class DataTrackerService:
         self.personal_dataset = personal_dataset  # name -> the Dataset if it has personal data (a subject), else None
         self.base_url = base_url.rstrip("/")
         self.wsgi = make_spyne_wsgi([self._service_class()], TRACKER_TNS, "viss_bridge_datatracker", echo_header=True)
-        self._wsdl: bytes | None = None
-        self._lock = threading.Lock()
+        location = f"{self.base_url}/xroad"
+        self.wsdl = SpyneWsdl(self.wsgi, location, lambda body: add_xroad_headers(body, {}, location))
 
     def can_handle(self, call: Any) -> bool:
         """The tracker's services, addressed to the bridge's own provider id (an X-Road handler)."""
@@ -155,11 +153,3 @@ class DataTrackerService:
         call.client = caller.client_id
         return run_spyne(self.wsgi, environ, request, call)
 
-    def wsdl(self) -> bytes:
-        with self._lock:
-            if self._wsdl is None:
-                document = Wsdl11(self.wsgi.app.interface)
-                location = f"{self.base_url}/xroad"
-                document.build_interface_document(location)
-                self._wsdl = add_xroad_headers(document.get_interface_document(), {}, location)
-            return self._wsdl

@@ -394,24 +394,21 @@ class LegacyContractFacade:
         values: dict[str, Any] = {mapping.items: items}
         if mapping.more:
             values[mapping.more] = more
-        envelope = etree.Element(f"{{{NS_SOAP11}}}Envelope", nsmap={"soap": NS_SOAP11})
-        body = etree.SubElement(envelope, f"{{{NS_SOAP11}}}Body")
-        element = operation.response_element
-        try:
-            element.render(body, element(**values))
-        except zeep.exceptions.ValidationError as exc:
-            raise BridgeFault(faults.ACCESS_DENIED, f"The answer cannot be given in this contract: {exc.message} "
-                                                    "(does the permission cover every field the contract requires?)") from None
-        return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+        return self._envelope(operation, values)
 
-    @staticmethod
-    def _render(operation: BoundOperation, record: dict[str, Any] | None) -> bytes:
-        envelope = etree.Element(f"{{{NS_SOAP11}}}Envelope", nsmap={"soap": NS_SOAP11})
-        body = etree.SubElement(envelope, f"{{{NS_SOAP11}}}Body")
-        element = operation.response_element
+    @classmethod
+    def _render(cls, operation: BoundOperation, record: dict[str, Any] | None) -> bytes:
         values = {}
         if record is not None:
             values[operation.mapping.response or ""] = map_to_legacy(operation.mapping.fields, record)
+        return cls._envelope(operation, values)
+
+    @staticmethod
+    def _envelope(operation: BoundOperation, values: dict[str, Any]) -> bytes:
+        """The answer in the old contract's own response element, rendered by its schema."""
+        envelope = etree.Element(f"{{{NS_SOAP11}}}Envelope", nsmap={"soap": NS_SOAP11})
+        body = etree.SubElement(envelope, f"{{{NS_SOAP11}}}Body")
+        element = operation.response_element
         try:
             element.render(body, element(**values))
         except zeep.exceptions.ValidationError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -175,6 +176,27 @@ def make_spyne_wsgi(services: list[type], tns: str, name: str,
         app.event_manager.add_listener("method_return_document", _echo_request_header)
     # chunked=True: Spyne 2.14's non-chunked path joins bytes with str and fails.
     return WsgiApplication(app, chunked=True, max_content_length=1 << 62)
+
+
+class SpyneWsdl:
+    """A Spyne app's WSDL, rendered once (on first request) for one address."""
+
+    def __init__(self, wsgi: WsgiApplication, location: str,
+                 finish: Callable[[bytes], bytes] | None = None) -> None:
+        self._wsgi, self._location, self._finish = wsgi, location, finish
+        self._document: bytes | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> bytes:
+        with self._lock:
+            if self._document is None:
+                from spyne.interface.wsdl import Wsdl11
+
+                document = Wsdl11(self._wsgi.app.interface)
+                document.build_interface_document(self._location)
+                body = document.get_interface_document()
+                self._document = self._finish(body) if self._finish else body
+            return self._document
 
 
 def _echo_request_header(ctx) -> None:  # type: ignore[no-untyped-def]
