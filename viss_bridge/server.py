@@ -34,13 +34,15 @@ from viss_bridge.facade.access_admin import AccessAdminFacade
 from viss_bridge.facade.catalog_native import CATALOG_TNS, CatalogFacade
 from viss_bridge.facade.datatracker import DataTrackerService
 from viss_bridge.facade.faults import BridgeFault
-from viss_bridge.facade.exchange import CallInfo, Exchange, ExchangeSink, settle_uses
+from viss_bridge.facade.exchange import CallInfo, Exchange, ExchangeSink, record_exchange, settle_uses
 from viss_bridge.facade.logging_sink import MessageLogAuditSink, MessageLogSink, sign_response
 from viss_bridge.msglog import LogUnavailable, MessageLog
 from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, parse_soap, read_body, to_bridge_fault
 from viss_bridge.facade.legacy_contract import LegacyContractFacade, LegacyContracts
 from viss_bridge.facade.sources import ProviderLegSink, SourceRouter
 from viss_bridge.facade.replay import ReplayTable
+from viss_bridge.facade.guarded_read import GuardedRead
+from viss_bridge.facade.rest import RestFace
 from viss_bridge.facade.xroad import XRoadFacade, client_list_json, client_list_xml
 from viss_bridge.facade.xroad import METASERVICES as XROAD_METASERVICES
 from viss_bridge.facade.access_admin import OPERATIONS as ACCESS_OPERATIONS
@@ -122,6 +124,10 @@ class BridgeApp:
         self.legacy = LegacyContractFacade(LegacyContracts(settings.legacy_folder), self.sources, self.policy,
                                            self.authenticator)
         self.viss = make_viss_facade(settings, self.engine, self.sources, self.policy, self.registry, self.replay)
+        # The DAGR-style REST face (issue 13): the same guarded read, log and settling as the SOAP faces.
+        self.rest = RestFace(lambda: self.current().catalog, GuardedRead(self.sources, self.policy), self.registry,
+                             self.authenticator, self.sinks, settings.base_url,
+                             trust_client_header=settings.trust_client_header, refusal=self.msglog.refusal)
         self.catalog_folder = Path(settings.catalog_dir)
         self._lock = threading.Lock()
         self._checked = 0.0
@@ -228,6 +234,8 @@ class BridgeApp:
         handler = self.routes.get(path.rstrip("/") or "/")
         if handler is None and path.startswith("/legacy/"):
             handler = self._legacy
+        if handler is None and (path == "/rest" or path.startswith("/rest/")):
+            handler = self.rest
         if handler is None:
             return _plain(start_response, 404, f"no endpoint at {path}; see / for the list\n")
         try:
@@ -320,16 +328,8 @@ class BridgeApp:
 
     def _record(self, exchange: Exchange, response: SoapResponse, soap_ns: str = NS_SOAP11) -> SoapResponse:
         """Hand the exchange to every sink; if one fails, answer LoggingFailed and no data."""
-        for sink in self.sinks:
-            try:
-                sink.record(exchange)
-            except Exception as exc:
-                fault = BridgeFault(faults.LOGGING_FAILED,
-                                    "The message log could not be written; the request was not served")
-                log.error("message log write failed", exc_info=exc,
-                          extra={"fault_id": fault.fault_id, "endpoint": exchange.endpoint})
-                return _fault_response(fault, soap_ns)
-        return response
+        fault = record_exchange(self.sinks, exchange)
+        return response if fault is None else _fault_response(fault, soap_ns)
 
     def _xroad(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") == "GET":
@@ -524,7 +524,8 @@ class BridgeApp:
                           "current_permissions": f"{base}/access/permissions",
                           "tracker_wsdl": f"{base}/tracker?wsdl",
                           "viss": f"{base}/viss", "viss_wsdl": f"{base}/viss?wsdl",
-                          "metrics": f"{base}/metrics"},
+                          "metrics": f"{base}/metrics", "rest": f"{base}/rest/service_list",
+                          "rest_openapi": f"{base}/rest/openapi.json"},
             "legacy_contracts": {name: f"{base}/legacy/{name}" for name in self.legacy.contracts.names()},
             "datasets": [d.dataset for d in published.catalog],
             "catalog_namespace": CATALOG_TNS,
