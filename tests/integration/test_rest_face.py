@@ -352,3 +352,22 @@ def test_schemathesis_finds_no_server_error_and_only_conforming_answers(node) ->
         assert generated == passed
         total += int(generated)
     assert 100 < total < 2000  # bounded, and yet a real run
+
+
+def test_the_curl_examples_of_docs_rest_run(node, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """docs/rest.md: every shell block runs as written against a development-mode node with the demo data."""
+    import os
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "rest.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```sh\n(.*?)```", guide, flags=re.S)
+    assert len(blocks) == 3
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    out = []
+    for block in blocks:
+        result = subprocess.run(["bash", "-euo", "pipefail", "-c", block.replace("http://127.0.0.1:8080", node.url)],
+                                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, f"{block}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        out.append(result.stdout)
+    assert '"service_name":"fpr_person"' in out[1] and '"permission_number"' in out[1]
+    validate(__import__("json").loads((tmp_path / "openapi.json").read_text()))
+    assert "access-denied" in out[2] and "\n403\n" in out[2] and "not-found" in out[2] and "\n404\n" in out[2]
