@@ -329,21 +329,22 @@ def test_openapi_is_valid_and_narrowed_to_the_caller(node) -> None:  # type: ign
     assert "/rest/service_list" in anonymous
 
 
-def run_schemathesis(node: RunningBridge, *args: str) -> subprocess.CompletedProcess[str]:
+def run_schemathesis(node: RunningBridge, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The schemathesis CLI, run in ``folder`` (it keeps its cache in .schemathesis/ of the working directory)."""
     command = [str(Path(sys.executable).with_name("schemathesis")), "run", f"{node.url}/rest/openapi.json",
                "--header", f"X-Road-Client: {DEMO_CONSUMER}", "--max-examples", "20", "--workers", "1",
                "--seed", "13", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=folder)
 
 
-def test_schemathesis_finds_no_server_error_and_only_conforming_answers(node) -> None:  # type: ignore[no-untyped-def]
+def test_schemathesis_finds_no_server_error_and_only_conforming_answers(node, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Bounded: 20 examples per operation. Valid requests: every answer conforms to its schema and status list;
     invalid ones (negative mode): never a server error, only documented statuses. A key "changes" is the feed
     by design, so negative data is not held to the lookup's 200 schema."""
-    positive = run_schemathesis(node, "--mode", "positive", "--phases", "coverage,fuzzing", "--checks",
+    positive = run_schemathesis(node, tmp_path, "--mode", "positive", "--phases", "coverage,fuzzing", "--checks",
                                 "not_a_server_error,response_schema_conformance,status_code_conformance")
     assert positive.returncode == 0, positive.stdout[-6000:] + positive.stderr[-2000:]
-    negative = run_schemathesis(node, "--mode", "negative", "--phases", "fuzzing", "--checks",
+    negative = run_schemathesis(node, tmp_path, "--mode", "negative", "--phases", "fuzzing", "--checks",
                                 "not_a_server_error,status_code_conformance")
     assert negative.returncode == 0, negative.stdout[-6000:] + negative.stderr[-2000:]
     total = 0
