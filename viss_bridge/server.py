@@ -39,6 +39,8 @@ from viss_bridge.msglog import LogUnavailable, MessageLog
 from viss_bridge.facade.legacy_contract import LegacyContractFacade, LegacyContracts
 from viss_bridge.facade.sources import ProviderLegSink, SourceRouter
 from viss_bridge.facade.replay import ReplayTable
+from viss_bridge.facade.guarded_read import GuardedRead
+from viss_bridge.facade.rest import RestFace
 from viss_bridge.facade.xroad import XRoadEndpoint, XRoadFacade, client_list_json, client_list_xml
 from viss_bridge.facade.xroad import METASERVICES as XROAD_METASERVICES
 from viss_bridge.facade.access_admin import OPERATIONS as ACCESS_OPERATIONS
@@ -109,6 +111,10 @@ class BridgeApp:
         self.legacy = LegacyContractFacade(LegacyContracts(settings.legacy_folder), self.sources, self.policy,
                                            self.authenticator, settings.base_url)
         self.viss = make_viss_facade(settings, self.engine, self.sources, self.policy, self.registry, self.replay)
+        # The DAGR-style REST face: the same guarded read, log and settling as the SOAP faces.
+        self.rest = RestFace(lambda: self.current().catalog, GuardedRead(self.sources, self.policy), self.registry,
+                             self.authenticator, self.sinks, settings.base_url,
+                             trust_client_header=settings.trust_client_header, refusal=self.msglog.refusal)
         self.catalog_folder = Path(settings.catalog_dir)
         self._lock = threading.Lock()
         self._checked = 0.0
@@ -248,6 +254,8 @@ class BridgeApp:
         handler = self.routes.get(path.rstrip("/") or "/")
         if handler is None and path.startswith("/legacy/"):
             handler = self.routes["/legacy"]
+        if handler is None and (path == "/rest" or path.startswith("/rest/")):
+            handler = self.rest
         if handler is None:
             return _plain(start_response, 404, f"no endpoint at {path}; see / for the list\n")
         try:
@@ -407,7 +415,8 @@ class BridgeApp:
                           "current_permissions": f"{base}/access/permissions",
                           "tracker_wsdl": f"{base}/tracker?wsdl",
                           "viss": f"{base}/viss", "viss_wsdl": f"{base}/viss?wsdl",
-                          "metrics": f"{base}/metrics", "dcat": f"{base}/dcat"},
+                          "metrics": f"{base}/metrics", "dcat": f"{base}/dcat",
+                          "rest": f"{base}/rest/service_list", "rest_openapi": f"{base}/rest/openapi.json"},
             "legacy_contracts": {name: f"{base}/legacy/{name}" for name in self.legacy.contracts.names()},
             "datasets": [d.dataset for d in published.catalog],
             "catalog_namespace": CATALOG_TNS,

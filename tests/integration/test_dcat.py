@@ -128,13 +128,19 @@ def test_every_endpoint_url_is_this_bridge_and_answers_its_wsdl(dcat_bridge, tur
     services = list(turtle.subjects(RDF.type, DCAT.DataService))
     endpoints = {str(turtle.value(s, DCAT.endpointURL)) for s in services}
     base = dcat_bridge.url
-    assert {f"{base}/xroad", f"{base}/catalog", f"{base}/viss", f"{base}/legacy/fpr", f"{base}/legacy/var"} == endpoints
+    assert {f"{base}/xroad", f"{base}/catalog", f"{base}/viss", f"{base}/legacy/fpr", f"{base}/legacy/var",
+            f"{base}/rest"} == endpoints
     for service in services:
         endpoint = str(turtle.value(service, DCAT.endpointURL))
-        wsdl = requests.get(f"{endpoint}?wsdl", timeout=30)
-        assert wsdl.status_code == 200 and b"definitions" in wsdl.content, endpoint
         description = str(turtle.value(service, DCAT.endpointDescription))
-        assert description == f"{endpoint}?wsdl"
+        if endpoint == f"{base}/rest":  # described by its OpenAPI document, not a WSDL
+            assert description == f"{base}/rest/openapi.json"
+            answer = requests.get(description, timeout=30)
+            assert answer.status_code == 200 and answer.json()["openapi"].startswith("3.1"), endpoint
+        else:
+            wsdl = requests.get(f"{endpoint}?wsdl", timeout=30)
+            assert wsdl.status_code == 200 and b"definitions" in wsdl.content, endpoint
+            assert description == f"{endpoint}?wsdl"
         served = set(turtle.objects(service, DCAT.servesDataset))
         assert served and all((d, RDF.type, DCAT.Dataset) in turtle for d in served)
         assert turtle.value(service, DCTERMS.conformsTo) is not None

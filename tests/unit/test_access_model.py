@@ -236,3 +236,32 @@ def test_a_request_is_decided_once_even_by_concurrent_owners_postgresql(pg_datab
     granted = [p for p in registry.permissions(client_id=CLIENT) if p.request_id == request.request_id]
     assert len(granted) == (1 if final.status == "approved" else 0)
     registry.engine.dispose()
+
+
+def test_a_named_permission_is_the_one_decided_and_ambiguity_can_be_refused(registry: AccessRegistry) -> None:
+    """The REST face's X-DAGR-Permission: the caller names the permission its use is counted against."""
+    from viss_bridge.access.policy import AMBIGUOUS, NOT_HELD, RegistryPolicy
+
+    policy = RegistryPolicy(registry, ttl=0)
+    first = registry.grant(CLIENT, "people", purpose="tax", legal_basis="law", fields=["name"])
+    # one permission: chosen by the rule, and by its number; ambiguity does not arise
+    assert policy.decide(CLIENT, DATASET).permission.number == first.number
+    assert policy.decide(CLIENT, DATASET, require_choice=True).permission.number == first.number
+    second = registry.grant(CLIENT, "people", purpose="audit", legal_basis="law", quota=1)
+    # two: the rule picks the oldest, a face requiring a choice refuses, a number decides
+    assert policy.decide(CLIENT, DATASET).permission.number == first.number
+    ambiguous = policy.decide(CLIENT, DATASET, require_choice=True)
+    assert not ambiguous.allowed and ambiguous.refusal == AMBIGUOUS
+    assert first.number in ambiguous.message and second.number in ambiguous.message
+    chosen = policy.decide(CLIENT, DATASET, second.number, require_choice=True)
+    assert chosen.allowed and chosen.permission.number == second.number and chosen.fields is None
+    # someone else's number, or a number for another dataset, is refused
+    registry.add_client("LV/GOV/90000000003/OTHER", "other")
+    foreign = registry.grant("LV/GOV/90000000003/OTHER", "people", purpose="x", legal_basis="law")
+    refused = policy.decide(CLIENT, DATASET, foreign.number)
+    assert not refused.allowed and refused.refusal == NOT_HELD and refused.permission is None
+    # a named permission that cannot be used now is refused with its reason, not replaced by another
+    registry.reserve(second.number)
+    exhausted = policy.decide(CLIENT, DATASET, second.number)
+    assert not exhausted.allowed and exhausted.refusal == "exhausted"
+    assert policy.decide(CLIENT, DATASET, require_choice=True).permission.number == first.number

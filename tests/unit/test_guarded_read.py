@@ -42,7 +42,7 @@ class FakePermissions:
     registry_down: bool = False
     reserved: list[list[str]] = field(default_factory=list)
 
-    def decide(self, caller: Any, dataset: Dataset) -> Decision:
+    def decide(self, caller: Any, dataset: Dataset, number: str | None = None, **_: Any) -> Decision:
         if not self.allowed:
             return Decision(False, dataset.dataset, caller, refusal="no-permission", message="no permission for you")
         return Decision(True, dataset.dataset, caller, permission=FakePermission(fields=self.fields))  # type: ignore[arg-type]

@@ -7,7 +7,9 @@ Rules by the manifest's ``access`` level:
   (active, inside its validity window, under its quota).
 
 With several usable permissions for one dataset, the one resting on a legal
-obligation is used first, then the oldest. Its readable fields shape the
+obligation is used first, then the oldest, unless the caller names one by its
+number (the REST face's ``X-DAGR-Permission``; a face may also insist on a
+name when the choice is ambiguous, ``require_choice``). Its readable fields shape the
 answer and the client's WSDL; its use is reserved (exactly, in the database)
 when the answer is ready, and the reservation and the data tracker entries
 become final only once the answer's message log records have committed
@@ -17,6 +19,7 @@ counted nor tracked.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from dataclasses import dataclass
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
 # Why a decision refused (stable words; the facades turn them into fault texts).
 NOT_AUTHENTICATED = "not-authenticated"
 NO_PERMISSION = "no-permission"
+NOT_HELD = "not-held"  # the named permission is not the caller's for this dataset
+AMBIGUOUS = "ambiguous"  # several usable permissions and the face requires the caller to name one
 
 
 @dataclass(frozen=True)
@@ -94,15 +99,24 @@ class RegistryPolicy:
             else:
                 self._cache.pop(client, None)
 
-    def decide(self, client: "Caller | str | None", dataset: "Dataset") -> Decision:
-        decision = self._decide(client, dataset, fresh=False)
-        if not decision.allowed and decision.client_id is not None:
+    def decide(self, client: "Caller | str | None", dataset: "Dataset", number: str | None = None, *,
+               require_choice: bool = False) -> Decision:
+        """The permission ``client`` reads ``dataset`` under.
+
+        ``number``: the permission the caller chose (it must be the caller's, for this dataset, and
+        usable now); without it the rule above picks one, or, with ``require_choice``, a caller holding
+        several usable permissions is refused (``AMBIGUOUS``) so that its use is counted against
+        the permission it meant.
+        """
+        decision = self._decide(client, dataset, False, number, require_choice)
+        if not decision.allowed and decision.client_id is not None and decision.refusal != AMBIGUOUS:
             # A refusal is checked against the database, not the cache: a permission approved a
             # moment ago works at once, and the refusal names the current reason.
-            decision = self._decide(client, dataset, fresh=True)
+            decision = self._decide(client, dataset, True, number, require_choice)
         return decision
 
-    def _decide(self, client: "Caller | str | None", dataset: "Dataset", fresh: bool) -> Decision:
+    def _decide(self, client: "Caller | str | None", dataset: "Dataset", fresh: bool, number: str | None = None,
+                require_choice: bool = False) -> Decision:
         caller = _as_caller(client)
         level = dataset.access.value
         name = dataset.dataset
@@ -117,7 +131,14 @@ class RegistryPolicy:
         known, held = self._lookup(caller.client_id, fresh)
         now = now_utc()
         mine = [p for p in held if p.dataset == name]
+        if number is not None:
+            return self._chosen(caller.client_id, name, mine, number, now)
         usable = sorted((p for p in mine if p.usable(now)), key=lambda p: (not p.legal_obligation, p.created_at))
+        if require_choice and len(usable) > 1:
+            numbers = ", ".join(p.number for p in usable)
+            return Decision(False, name, caller.client_id, refusal=AMBIGUOUS,
+                            message=f"Request is not allowed: client {caller.client_id} holds {len(usable)} usable "
+                                    f"permissions for {name} ({numbers}); name the one to use")
         if usable:
             return Decision(True, name, caller.client_id, usable[0])
         if level == "open" or (level == "public" and known):
@@ -129,6 +150,18 @@ class RegistryPolicy:
         who = f"client {caller.client_id}" + ("" if known else " (not a registered connection)")
         return Decision(False, name, caller.client_id, refusal=NO_PERMISSION,
                         message=f"Request is not allowed: {who} has no permission for {name}")
+
+    @staticmethod
+    def _chosen(client: str, name: str, mine: list[Permission], number: str, now: dt.datetime) -> Decision:
+        chosen = next((p for p in mine if p.number == number), None)
+        if chosen is None:
+            return Decision(False, name, client, refusal=NOT_HELD,
+                            message=f"Request is not allowed: client {client} holds no permission {number} "
+                                    f"for {name}")
+        if not chosen.usable(now):
+            return Decision(False, name, client, chosen, refusal=chosen.state(now),
+                            message=f"Request is not allowed: {chosen.refusal(now)}")
+        return Decision(True, name, client, chosen)
 
     # -- what the older facades call ------------------------------------------------
 

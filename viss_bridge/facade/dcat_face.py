@@ -16,8 +16,8 @@ from viss_bridge.catalog.manifest import ManifestError
 from viss_bridge.config import Settings
 from viss_bridge.facade.legacy_contract import LegacyContracts
 
-# /rest and /rest/openapi.json are not mounted yet: set True with their route
-REST_MOUNTED = False
+# /rest and /rest/openapi.json are served by this bridge (facade/rest.py)
+REST_MOUNTED = True
 
 
 def dcat_graph(settings: Settings, catalog: Catalog, contracts: LegacyContracts) -> Any:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import logging
 from typing import Any, Protocol
 
+from viss_bridge.facade import faults
+
 log = logging.getLogger(__name__)
 
 
@@ -77,3 +79,22 @@ def settle_uses(info: CallInfo, served: bool) -> None:
             log.error("settling a permission use failed", exc_info=exc,
                       extra={"exchange_id": info.exchange_id, "served": served,
                              "permission": getattr(use, "number", None)})
+
+
+def record_exchange(sinks: "list[ExchangeSink]", exchange: Exchange) -> faults.BridgeFault | None:
+    """Hand ``exchange`` to every sink before its response leaves (log before respond).
+
+    Returns None when every sink took it, else the ``LoggingFailed`` BridgeFault the face must answer
+    with instead of the data (its id is in the error line). Every face calls this one function, so a
+    face cannot serve what the message log refused.
+    """
+    for sink in sinks:
+        try:
+            sink.record(exchange)
+        except Exception as exc:
+            fault = faults.BridgeFault(faults.LOGGING_FAILED,
+                                       "The message log could not be written; the request was not served")
+            log.error("message log write failed", exc_info=exc,
+                      extra={"fault_id": fault.fault_id, "endpoint": exchange.endpoint})
+            return fault
+    return None

@@ -23,6 +23,8 @@ INVALID_PROTOCOL_VERSION = "Client.InvalidProtocolVersion"
 INVALID_CLIENT_IDENTIFIER = "Client.InvalidClientIdentifier"
 INVALID_SERVICE_IDENTIFIER = "Client.InvalidServiceIdentifier"
 INVALID_REQUEST = "Client.InvalidRequest"
+# The caller holds several usable permissions for the dataset and must name one (REST: X-DAGR-Permission).
+PERMISSION_REQUIRED = "Client.InvalidRequest.PermissionRequired"
 # A signed message whose Timestamp is stale, from the future or claims an Expires beyond the allowed maximum,
 # and a signed message id seen before (WS-Security on /viss and /xroad; docs/endpoints.md).
 MESSAGE_EXPIRED = "Client.Security.MessageExpired"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
 from viss_bridge.access.identity import Caller
-from viss_bridge.access.policy import Decision
+from viss_bridge.access.policy import AMBIGUOUS, Decision
 from viss_bridge.access.registry import AccessStoreUnavailable, UseRefused
 from viss_bridge.catalog.manifest import Dataset
 from viss_bridge.catalog.store import Change, StoreUnavailable
@@ -44,7 +44,8 @@ class Permissions(Protocol):
 
     def allowed(self, client: Caller | str | None, datasets: list[Dataset]) -> list[Dataset]: ...
 
-    def decide(self, client: Caller | str | None, dataset: Dataset) -> Decision: ...
+    def decide(self, client: Caller | str | None, dataset: Dataset, number: str | None = None, *,
+               require_choice: bool = False) -> Decision: ...
 
     def withheld(self, decision: Decision, dataset: Dataset, persons: Any) -> set[str]: ...
 
@@ -114,16 +115,22 @@ class GuardedRead:
         self.store = store  # DatasetStore, or SourceRouter (live legacy datasets go to their provider)
         self.permissions = permissions
 
-    def decide(self, caller: Caller | str | None, dataset: Dataset) -> Decision:
-        """The caller's permission for ``dataset``, or ``AccessDenied`` saying why not."""
+    def decide(self, caller: Caller | str | None, dataset: Dataset, permission: str | None = None, *,
+               require_choice: bool = False) -> Decision:
+        """The caller's permission for ``dataset``, or ``AccessDenied`` saying why not.
+
+        ``permission``: the number the caller chose (REST ``X-DAGR-Permission``); ``require_choice``:
+        refuse a caller holding several usable permissions that named none (``PermissionRequired``).
+        """
         try:
-            decision = self.permissions.decide(caller, dataset)
+            decision = self.permissions.decide(caller, dataset, permission, require_choice=require_choice)
         except AccessStoreUnavailable as exc:
             log.error("permission store unavailable: %s", exc)
             raise faults.service_failed("DatabaseError", "The permission store is not available; "
                                                          "the request was not served") from None
         if not decision.allowed:
-            raise BridgeFault(faults.ACCESS_DENIED, decision.message)
+            code = faults.PERMISSION_REQUIRED if decision.refusal == AMBIGUOUS else faults.ACCESS_DENIED
+            raise BridgeFault(code, decision.message)
         return decision
 
     def lookup(self, decision: Decision, dataset: Dataset, key_values: dict[str, Any], info: CallInfo, *,

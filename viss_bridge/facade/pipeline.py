@@ -29,7 +29,7 @@ from typing import Any, Callable, Protocol
 
 from viss_bridge.catalog.catalog import Catalog
 from viss_bridge.facade import faults
-from viss_bridge.facade.exchange import CallInfo, Exchange, ExchangeSink, settle_uses
+from viss_bridge.facade.exchange import CallInfo, Exchange, ExchangeSink, record_exchange, settle_uses
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, parse_soap, read_body, to_bridge_fault
 from viss_bridge.observability import FAULTS, LATENCY, REQUESTS
@@ -175,16 +175,8 @@ class SoapPipeline:
 
     def record(self, exchange: Exchange, response: SoapResponse, soap_ns: str = NS_SOAP11) -> SoapResponse:
         """Hand the exchange to every sink; if one fails, answer LoggingFailed and no data."""
-        for sink in self.sinks:
-            try:
-                sink.record(exchange)
-            except Exception as exc:
-                fault = BridgeFault(faults.LOGGING_FAILED,
-                                    "The message log could not be written; the request was not served")
-                log.error("message log write failed", exc_info=exc,
-                          extra={"fault_id": fault.fault_id, "endpoint": exchange.endpoint})
-                return fault_response(fault, soap_ns)
-        return response
+        fault = record_exchange(self.sinks, exchange)
+        return response if fault is None else fault_response(fault, soap_ns)
 
     def _observe(self, endpoint: SoapEndpoint, published: Published, info: CallInfo, response: SoapResponse,
                  started: float, elapsed: float) -> None:
