@@ -90,12 +90,12 @@ def check_signed_info(signature: etree._Element, *, allow_enveloped: bool) -> li
 
 def restrict_context(ctx: xmlsec.SignatureContext) -> None:
     """Let libxmlsec itself refuse anything outside the allow-list too (defence in depth)."""
-    for transform in (xmlsec.constants.TransformExclC14N, xmlsec.constants.TransformEnveloped, xmlsec.constants.TransformSha256,
-                      xmlsec.constants.TransformSha384, xmlsec.constants.TransformSha512):
+    c = xmlsec.constants
+    for transform in (c.TransformExclC14N, c.TransformEnveloped, c.TransformSha256, c.TransformSha384,
+                      c.TransformSha512):
         ctx.enable_reference_transform(transform)
-    for transform in (xmlsec.constants.TransformExclC14N, xmlsec.constants.TransformRsaSha256, xmlsec.constants.TransformRsaSha384,
-                      xmlsec.constants.TransformRsaSha512, xmlsec.constants.TransformEcdsaSha256, xmlsec.constants.TransformEcdsaSha384,
-                      xmlsec.constants.TransformEcdsaSha512):
+    for transform in (c.TransformExclC14N, c.TransformRsaSha256, c.TransformRsaSha384, c.TransformRsaSha512,
+                      c.TransformEcdsaSha256, c.TransformEcdsaSha384, c.TransformEcdsaSha512):
         ctx.enable_signature_transform(transform)
 
 
