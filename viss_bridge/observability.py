@@ -92,6 +92,6 @@ def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
 def metrics_text() -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # unannotated upstream
         return generate_latest(registry)
     return generate_latest()

@@ -20,7 +20,8 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from typing import Any, Iterable
+from types import TracebackType
+from typing import Any, Iterable, overload
 
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -57,7 +58,16 @@ def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+@overload
+def aware(value: dt.datetime) -> dt.datetime: ...
+@overload
+def aware(value: None) -> None: ...
+@overload
+def aware(value: dt.datetime | None) -> dt.datetime | None: ...
+
+
 def aware(value: dt.datetime | None) -> dt.datetime | None:
+    """A timestamp read back as UTC: SQLite returns naive datetimes, PostgreSQL aware ones."""
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
@@ -475,26 +485,26 @@ class AccessRegistry:
                  "purpose": u.purpose, "permission_number": u.permission_number, "user_id": u.user_id,
                  "message_id": u.message_id} for u in usage])
 
-    def _reading(self):  # type: ignore[no-untyped-def]
+    def _reading(self) -> _ReadGuard:
         return _ReadGuard(self.engine)
 
 
 class _ReadGuard:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.conn = None
+        self.conn: Connection | None = None
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self) -> Connection:
         try:
             self.conn = self.engine.connect()
         except SQLAlchemyError as exc:
             raise AccessStoreUnavailable(f"permission store unreachable: {exc.__class__.__name__}") from exc
         return self.conn
 
-    def __exit__(self, exc_type, exc, tb) -> bool:  # type: ignore[no-untyped-def]
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         assert self.conn is not None
         self.conn.close()
         if exc is not None and isinstance(exc, SQLAlchemyError):
             raise AccessStoreUnavailable(f"permission store read failed: {exc.__class__.__name__}") from exc
-        return False
 

@@ -12,6 +12,7 @@ Used by the ``/access`` SOAP admin service and by ``viss-bridge access ...``.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 from dataclasses import dataclass
@@ -265,7 +266,8 @@ class AccessRequests:
             raise NotAllowed(f"{who.name} is not the owner of {d.dataset} ({d.owner}) and may not revoke {number}")
         return self.registry.revoke_permission(number, who.name, reason)
 
-    def permissions_visible_to(self, actor: "Actor | str", dataset: str | None = None) -> list[Permission]:
+    def permissions_visible_to(self, actor: "Actor | str", dataset: str | None = None
+                               ) -> builtins.list[Permission]:  # `list` here is the method above
         """Permissions of the datasets ``actor`` owns, and its own."""
         who = as_actor(actor)
         result = []

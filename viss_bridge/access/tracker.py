@@ -140,7 +140,9 @@ class DataTracker:
             result = conn.execute(insert(restrictions).values(person=key, dataset=name, register=register,
                                                               reason=reason or None, created_at=created,
                                                               created_by=actor))
-            ident = result.inserted_primary_key[0]
+            primary_key = result.inserted_primary_key
+            assert primary_key is not None  # a single-row INSERT always has one
+            ident = primary_key[0]
             self.audit.write(conn, AuditEvent(audit.RESTRICTION_ADDED, actor, "restriction", f"{key}/{name}",
                                               {"person": key, "dataset": name, "register": register,
                                                "reason": reason, "id": ident}))
@@ -165,8 +167,8 @@ class DataTracker:
                                                   f"{key}/{row.dataset}",
                                                   {"person": key, "dataset": row.dataset,
                                                    "register": row.register or row.dataset, "id": row.id}))
-            row = conn.execute(select(restrictions).where(restrictions.c.id == rows[0].id)).first()
-        return _restriction(row)
+            first = conn.execute(select(restrictions).where(restrictions.c.id == rows[0].id)).first()
+        return _restriction(first)
 
     def adopt_registers(self, datasets: Iterable["Dataset"]) -> int:
         """Restrictions made under a dataset's name before its manifest declared a ``register`` now cover

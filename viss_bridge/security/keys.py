@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import xmlsec
 from cryptography import x509
@@ -17,6 +18,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from viss_bridge.security.pki import Identity, PrivateKey, certificate_pem, load_certificate, load_private_key
+
+if TYPE_CHECKING:
+    # xmlsec's stubs name the transform type only privately (the runtime xmlsec.Transform class holds the
+    # same objects as xmlsec.constants.Transform*).
+    from xmlsec.constants import __Transform as XmlsecTransform
 
 
 @dataclass
@@ -42,12 +48,12 @@ class SigningKey:
         return self.certificate.public_bytes(serialization.Encoding.DER)
 
     @property
-    def signature_transform(self) -> object:
+    def signature_transform(self) -> XmlsecTransform:
         """RSA-SHA256 or ECDSA-SHA256: never SHA-1."""
         if isinstance(self.private_key, ec.EllipticCurvePrivateKey):
-            return xmlsec.Transform.ECDSA_SHA256
+            return xmlsec.constants.TransformEcdsaSha256
         if isinstance(self.private_key, rsa.RSAPrivateKey):
-            return xmlsec.Transform.RSA_SHA256
+            return xmlsec.constants.TransformRsaSha256
         raise TypeError("unsupported key type")
 
     def xmlsec_key(self) -> xmlsec.Key:
@@ -55,10 +61,10 @@ class SigningKey:
         if key is None:
             pem = self.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                  serialization.NoEncryption())
-            key = xmlsec.Key.from_memory(pem, xmlsec.KeyFormat.PEM)
+            key = xmlsec.Key.from_memory(pem, xmlsec.constants.KeyDataFormatPem)
             self._local.key = key
         return key
 
 
 def verification_key(cert: x509.Certificate) -> xmlsec.Key:
-    return xmlsec.Key.from_memory(certificate_pem(cert), xmlsec.KeyFormat.CERT_PEM)
+    return xmlsec.Key.from_memory(certificate_pem(cert), xmlsec.constants.KeyDataFormatCertPem)

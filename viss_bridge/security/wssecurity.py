@@ -142,11 +142,11 @@ def sign_envelope(envelope: etree._Element, key: SigningKey, *, soap_ns: str = N
     ids = [_ensure_id(body, "Body")] + [_ensure_id(e, "TS" if e.tag == f"{{{NS_WSU}}}Timestamp" else "H")
                                         for e in targets[1:]]
 
-    signature = xmlsec.template.create(envelope, xmlsec.Transform.EXCL_C14N, key.signature_transform, ns="ds")
+    signature = xmlsec.template.create(envelope, xmlsec.constants.TransformExclC14N, key.signature_transform, ns="ds")
     security.append(signature)
     for target_id in ids:
-        reference = xmlsec.template.add_reference(signature, xmlsec.Transform.SHA256, uri=f"#{target_id}")
-        xmlsec.template.add_transform(reference, xmlsec.Transform.EXCL_C14N)
+        reference = xmlsec.template.add_reference(signature, xmlsec.constants.TransformSha256, uri=f"#{target_id}")
+        xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14N)
     key_info = xmlsec.template.ensure_key_info(signature)
     token_ref = etree.SubElement(key_info, f"{{{NS_WSSE}}}SecurityTokenReference")
     etree.SubElement(token_ref, f"{{{NS_WSSE}}}Reference", URI=f"#{token_id}", ValueType=X509V3)

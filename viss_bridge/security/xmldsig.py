@@ -90,22 +90,22 @@ def check_signed_info(signature: etree._Element, *, allow_enveloped: bool) -> li
 
 def restrict_context(ctx: xmlsec.SignatureContext) -> None:
     """Let libxmlsec itself refuse anything outside the allow-list too (defence in depth)."""
-    for transform in (xmlsec.Transform.EXCL_C14N, xmlsec.Transform.ENVELOPED, xmlsec.Transform.SHA256,
-                      xmlsec.Transform.SHA384, xmlsec.Transform.SHA512):
+    c = xmlsec.constants
+    for transform in (c.TransformExclC14N, c.TransformEnveloped, c.TransformSha256, c.TransformSha384,
+                      c.TransformSha512):
         ctx.enable_reference_transform(transform)
-    for transform in (xmlsec.Transform.EXCL_C14N, xmlsec.Transform.RSA_SHA256, xmlsec.Transform.RSA_SHA384,
-                      xmlsec.Transform.RSA_SHA512, xmlsec.Transform.ECDSA_SHA256, xmlsec.Transform.ECDSA_SHA384,
-                      xmlsec.Transform.ECDSA_SHA512):
+    for transform in (c.TransformExclC14N, c.TransformRsaSha256, c.TransformRsaSha384, c.TransformRsaSha512,
+                      c.TransformEcdsaSha256, c.TransformEcdsaSha384, c.TransformEcdsaSha512):
         ctx.enable_signature_transform(transform)
 
 
 def sign_enveloped(root: etree._Element, key: SigningKey) -> etree._Element:
     """Append an enveloped signature over the whole document (URI ""), with the certificate."""
-    signature = xmlsec.template.create(root, xmlsec.Transform.EXCL_C14N, key.signature_transform, ns="ds")
+    signature = xmlsec.template.create(root, xmlsec.constants.TransformExclC14N, key.signature_transform, ns="ds")
     root.append(signature)
-    reference = xmlsec.template.add_reference(signature, xmlsec.Transform.SHA256, uri="")
-    xmlsec.template.add_transform(reference, xmlsec.Transform.ENVELOPED)
-    xmlsec.template.add_transform(reference, xmlsec.Transform.EXCL_C14N)
+    reference = xmlsec.template.add_reference(signature, xmlsec.constants.TransformSha256, uri="")
+    xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
+    xmlsec.template.add_transform(reference, xmlsec.constants.TransformExclC14N)
     key_info = xmlsec.template.ensure_key_info(signature)
     x509_data = etree.SubElement(key_info, f"{{{NS_DS}}}X509Data")
     etree.SubElement(x509_data, f"{{{NS_DS}}}X509Certificate").text = base64.b64encode(key.certificate_der).decode()

@@ -133,7 +133,8 @@ class CapturingTransport(Transport):
 
     def __init__(self, provider: str, connect_timeout: float, operation_timeout: float,
                  sign: Callable[[bytes], bytes] | None = None, verify: Callable[[bytes], bytes] | None = None) -> None:
-        super().__init__(timeout=connect_timeout + operation_timeout, operation_timeout=operation_timeout)
+        super().__init__(timeout=connect_timeout + operation_timeout,  # type: ignore[no-untyped-call]  # zeep
+                         operation_timeout=operation_timeout)
         self.provider = provider
         self.connect_timeout = connect_timeout
         self.sign = sign
@@ -205,7 +206,8 @@ class ProviderClient:
         settings = zeep.Settings(strict=True, xml_huge_tree=False, forbid_dtd=True, forbid_entities=True,
                                  forbid_external=True)
         try:
-            self.client = zeep.Client(wsdl, transport=self.transport, settings=settings)
+            self.client = zeep.Client(wsdl, transport=self.transport,  # type: ignore[no-untyped-call]  # zeep
+                                      settings=settings)
         except requests.RequestException as exc:  # a WSDL URL (often the provider's own ?wsdl) that is unreachable
             raise UpstreamError(errors.PROVIDER_UNAVAILABLE, self.name,
                                 f"the WSDL of provider {self.name} cannot be fetched from {wsdl}: {_short(exc)}",
@@ -216,7 +218,8 @@ class ProviderClient:
         if source.address:
             service = next(iter(self.client.wsdl.services.values()))
             port = next(iter(service.ports.values()))
-            self.service = self.client.create_service(port.binding.name, source.address)
+            self.service = self.client.create_service(  # type: ignore[no-untyped-call]  # zeep
+                port.binding.name, source.address)
             self.address = source.address
         else:
             self.service = self.client.service
@@ -274,7 +277,7 @@ class ProviderClient:
         failure: BaseException | None = None
         result: Any = None
         try:
-            result = serialize_object(method(**arguments), target_cls=dict)
+            result = serialize_object(method(**arguments), target_cls=dict)  # type: ignore[no-untyped-call]  # zeep
         except (UpstreamError, requests.RequestException, zeep.exceptions.Error, etree.XMLSyntaxError, ValueError,
                 TypeError) as exc:
             failure = exc
