@@ -13,8 +13,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field as PydField, Tag, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field as PydField, StrictInt, StrictStr, Tag, ValidationError,
+                      field_validator, model_validator)
 
 from viss_bridge.catalog.legacy_source import LegacySoapSource, mapping_problems
 
@@ -48,7 +48,14 @@ class FieldType(str, Enum):
     BOOLEAN = "boolean"
     DATE = "date"
     DATETIME = "datetime"
+    OBJECT = "object"
     LIST = "list"
+
+
+SCALAR_TYPES = (FieldType.STRING, FieldType.INTEGER, FieldType.DECIMAL, FieldType.BOOLEAN, FieldType.DATE,
+                FieldType.DATETIME)
+# Types an ``enum`` may restrict: the values are compared as the manifest spells them.
+ENUM_TYPES = (FieldType.STRING, FieldType.INTEGER)
 
 
 class Access(str, Enum):
@@ -62,29 +69,121 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
 
+class ItemType(str, Enum):
+    """What a list of values (``items:``) holds: one scalar type."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+
+
 class Field(_Strict):
+    """One field of a record, an object or a list element; nests to any depth.
+
+    ``type: object`` holds ``fields`` once; ``type: list`` holds either ``fields`` (a list of
+    objects) or ``items`` (a list of values of one scalar type). ``enum``, ``max_length`` and
+    ``nillable`` restrict a scalar (for a list of values: each value). ``xml: attribute`` is the
+    key contracts will use for values carried as XML attributes (``<mass unit="kg">``); it is
+    reserved and refused until a face can render it (docs/manifests.md).
+    """
+
     name: Annotated[str, PydField(pattern=NAME_PATTERN)]
     type: FieldType
     description: str = ""
     required: bool = False
+    nillable: bool = False
     max_length: Annotated[int, PydField(gt=0)] | None = None
+    enum: Annotated[tuple[Union[StrictInt, StrictStr], ...], PydField(min_length=1)] | None = None
+    items: ItemType | None = None
+    xml: Literal["element", "attribute"] = "element"
     fields: tuple["Field", ...] | None = None
 
+    @field_validator("enum")
+    @classmethod
+    def _enum_values_distinct(cls, value: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+        if value is not None and len(set(value)) != len(value):
+            twice = sorted({str(v) for v in value if value.count(v) > 1})
+            raise ValueError(f"enum lists {', '.join(twice)} more than once")
+        return value
+
+    @field_validator("xml")
+    @classmethod
+    def _attribute_reserved(cls, value: str) -> str:
+        if value == "attribute":
+            raise ValueError("xml: attribute is reserved for contract mappings and not served yet; "
+                             "leave it out (the value is sent as an element)")
+        return value
+
     @model_validator(mode="after")
-    def _list_has_fields(self) -> "Field":
-        if self.type is FieldType.LIST:
+    def _shape(self) -> "Field":
+        if self.type is FieldType.OBJECT:
             if not self.fields:
-                raise ValueError("a list field needs 'fields' (the fields of each element)")
+                raise ValueError("an object field needs 'fields' (the fields it holds)")
+            if self.items is not None:
+                raise ValueError("an object has 'fields', not 'items'")
             _unique_names(self.fields)
-        elif self.fields is not None:
-            raise ValueError("only a list field may have 'fields'")
-        if self.max_length is not None and self.type is not FieldType.STRING:
-            raise ValueError("max_length applies to string fields only")
+        elif self.type is FieldType.LIST:
+            if self.fields and self.items is not None:
+                raise ValueError("a list has either 'fields' (a list of objects) or 'items' (a list of values), "
+                                 "not both")
+            if not self.fields and self.items is None:
+                raise ValueError("a list field needs 'fields' (the fields of each element) or 'items' "
+                                 "(the type of each value)")
+            if self.fields:
+                _unique_names(self.fields)
+            if self.nillable:
+                raise ValueError("a list cannot be nillable: an empty list is sent as no element")
+        else:
+            if self.fields is not None:
+                raise ValueError("only an object or a list field may have 'fields'")
+            if self.items is not None:
+                raise ValueError("only a list field may have 'items'")
+        value_type = self.value_type
+        if self.max_length is not None and value_type is not FieldType.STRING:
+            raise ValueError("max_length applies to string fields (or lists of strings) only")
+        if self.enum is not None:
+            if value_type not in ENUM_TYPES:
+                raise ValueError("enum applies to string and integer fields (or lists of them) only")
+            for value in self.enum:
+                expected = str if value_type is FieldType.STRING else int
+                if not isinstance(value, expected):
+                    raise ValueError(f"enum value {value!r} is not a {value_type.value}")
+                if self.max_length is not None and len(str(value)) > self.max_length:
+                    raise ValueError(f"enum value {value!r} is longer than max_length {self.max_length}")
+        if self.xml == "attribute" and not self.is_scalar:
+            raise ValueError("only a scalar field can be an XML attribute")
         return self
 
     @property
     def is_scalar(self) -> bool:
-        return self.type is not FieldType.LIST
+        return self.type in SCALAR_TYPES
+
+    @property
+    def value_type(self) -> FieldType | None:
+        """The scalar type of the field's values: its own type, or a list's ``items``; None for structures."""
+        if self.is_scalar:
+            return self.type
+        if self.type is FieldType.LIST and self.items is not None:
+            return FieldType(self.items.value)
+        return None
+
+    @property
+    def is_value_list(self) -> bool:
+        return self.type is FieldType.LIST and self.items is not None
+
+    @property
+    def is_object_list(self) -> bool:
+        return self.type is FieldType.LIST and self.fields is not None
+
+    @property
+    def item_field(self) -> "Field":
+        """A list of values' element as a scalar field of its own (same name), for conversions and schemas."""
+        assert self.is_value_list and self.items is not None
+        return Field(name=self.name, type=FieldType(self.items.value), description=self.description,
+                     max_length=self.max_length, enum=self.enum)
 
 
 class Texts(_Strict):
@@ -161,7 +260,9 @@ class Dataset(_Strict):
             if name not in by_name:
                 raise ValueError(f"key field '{name}' is not among the fields")
             if not by_name[name].is_scalar:
-                raise ValueError(f"key field '{name}' must be a scalar, not a list")
+                raise ValueError(f"key field '{name}' must be a scalar, not {by_name[name].type.value}")
+            if by_name[name].nillable:
+                raise ValueError(f"key field '{name}' cannot be nillable")
         if len(set(self.key)) != len(self.key):
             raise ValueError("key names a field twice")
         if self.subject is not None:
