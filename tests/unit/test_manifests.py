@@ -66,7 +66,7 @@ def test_missing_required_key(tmp_path: Path) -> None:
 
 def test_key_must_be_a_field(tmp_path: Path) -> None:
     error = error_for(tmp_path, GOOD.replace("key: [code]", "key: [nope]"))
-    assert "nope" in str(error)
+    assert "nope" in str(error) and (error.line, error.field) == (5, "key")
 
 
 def test_list_without_fields(tmp_path: Path) -> None:
@@ -129,3 +129,95 @@ def test_the_main_example_of_the_manifest_guide_validates(tmp_path: Path) -> Non
     example = guide.split("```yaml\n", 1)[1].split("```", 1)[0]
     dataset = load_manifest(write(tmp_path, example, "csdd_vehicle.yaml"))
     assert dataset.dataset == "csdd_vehicle" and dataset.subject == "holder_code"
+
+
+# -- objects, nested lists, lists of values, nillable, enum --------------------------------------
+
+NESTED = """\
+dataset: sample
+title: {lv: "Paraugs", en: "Sample"}
+owner: LV/GOV/90000000001/SAMPLE
+key: [code]
+fields:
+  - {name: code, type: string}
+  - name: technical
+    type: object
+    fields:
+      - {name: fuel, type: string, enum: [petrol, diesel]}
+      - {name: power_kw, type: integer, nillable: true}
+  - name: owners
+    type: list
+    fields:
+      - {name: person_code, type: string}
+      - name: contacts
+        type: list
+        fields:
+          - {name: kind, type: string, enum: [phone, email]}
+  - {name: previous_plates, type: list, items: string, max_length: 8}
+  - {name: grades, type: list, items: integer, enum: [1, 2, 3]}
+"""
+
+
+def test_every_construct_loads(tmp_path: Path) -> None:
+    dataset = load_manifest(write(tmp_path, NESTED))
+    technical = dataset.field("technical")
+    assert technical.type.value == "object" and [f.name for f in technical.fields] == ["fuel", "power_kw"]
+    assert technical.fields[0].enum == ("petrol", "diesel") and technical.fields[1].nillable
+    contacts = dataset.field("owners").fields[1]
+    assert contacts.is_object_list and contacts.fields[0].enum == ("phone", "email")
+    plates = dataset.field("previous_plates")
+    assert plates.is_value_list and plates.item_field.type.value == "string" and plates.item_field.max_length == 8
+    assert dataset.field("grades").item_field.enum == (1, 2, 3)
+
+
+@pytest.mark.parametrize(("old", "new", "line", "field", "words"), [
+    # an object without fields
+    ("    type: object\n    fields:\n      - {name: fuel, type: string, enum: [petrol, diesel]}\n"
+     "      - {name: power_kw, type: integer, nillable: true}\n", "    type: object\n",
+     7, "fields.technical", "object field needs 'fields'"),
+    # a list with both items and fields
+    ("        type: list\n        fields:\n          - {name: kind",
+     "        type: list\n        items: string\n        fields:\n          - {name: kind",
+     16, "fields.owners.fields.contacts", "not both"),
+    # a list with neither
+    ("{name: previous_plates, type: list, items: string, max_length: 8}", "{name: previous_plates, type: list}",
+     20, "fields.previous_plates", "'items'"),
+    # an unknown item type
+    ("items: string, max_length: 8", "items: text", 20, "fields.previous_plates.items", "'text'"),
+    # items on something that is not a list
+    ("{name: code, type: string}", "{name: code, type: string, items: string}", 6, "fields.code", "only a list"),
+    # fields on a scalar
+    ("{name: code, type: string}", "{name: code, type: string, fields: [{name: x, type: string}]}", 6, "fields.code",
+     "only an object or a list"),
+    # an enum value of the wrong type, deep inside
+    ("enum: [phone, email]", "enum: [phone, 7]", 19, "fields.owners.fields.contacts.fields.kind", "not a string"),
+    ("enum: [1, 2, 3]", "enum: [1, two]", 21, "fields.grades", "not a integer"),
+    # an enum naming a value twice; an empty enum; an enum on a type it cannot restrict
+    ("enum: [petrol, diesel]", "enum: [petrol, petrol]", 10, "fields.technical.fields.fuel.enum", "more than once"),
+    ("enum: [petrol, diesel]", "enum: []", 10, "fields.technical.fields.fuel.enum", "at least 1"),
+    ("{name: power_kw, type: integer, nillable: true}", "{name: power_kw, type: date, enum: [x]}", 11,
+     "fields.technical.fields.power_kw", "string and integer"),
+    # an enum value longer than the field allows
+    ("items: string, max_length: 8", "items: string, max_length: 2, enum: [abc]", 20, "fields.previous_plates",
+     "longer than max_length"),
+    # nillable on a list; a nillable key
+    ("{name: previous_plates, type: list, items: string, max_length: 8}",
+     "{name: previous_plates, type: list, items: string, nillable: true}", 20, "fields.previous_plates", "nillable"),
+    ("{name: code, type: string}", "{name: code, type: string, nillable: true}", 4, "key", "nillable"),
+    # a key or subject that is an object
+    ("key: [code]", "key: [technical]", 4, "key", "must be a scalar, not object"),
+    # xml: attribute is reserved; other values are refused
+    ("{name: power_kw, type: integer, nillable: true}", "{name: power_kw, type: integer, xml: attribute}", 11,
+     "fields.technical.fields.power_kw.xml", "reserved"),
+    ("{name: power_kw, type: integer, nillable: true}", "{name: power_kw, type: integer, xml: text}", 11,
+     "fields.technical.fields.power_kw.xml", "'element' or 'attribute'"),
+    # a misspelt key inside a nested object is refused with its line
+    ("{name: kind, type: string, enum: [phone, email]}", "{name: kind, type: string, enmu: [phone, email]}", 19,
+     "fields.owners.fields.contacts.fields.kind.enmu", "unknown key"),
+])
+def test_nested_manifest_errors_name_file_line_and_field(tmp_path: Path, old: str, new: str, line: int, field: str,
+                                                        words: str) -> None:
+    assert old in NESTED
+    error = error_for(tmp_path, NESTED.replace(old, new, 1))
+    assert (error.line, error.field) == (line, field), str(error)
+    assert words in error.reason and f"sample.yaml:{line}" in str(error)

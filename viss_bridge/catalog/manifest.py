@@ -318,6 +318,10 @@ def parse_manifest(text: str, file: str | Path) -> Dataset:
     except ValidationError as exc:
         line, label, message = validation_problem(
             exc.errors(), lines, data, "unknown key (check the spelling; allowed keys are in docs/manifests.md)")
+        if label is None:  # a check across keys: name the key its message is about (key, subject)
+            about = message.split(" ", 1)[0]
+            if about in ("key", "subject") and about in data:
+                line, label = line_for(lines, (about,)), about
         raise ManifestError(file, line, label, message) from None
     stem = Path(str(file)).stem
     if stem != dataset.dataset:
