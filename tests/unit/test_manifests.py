@@ -221,3 +221,23 @@ def test_nested_manifest_errors_name_file_line_and_field(tmp_path: Path, old: st
     error = error_for(tmp_path, NESTED.replace(old, new, 1))
     assert (error.line, error.field) == (line, field), str(error)
     assert words in error.reason and f"sample.yaml:{line}" in str(error)
+
+
+def test_the_manifest_guide_example_shows_every_construct(tmp_path: Path) -> None:
+    """docs/manifests.md's example is the one place a user sees every shape: it must hold all of them."""
+    guide = (Path(__file__).parents[2] / "docs" / "manifests.md").read_text(encoding="utf-8")
+    example = guide.split("```yaml\n", 1)[1].split("```", 1)[0]
+    dataset = load_manifest(write(tmp_path, example, "csdd_vehicle.yaml"))
+
+    def walk(fields):  # type: ignore[no-untyped-def]
+        for f in fields:
+            yield f
+            yield from walk(f.fields or ())
+
+    every = list(walk(dataset.fields))
+    assert any(f.type.value == "object" for f in every)
+    assert any(f.is_object_list and any(g.is_object_list for g in f.fields) for f in every)  # a list in a list
+    assert any(f.is_value_list for f in every)
+    assert any(f.nillable for f in every) and any(f.enum for f in every)
+    # and the demo ships it, with records
+    assert load_catalog(DEMO_CATALOG_DIR).get("csdd_vehicle") is not None
