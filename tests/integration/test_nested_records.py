@@ -129,3 +129,74 @@ def test_catalog_load_refuses_a_value_outside_its_enum_naming_file_line_and_fiel
     vehicles[2]["owners"][0]["contacts"] = []
     rows.write_text("".join(json.dumps(v, ensure_ascii=False) + "\n" for v in vehicles), encoding="utf-8")
     assert "3 record(s) loaded" in cli("catalog", "load", "csdd_vehicle", str(rows), env=env).stdout
+
+
+INSPECTIONS = """\
+dataset: csdd_inspection
+title: {lv: "Tehniskās apskates", en: "Roadworthiness tests"}
+owner: LV/GOV/40003345986/CSDD
+key: [plate]
+access: open
+fields:
+  - {name: plate, type: string, required: true}
+  - name: mass
+    type: object
+    fields:
+      - {name: value, type: decimal, required: true, xml: text}
+      - {name: unit, type: string, required: true, xml: attribute, enum: [kg, t]}
+  - name: tests
+    type: list
+    fields:
+      - {name: station, type: string, xml: attribute}
+      - {name: passed, type: boolean}
+"""
+
+
+@pytest.fixture(scope="module")
+def attribute_bridge(tmp_path_factory):  # type: ignore[no-untyped-def]
+    from tests.conftest import start_bridge
+
+    running = start_bridge(tmp_path_factory.mktemp("attributes"), workers=1)
+    yield running
+    running.stop()
+
+
+def test_attributes_and_text_content_are_served_typed(attribute_bridge, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``<mass unit="kg">1385.5</mass>``: one stored object, an xs:attribute and simple content in the WSDL."""
+    import time
+
+    (attribute_bridge.catalog_dir / "csdd_inspection.yaml").write_text(INSPECTIONS, encoding="utf-8")
+    rows = tmp_path / "inspections.jsonl"
+    rows.write_text(json.dumps({"plate": "KA1234", "mass": {"value": "1385.5", "unit": "kg"},
+                                "tests": [{"station": "Rīga, Bukulti", "passed": True}, {"passed": False}]}) + "\n",
+                    encoding="utf-8")
+    cli("catalog", "load", "csdd_inspection", str(rows), env=attribute_bridge.env())
+    deadline = time.monotonic() + 20
+    while b"csdd_inspection" not in requests.get(f"{attribute_bridge.xroad}?wsdl", timeout=5).content:
+        assert time.monotonic() < deadline, "the manifest was not published"
+        time.sleep(0.2)
+    wsdl = etree.fromstring(requests.get(f"{attribute_bridge.xroad}?wsdl", timeout=5).content)
+    mass = wsdl.find(f".//{{{XS}}}complexType[@name='csdd_inspection_mass']")
+    assert mass.find(f"{{{XS}}}simpleContent/{{{XS}}}extension").get("base") == "xs:decimal"
+    unit = mass.find(f".//{{{XS}}}attribute[@name='unit']")
+    assert unit is not None and unit.get("use") == "required"
+    unit_type = wsdl.find(f".//{{{XS}}}simpleType[@name='{unit.get('type').split(':')[1]}']")
+    assert [e.get("value") for e in unit_type.iter(f"{{{XS}}}enumeration")] == ["kg", "t"]
+
+    from viss_bridge.catalog.catalog import load_catalog
+
+    dataset = load_catalog(attribute_bridge.catalog_dir).get("csdd_inspection")
+    raw = post(attribute_bridge.xroad, xroad_lookup(dataset, DEMO_CONSUMER, {"plate": "KA1234"}))
+    assert raw.status_code == 200, raw.text
+    element = etree.fromstring(raw.content).find(".//{*}record/{*}mass")
+    assert (element.get("unit"), element.text, len(element)) == ("kg", "1385.5", 0)
+    stations = [t.get("station") for t in etree.fromstring(raw.content).iterfind(".//{*}record/{*}tests")]
+    assert stations == ["Rīga, Bukulti", None]
+
+    client = zeep.Client(f"{attribute_bridge.xroad}?wsdl")
+    record = client.service.csdd_inspection(plate="KA1234", _soapheaders=xroad_headers(DEMO_CONSUMER, dataset)).body.record
+    assert record.mass.unit == "kg" and record.mass._value_1 == __import__("decimal").Decimal("1385.5")
+    assert [(t.station, t.passed) for t in record.tests] == [("Rīga, Bukulti", True), (None, False)]
+    native = zeep.Client(f"{attribute_bridge.catalog}?wsdl")
+    description = {f.name: f for f in native.service.describeDataset(dataset="csdd_inspection").field}
+    assert [(f.name, f.xml) for f in description["mass"].field] == [("value", "text"), ("unit", "attribute")]

@@ -155,6 +155,11 @@ fields:
           - {name: kind, type: string, enum: [phone, email]}
   - {name: previous_plates, type: list, items: string, max_length: 8}
   - {name: grades, type: list, items: integer, enum: [1, 2, 3]}
+  - name: mass
+    type: object
+    fields:
+      - {name: value, type: decimal, xml: text}
+      - {name: unit, type: string, xml: attribute, enum: [kg, t]}
 """
 
 
@@ -168,6 +173,7 @@ def test_every_construct_loads(tmp_path: Path) -> None:
     plates = dataset.field("previous_plates")
     assert plates.is_value_list and plates.item_field.type.value == "string" and plates.item_field.max_length == 8
     assert dataset.field("grades").item_field.enum == (1, 2, 3)
+    assert [f.xml for f in dataset.field("mass").fields] == ["text", "attribute"]
 
 
 @pytest.mark.parametrize(("old", "new", "line", "field", "words"), [
@@ -206,11 +212,18 @@ def test_every_construct_loads(tmp_path: Path) -> None:
     ("{name: code, type: string}", "{name: code, type: string, nillable: true}", 4, "key", "nillable"),
     # a key or subject that is an object
     ("key: [code]", "key: [technical]", 4, "key", "must be a scalar, not object"),
-    # xml: attribute is reserved; other values are refused
-    ("{name: power_kw, type: integer, nillable: true}", "{name: power_kw, type: integer, xml: attribute}", 11,
-     "fields.technical.fields.power_kw.xml", "reserved"),
-    ("{name: power_kw, type: integer, nillable: true}", "{name: power_kw, type: integer, xml: text}", 11,
-     "fields.technical.fields.power_kw.xml", "'element' or 'attribute'"),
+    # xml: attributes and text: only inside structures, never nil, text only beside attributes
+    ("{name: code, type: string}\n  - name: technical", "{name: code, type: string}\n  - {name: unit, type: string, "
+     "xml: attribute}\n  - name: technical", 7, "fields.unit.xml", "inside an object"),
+    ("{name: power_kw, type: integer, nillable: true}", "{name: power_kw, type: integer, nillable: true, xml: attribute}",
+     11, "fields.technical.fields.power_kw", "cannot be nillable"),
+    ("{name: power_kw, type: integer, nillable: true}", "{name: power_kw, type: integer, xml: text}", 7,
+     "fields.technical", "must be xml: attribute (fuel are elements)"),
+    ("{name: power_kw, type: integer, nillable: true}", "{name: power_kw, type: integer, xml: cdata}", 11,
+     "fields.technical.fields.power_kw.xml", "'element', 'attribute' or 'text'"),
+    ("{name: person_code, type: string}", "{name: person_code, type: string, xml: attribute}\n"
+     "      - {name: pc, type: list, items: string, xml: attribute}", 16, "fields.owners.fields.pc",
+     "only a scalar field"),
     # a misspelt key inside a nested object is refused with its line
     ("{name: kind, type: string, enum: [phone, email]}", "{name: kind, type: string, enmu: [phone, email]}", 19,
      "fields.owners.fields.contacts.fields.kind.enmu", "unknown key"),
@@ -241,3 +254,13 @@ def test_the_manifest_guide_example_shows_every_construct(tmp_path: Path) -> Non
     assert any(f.nillable for f in every) and any(f.enum for f in every)
     # and the demo ships it, with records
     assert load_catalog(DEMO_CATALOG_DIR).get("csdd_vehicle") is not None
+
+
+def test_every_yaml_example_of_the_manifest_guide_that_is_a_whole_manifest_validates(tmp_path: Path) -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "manifests.md").read_text(encoding="utf-8")
+    examples = [block.split("```", 1)[0] for block in guide.split("```yaml\n")[1:]]
+    whole = [e for e in examples if "\nfields:" in e]
+    assert len(whole) >= 2
+    for example in whole:
+        name = example.split("dataset: ", 1)[1].split()[0]
+        assert load_manifest(write(tmp_path, example, f"{name}.yaml")).dataset == name

@@ -85,9 +85,10 @@ class Field(_Strict):
 
     ``type: object`` holds ``fields`` once; ``type: list`` holds either ``fields`` (a list of
     objects) or ``items`` (a list of values of one scalar type). ``enum``, ``max_length`` and
-    ``nillable`` restrict a scalar (for a list of values: each value). ``xml: attribute`` is the
-    key contracts will use for values carried as XML attributes (``<mass unit="kg">``); it is
-    reserved and refused until a face can render it (docs/manifests.md).
+    ``nillable`` restrict a scalar (for a list of values: each value). ``xml`` says how a scalar
+    inside an object or a list of objects is carried: as an element (the default), as an
+    attribute of the structure's element, or as its text (``<mass unit="kg">1385</mass>``: an
+    object whose fields are one ``text`` and any ``attribute``s), as generation-II contracts do.
     """
 
     name: Annotated[str, PydField(pattern=NAME_PATTERN)]
@@ -98,7 +99,7 @@ class Field(_Strict):
     max_length: Annotated[int, PydField(gt=0)] | None = None
     enum: Annotated[tuple[Union[StrictInt, StrictStr], ...], PydField(min_length=1)] | None = None
     items: ItemType | None = None
-    xml: Literal["element", "attribute"] = "element"
+    xml: Literal["element", "attribute", "text"] = "element"
     fields: tuple["Field", ...] | None = None
 
     @field_validator("enum")
@@ -107,14 +108,6 @@ class Field(_Strict):
         if value is not None and len(set(value)) != len(value):
             twice = sorted({str(v) for v in value if value.count(v) > 1})
             raise ValueError(f"enum lists {', '.join(twice)} more than once")
-        return value
-
-    @field_validator("xml")
-    @classmethod
-    def _attribute_reserved(cls, value: str) -> str:
-        if value == "attribute":
-            raise ValueError("xml: attribute is reserved for contract mappings and not served yet; "
-                             "leave it out (the value is sent as an element)")
         return value
 
     @model_validator(mode="after")
@@ -153,8 +146,13 @@ class Field(_Strict):
                     raise ValueError(f"enum value {value!r} is not a {value_type.value}")
                 if self.max_length is not None and len(str(value)) > self.max_length:
                     raise ValueError(f"enum value {value!r} is longer than max_length {self.max_length}")
-        if self.xml == "attribute" and not self.is_scalar:
-            raise ValueError("only a scalar field can be an XML attribute")
+        if self.xml != "element":
+            if not self.is_scalar:
+                raise ValueError(f"only a scalar field can be carried as xml: {self.xml}")
+            if self.nillable:
+                raise ValueError(f"an xml: {self.xml} value cannot be nillable (XML has no nil attribute or text)")
+        if self.fields:
+            _check_xml_layout(self.fields)
         return self
 
     @property
@@ -297,6 +295,18 @@ class Dataset(_Strict):
         return getattr(self.title, lang)
 
 
+def _check_xml_layout(fields: tuple[Field, ...]) -> None:
+    """Text content excludes child elements: a structure with an ``xml: text`` field has only attributes besides."""
+    texts = [f.name for f in fields if f.xml == "text"]
+    if len(texts) > 1:
+        raise ValueError(f"only one field may be xml: text ({', '.join(texts)} are)")
+    if texts:
+        elements = [f.name for f in fields if f.xml == "element"]
+        if elements:
+            raise ValueError(f"'{texts[0]}' is xml: text, so the other fields must be xml: attribute "
+                             f"({', '.join(elements)} are elements)")
+
+
 def _unique_names(fields: tuple[Field, ...]) -> None:
     seen: set[str] = set()
     for f in fields:
@@ -323,6 +333,11 @@ def parse_manifest(text: str, file: str | Path) -> Dataset:
             if about in ("key", "subject") and about in data:
                 line, label = line_for(lines, (about,)), about
         raise ManifestError(file, line, label, message) from None
+    for index, f in enumerate(dataset.fields):
+        if f.xml != "element":  # checked here, where the field's own line is known
+            raise ManifestError(file, line_for(lines, ("fields", index, "xml")), f"fields.{f.name}.xml",
+                                f"xml: {f.xml} applies to fields inside an object or a list of objects; "
+                                "a record's own fields are elements")
     stem = Path(str(file)).stem
     if stem != dataset.dataset:
         raise ManifestError(file, line_for(lines, ("dataset",)), "dataset",

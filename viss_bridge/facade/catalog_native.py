@@ -58,7 +58,8 @@ class ItemFieldDescription(ComplexModel):
                   ("field", SelfReference.customize(max_occurs="unbounded", **_optional)),
                   # added for objects, lists of values, nillable and enum fields (optional: older clients skip them)
                   ("items", Unicode(**_optional)), ("nillable", Boolean(**_optional)),
-                  ("enumValue", Unicode.customize(max_occurs="unbounded", **_optional))]
+                  ("enumValue", Unicode.customize(max_occurs="unbounded", **_optional)),
+                  ("xml", Unicode(**_optional))]
 
 
 class FieldDescription(ComplexModel):
@@ -110,6 +111,8 @@ def _describe_field(field: Field, item_cls: type[ComplexModel]) -> Any:
                       items=field.items.value if field.items is not None else None,
                       nillable=True if field.nillable else None,
                       enumValue=[str(v) for v in field.enum] if field.enum is not None else None)
+    if item_cls is ItemFieldDescription and field.xml != "element":
+        result.xml = field.xml
     if field.fields:
         result.field = [_describe_field(f, ItemFieldDescription) for f in field.fields]
     return result

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from spyne import Boolean, ComplexModel, Date, DateTime, Decimal, Integer64, Unicode
+from spyne.model.complex import XmlAttribute, XmlData
 
 from viss_bridge.catalog.manifest import Dataset, Field, FieldType
 
@@ -82,6 +83,15 @@ class RecordModels:
                                                          nillable=field.nillable, doc=field.description or None)
             elif field.is_value_list:
                 members[field.name] = scalar_type(field, repeated=True)
+            elif field.xml in ("attribute", "text"):
+                value = scalar_type(field, required=False)
+                if field.enum is not None or field.max_length:
+                    # Spyne names a restricted type only for elements; an attribute's would land in no schema
+                    value.__namespace__, value.__type_name__ = self.namespace, f"{type_name}_{field.name}Type"
+                if field.xml == "attribute":  # <mass unit="kg">: an attribute of this structure's element
+                    members[field.name] = XmlAttribute(value, use="required" if field.required else None)
+                else:  # ... and its text: simple content beside attributes
+                    members[field.name] = XmlData(value)
             else:
                 is_key = field.name in self.dataset.key and top
                 if is_key:
