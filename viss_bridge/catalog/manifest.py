@@ -384,7 +384,19 @@ def load_manifest(path: str | Path) -> Dataset:
 
 def manifest_to_yaml_dict(dataset: Dataset) -> dict[str, Any]:
     """The manifest as plain data (for ``catalog show`` and scaffolding)."""
-    return dataset.model_dump(mode="json", exclude_none=True, exclude={"origin"}, by_alias=True)
+    data = dataset.model_dump(mode="json", exclude_none=True, exclude={"origin"}, by_alias=True)
+    _drop_new_defaults(data.get("fields", []))
+    return data
+
+
+def _drop_new_defaults(fields: list[dict[str, Any]]) -> None:
+    """Leave ``nillable: false`` and ``xml: element`` out: every field has them, they say nothing."""
+    for f in fields:
+        if f.get("nillable") is False:
+            del f["nillable"]
+        if f.get("xml") == "element":
+            del f["xml"]
+        _drop_new_defaults(f.get("fields") or [])
 
 
 def is_valid_name(name: str) -> bool:
