@@ -119,7 +119,7 @@ class Field(_Strict):
                 raise ValueError("an object has 'fields', not 'items'")
             _unique_names(self.fields)
         elif self.type is FieldType.LIST:
-            if self.fields and self.items is not None:
+            if self.fields is not None and self.items is not None:
                 raise ValueError("a list has either 'fields' (a list of objects) or 'items' (a list of values), "
                                  "not both")
             if not self.fields and self.items is None:
