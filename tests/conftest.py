@@ -15,7 +15,7 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_CONSUMER = "LV/GOV/90000069281/VID-EDS"  # granted fpr_person, ur_company, vsaa_social_insurance, vzd_address
+DEMO_CONSUMER = "LV/GOV/90000069281/VID-EDS"  # granted fpr_person, ur_company, vsaa_social_insurance, vzd_address, csdd_vehicle
 EDUCATION_CONSUMER = "LV/GOV/90000022399/IZM-VIIS"  # granted fpr_person, viis_education
 BANK_CONSUMER = "LV/COM/40003000001/BANK-KYC"  # granted ur_company only
 

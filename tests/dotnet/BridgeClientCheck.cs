@@ -123,6 +123,8 @@ public static class BridgeClientCheck {
                 return proxy.viis_education(new viis_education { person_code = key }).record;
             case "vsaa_social_insurance":
                 return proxy.vsaa_social_insurance(new vsaa_social_insurance { person_code = key }).record;
+            case "csdd_vehicle":
+                return proxy.csdd_vehicle(new csdd_vehicle { plate = key }).record;
             default:
                 throw new ArgumentException("unknown dataset " + dataset);
         }
@@ -167,20 +169,35 @@ public static class BridgeClientCheck {
                 continue;
             }
             object value = property.GetValue(record, null);
+            string name = prefix + property.Name;
             if (value == null) {
+                if (property.PropertyType.IsArray) {  // the proxy leaves an empty list null
+                    line.Put(name, "0");
+                }
                 continue;
             }
-            string name = prefix + property.Name;
             if (value is Array) {
                 Array items = (Array)value;
                 line.Put(name, items.Length.ToString(CultureInfo.InvariantCulture));
                 for (int i = 0; i < items.Length; i++) {
-                    PutFields(line, name + "[" + i + "].", items.GetValue(i));
+                    object item = items.GetValue(i);
+                    if (IsStructure(item)) {
+                        PutFields(line, name + "[" + i + "].", item);
+                    } else if (item != null) {  // a list of values: string[], long[], ...
+                        line.Put(name + "[" + i + "]", Format(property, item));
+                    }
                 }
+            } else if (IsStructure(value)) {  // a nested object
+                PutFields(line, name + ".", value);
             } else {
                 line.Put(name, Format(property, value));
             }
         }
+    }
+
+    /// A generated class for an object or a list element (not a value: string, number, date, enum).
+    static bool IsStructure(object value) {
+        return value != null && value.GetType().IsClass && !(value is string) && !(value is Array);
     }
 
     static string Format(PropertyInfo property, object value) {

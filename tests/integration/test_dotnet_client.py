@@ -14,14 +14,12 @@ it the tests skip, except under ``CI=true``, where they fail.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import shutil
 import subprocess
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +30,15 @@ from lxml import etree
 from zeep.helpers import serialize_object
 
 from tests.conftest import BANK_CONSUMER, DEMO_CONSUMER, EDUCATION_CONSUMER, ROOT
+from tests.flat_records import flatten, typed
 from tests.soap_helpers import xroad_headers
 
 pytestmark = pytest.mark.dotnet
 
 DOTNET_SOURCES = ROOT / "tests" / "dotnet"
 CONSUMER_FOR = {"fpr_person": DEMO_CONSUMER, "ur_company": DEMO_CONSUMER, "vzd_address": DEMO_CONSUMER,
-                "viis_education": EDUCATION_CONSUMER, "vsaa_social_insurance": DEMO_CONSUMER}
+                "viis_education": EDUCATION_CONSUMER, "vsaa_social_insurance": DEMO_CONSUMER,
+                "csdd_vehicle": DEMO_CONSUMER}
 USER_ID = "LV01017012345"
 MISSING_PERSON = "010101-00000"
 XS = "http://www.w3.org/2001/XMLSchema"
@@ -144,8 +144,11 @@ def _service_id(dataset: Any) -> str:
 
 
 def _pick(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """A record with a populated list field (nesting exercised), else the first."""
-    return next((r for r in records if any(isinstance(v, list) and len(v) >= 2 for v in r.values())), records[0])
+    """A record with a list of two or more and no empty list (nesting exercised), else the first."""
+    def lists(record: dict[str, Any]) -> list[Any]:
+        return [v for v in record.values() if isinstance(v, list)]
+
+    return next((r for r in records if all(lists(r)) and any(len(v) >= 2 for v in lists(r))), records[0])
 
 
 def _plan(demo_catalog: Any, demo_world: dict[str, list[dict[str, Any]]]) -> list[Call]:
@@ -189,50 +192,6 @@ def zeep_client(bridge):  # type: ignore[no-untyped-def]
     return zeep.Client(f"{bridge.xroad}?wsdl")
 
 
-def _zeep_flat(fields: Any, record: Any) -> dict[str, Any]:
-    """zeep's record flattened as the .NET program prints it: lists as a count plus name[i].field."""
-    data = serialize_object(record)
-    flat: dict[str, Any] = {}
-    for field in fields:
-        value = data.get(field.name)
-        if field.type.value == "list":
-            items = value or []
-            flat[field.name] = len(items)
-            for index, item in enumerate(items):
-                for sub in field.fields:
-                    if item.get(sub.name) is not None:
-                        flat[f"{field.name}[{index}].{sub.name}"] = item[sub.name]
-        elif value is not None:
-            flat[field.name] = value
-    return flat
-
-
-def _typed(fields: Any, printed: dict[str, str]) -> dict[str, Any]:
-    """The .NET program's strings read back in the manifest's types (so 35000.00 == 35000)."""
-    by_name = {f.name: f for f in fields}
-    typed: dict[str, Any] = {}
-    for name, text in printed.items():
-        top, _, sub = name.partition(".")
-        field = by_name[top.split("[")[0]]
-        if field.type.value == "list" and not sub:
-            typed[name] = int(text)
-            continue
-        if sub:
-            field = next(f for f in field.fields if f.name == sub)
-        kind = field.type.value
-        if kind == "date":
-            typed[name] = dt.date.fromisoformat(text)
-        elif kind == "datetime":
-            typed[name] = dt.datetime.fromisoformat(text)
-        elif kind == "decimal":
-            typed[name] = Decimal(text)
-        elif kind == "integer":
-            typed[name] = int(text)
-        elif kind == "boolean":
-            typed[name] = {"true": True, "false": False}[text]
-        else:
-            typed[name] = text
-    return typed
 
 
 # -- tests -------------------------------------------------------------------------------------------
@@ -258,8 +217,8 @@ def test_record_read_through_generated_proxy_equals_zeep(tag: str, dotnet_run: D
     answer = getattr(zeep_client.service, call.dataset)(**{key_name: call.key},
                                                         _soapheaders=xroad_headers(call.client, dataset))
     assert answer.body.record is not None
-    expected = _zeep_flat(dataset.fields, answer.body.record)
-    printed = _typed(dataset.fields, dotnet_run.one(tag, "record"))
+    expected = flatten(dataset.fields, serialize_object(answer.body.record, dict))
+    printed = typed(dataset.fields, dotnet_run.one(tag, "record"))
     assert printed == expected
     assert printed[key_name] == call.key
 

@@ -13,7 +13,7 @@ from tests.conftest import cli, start_bridge
 from tests.soap_helpers import normalise, xroad_headers
 
 VEHICLES = """\
-dataset: csdd_vehicle
+dataset: csdd_trailer
 version: v1
 title: {lv: "Transportlīdzekļu reģistrs", en: "Vehicle register"}
 owner: LV/GOV/90000000111/CSDD
@@ -50,29 +50,29 @@ def wait_for(predicate, seconds: float = 15.0) -> bool:  # type: ignore[no-untyp
 
 
 def test_new_manifest_is_published_without_code_or_restart(own_bridge, tmp_path: Path):  # type: ignore[no-untyped-def]
-    (own_bridge.catalog_dir / "csdd_vehicle.yaml").write_text(VEHICLES, encoding="utf-8")
+    (own_bridge.catalog_dir / "csdd_trailer.yaml").write_text(VEHICLES, encoding="utf-8")
     records = tmp_path / "vehicles.jsonl"
-    records.write_text('{"plate": "KA-1234", "make": "Volvo", "first_registered": "2019-03-01", "mass_kg": 1850,'
+    records.write_text('{"plate": "T-KA123", "make": "Volvo", "first_registered": "2019-03-01", "mass_kg": 1850,'
                        ' "owners": [{"person_code": "010190-10005", "since": "2020-01-01"}]}\n', encoding="utf-8")
-    loaded = cli("catalog", "load", "csdd_vehicle", str(records), env=own_bridge.env())
+    loaded = cli("catalog", "load", "csdd_trailer", str(records), env=own_bridge.env())
     assert "1 record(s) loaded" in loaded.stdout
     cli("clients", "add", "LV/GOV/90000069281/VID-EDS", env=own_bridge.env())
 
     # Both workers pick the manifest up: every WSDL fetch (spread over workers) shows the new operation.
-    assert wait_for(lambda: all(b"csdd_vehicle" in requests.get(f"{own_bridge.xroad}?wsdl", timeout=5).content
+    assert wait_for(lambda: all(b"csdd_trailer" in requests.get(f"{own_bridge.xroad}?wsdl", timeout=5).content
                                 for _ in range(6)))
     from viss_bridge.catalog.catalog import load_catalog
 
-    dataset = load_catalog(own_bridge.catalog_dir).get("csdd_vehicle")
+    dataset = load_catalog(own_bridge.catalog_dir).get("csdd_trailer")
     client = zeep.Client(f"{own_bridge.xroad}?wsdl")
-    answer = client.service.csdd_vehicle(plate="KA-1234",
+    answer = client.service.csdd_trailer(plate="T-KA123",
                                          _soapheaders=xroad_headers("LV/GOV/90000069281/VID-EDS", dataset))
     assert normalise(answer.body.record) == normalise({
-        "plate": "KA-1234", "make": "Volvo", "first_registered": __import__("datetime").date(2019, 3, 1),
+        "plate": "T-KA123", "make": "Volvo", "first_registered": __import__("datetime").date(2019, 3, 1),
         "mass_kg": 1850, "owners": [{"person_code": "010190-10005",
                                      "since": __import__("datetime").date(2020, 1, 1)}]})
     native = zeep.Client(f"{own_bridge.catalog}?wsdl")
-    assert "csdd_vehicle" in {d.name for d in native.service.listDatasets()}
+    assert "csdd_trailer" in {d.name for d in native.service.listDatasets()}
     xml = requests.get(f"{own_bridge.url}/listClients", timeout=5).text
     assert "Ceļu satiksmes drošības direkcija" in xml
 
@@ -80,7 +80,7 @@ def test_new_manifest_is_published_without_code_or_restart(own_bridge, tmp_path:
 def test_broken_manifest_is_skipped_and_health_names_file_line_and_field(own_bridge):  # type: ignore[no-untyped-def]
     before = requests.get(f"{own_bridge.url}/health", timeout=5).json()["catalog"]["datasets"]
     broken = own_bridge.catalog_dir / "broken_one.yaml"
-    broken.write_text(VEHICLES.replace("csdd_vehicle", "broken_one").replace("type: integer", "type: number"),
+    broken.write_text(VEHICLES.replace("csdd_trailer", "broken_one").replace("type: integer", "type: number"),
                       encoding="utf-8")
     try:
         assert wait_for(lambda: requests.get(f"{own_bridge.url}/health", timeout=5).json()["catalog"]["status"]
@@ -91,12 +91,12 @@ def test_broken_manifest_is_skipped_and_health_names_file_line_and_field(own_bri
         for _ in range(6):  # every worker agrees
             assert requests.get(f"{own_bridge.url}/health", timeout=5).json()["catalog"]["datasets"] == before
         # Breaking a published manifest keeps its last good version in service.
-        published = own_bridge.catalog_dir / "csdd_vehicle.yaml"
+        published = own_bridge.catalog_dir / "csdd_trailer.yaml"
         good_text = published.read_text(encoding="utf-8")
         published.write_text(good_text.replace("type: date", "type: day", 1), encoding="utf-8")
-        assert wait_for(lambda: "csdd_vehicle.yaml" in (requests.get(f"{own_bridge.url}/health", timeout=5)
+        assert wait_for(lambda: "csdd_trailer.yaml" in (requests.get(f"{own_bridge.url}/health", timeout=5)
                                                         .json()["catalog"].get("error") or ""))
-        assert all(b"csdd_vehicle" in requests.get(f"{own_bridge.xroad}?wsdl", timeout=5).content for _ in range(4))
+        assert all(b"csdd_trailer" in requests.get(f"{own_bridge.xroad}?wsdl", timeout=5).content for _ in range(4))
         published.write_text(good_text, encoding="utf-8")
         assert requests.get(f"{own_bridge.xroad}?wsdl", timeout=5).status_code == 200
         result = cli("catalog", "validate", str(own_bridge.catalog_dir), check=False)

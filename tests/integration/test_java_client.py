@@ -21,7 +21,6 @@ names in its manifest Class-Path). Without them the tests skip, except under
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import shutil
@@ -36,6 +35,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import BANK_CONSUMER, DEMO_CONSUMER, EDUCATION_CONSUMER, ROOT
+from tests.flat_records import flatten, typed
 
 pytestmark = pytest.mark.java
 
@@ -47,7 +47,8 @@ JAXWS_CLASSPATH = os.environ.get("VISS_BRIDGE_JAXWS_CLASSPATH", "/usr/share/java
 JVM_FLAGS = ["-XX:TieredStopAtLevel=1"]
 
 CONSUMER_FOR = {"fpr_person": DEMO_CONSUMER, "ur_company": DEMO_CONSUMER, "vzd_address": DEMO_CONSUMER,
-                "viis_education": EDUCATION_CONSUMER, "vsaa_social_insurance": DEMO_CONSUMER}
+                "viis_education": EDUCATION_CONSUMER, "vsaa_social_insurance": DEMO_CONSUMER,
+                "csdd_vehicle": DEMO_CONSUMER}
 USER_ID = "LV01017012345"
 MISSING_PERSON = "010101-00000"
 ACCESS_DENIED = "Server.ServerProxy.AccessDenied"
@@ -198,7 +199,11 @@ def _plan(demo_catalog: Any, demo_world: dict[str, list[dict[str, Any]]]) -> lis
         "vsaa_social_insurance": _pick(world["vsaa_social_insurance"], lambda r: len(r["periods"] or []) >= 2,
                                        lambda r: any(p["to_date"] is None for p in r["periods"]),
                                        lambda r: any(p["to_date"] is not None for p in r["periods"])),
+        # every nested construct filled: co-owners with contacts, previous plates; and a nil power
+        "csdd_vehicle": _pick(world["csdd_vehicle"], lambda r: len(r["owners"]) >= 2,
+                              lambda r: any(o["contacts"] for o in r["owners"]), lambda r: bool(r["previous_plates"])),
     }
+    nil_power = _pick(world["csdd_vehicle"], lambda r: r["technical"]["power_kw"] is None)
     deceased = _pick(world["fpr_person"], lambda r: r["death_date"] is not None)
     assert deceased["death_date"] is not None, "the demo world should hold a deceased person"
     assert MISSING_PERSON not in {r["person_code"] for r in world["fpr_person"]}
@@ -215,6 +220,7 @@ def _plan(demo_catalog: Any, demo_world: dict[str, list[dict[str, Any]]]) -> lis
         (key_name,) = demo_catalog.get(name).key
         xroad(f"xroad.{name}", name, CONSUMER_FOR[name], record, record[key_name])
     xroad("xroad.fpr_person.deceased", "fpr_person", DEMO_CONSUMER, deceased, deceased["person_code"])
+    xroad("xroad.csdd_vehicle.nil", "csdd_vehicle", DEMO_CONSUMER, nil_power, nil_power["plate"])
     xroad("xroad.fpr_person.missing", "fpr_person", DEMO_CONSUMER, None, MISSING_PERSON)
     xroad("xroad.denied", "fpr_person", BANK_CONSUMER, None, chosen["fpr_person"]["person_code"])
 
@@ -227,6 +233,9 @@ def _plan(demo_catalog: Any, demo_world: dict[str, list[dict[str, Any]]]) -> lis
     calls.append(Call("catalog.get.fpr_person", ["get", DEMO_CONSUMER, "fpr_person",
                                                  chosen["fpr_person"]["person_code"]],
                       "fpr_person", chosen["fpr_person"]))
+    calls.append(Call("catalog.get.csdd_vehicle", ["get", DEMO_CONSUMER, "csdd_vehicle",
+                                                   chosen["csdd_vehicle"]["plate"]],
+                      "csdd_vehicle", chosen["csdd_vehicle"]))
     calls.append(Call("catalog.denied", ["get", BANK_CONSUMER, "fpr_person",
                                          chosen["fpr_person"]["person_code"]], "fpr_person"))
     return calls
@@ -288,49 +297,6 @@ def java_run(java_client: JavaClient, toolchain: Toolchain, bridge, demo_catalog
 
 # -- typed comparison ------------------------------------------------------------------------------
 
-def _flatten(fields: Any, record: dict[str, Any]) -> dict[str, Any]:
-    """A record as the Java program prints it: scalars by name, lists as a count plus name[i].field."""
-    flat: dict[str, Any] = {}
-    for field in fields:
-        value = record.get(field.name)
-        if field.type.value == "list":
-            items = value or []
-            flat[field.name] = len(items)
-            for index, item in enumerate(items):
-                for sub in field.fields:
-                    if item.get(sub.name) is not None:
-                        flat[f"{field.name}[{index}].{sub.name}"] = item[sub.name]
-        elif value is not None:
-            flat[field.name] = value
-    return flat
-
-
-def _typed(fields: Any, printed: dict[str, str]) -> dict[str, Any]:
-    """Java's printed strings read back in the manifest's types (so 2846.00 == 2846, Z == +00:00)."""
-    by_name = {f.name: f for f in fields}
-    typed: dict[str, Any] = {}
-    for name, text in printed.items():
-        top, _, sub = name.partition(".")
-        field = by_name[top.split("[")[0]]
-        if field.type.value == "list" and not sub:
-            typed[name] = int(text)
-            continue
-        if sub:
-            field = next(f for f in field.fields if f.name == sub)
-        kind = field.type.value
-        if kind == "date":
-            typed[name] = dt.date.fromisoformat(text)
-        elif kind == "datetime":
-            typed[name] = dt.datetime.fromisoformat(text)
-        elif kind == "decimal":
-            typed[name] = Decimal(text)
-        elif kind == "integer":
-            typed[name] = int(text)
-        elif kind == "boolean":
-            typed[name] = {"true": True, "false": False}[text]
-        else:
-            typed[name] = text
-    return typed
 
 
 # -- tests -------------------------------------------------------------------------------------------
@@ -357,22 +323,28 @@ def test_generated_client_compiles(java_client: JavaClient) -> None:
 
 
 @pytest.mark.parametrize("tag", ["xroad.fpr_person", "xroad.ur_company", "xroad.vzd_address", "xroad.viis_education",
-                                 "xroad.vsaa_social_insurance", "xroad.fpr_person.deceased"])
+                                 "xroad.vsaa_social_insurance", "xroad.fpr_person.deceased", "xroad.csdd_vehicle",
+                                 "xroad.csdd_vehicle.nil"])
 def test_xroad_record_read_through_generated_stub(tag: str, java_run: JavaRun, demo_catalog) -> None:  # type: ignore[no-untyped-def]
     call = java_run.calls[tag]
     dataset = demo_catalog.get(call.dataset)
     printed = java_run.one(tag, "record")
-    assert _typed(dataset.fields, printed) == _flatten(dataset.fields, call.record)
+    assert typed(dataset.fields, printed) == flatten(dataset.fields, call.record)
     # the checks the brief names explicitly, in their wire form
     if call.dataset == "ur_company":
         assert Decimal(printed["share_capital"]) == call.record["share_capital"]
         assert int(printed["officers"]) == len(call.record["officers"]) >= 2
     if call.dataset == "fpr_person":
         assert printed["birth_date"] == call.record["birth_date"].isoformat()
+    if tag == "xroad.csdd_vehicle":  # the enum is a Java enum (BridgeClientCheck calls its value()), lists List<...>
+        assert printed["technical.fuel"] == call.record["technical"]["fuel"]
+        assert int(printed["owners"]) >= 2 and int(printed["previous_plates"]) >= 1
+    if tag == "xroad.csdd_vehicle.nil":  # xsi:nil is a null Long
+        assert "technical.power_kw" not in printed and "technical.mass" in printed
 
 
 @pytest.mark.parametrize("tag", ["xroad.fpr_person", "xroad.ur_company", "xroad.vzd_address", "xroad.viis_education",
-                                 "xroad.vsaa_social_insurance"])
+                                 "xroad.vsaa_social_insurance", "xroad.csdd_vehicle"])
 def test_xroad_headers_echoed_into_holders(tag: str, java_run: JavaRun) -> None:
     call = java_run.calls[tag]
     headers = java_run.one(tag, "headers")
@@ -422,11 +394,11 @@ def test_catalog_describe_dataset(name: str, java_run: JavaRun, demo_catalog) ->
     assert java_run.one(f"catalog.describe.{name}", "description") == expected
 
 
-@pytest.mark.parametrize("tag", ["catalog.get.ur_company", "catalog.get.fpr_person"])
+@pytest.mark.parametrize("tag", ["catalog.get.ur_company", "catalog.get.fpr_person", "catalog.get.csdd_vehicle"])
 def test_catalog_get_record(tag: str, java_run: JavaRun, demo_catalog) -> None:  # type: ignore[no-untyped-def]
     call = java_run.calls[tag]
     dataset = demo_catalog.get(call.dataset)
-    assert _typed(dataset.fields, java_run.one(tag, "record")) == _flatten(dataset.fields, call.record)
+    assert typed(dataset.fields, java_run.one(tag, "record")) == flatten(dataset.fields, call.record)
 
 
 def test_catalog_access_denied_is_a_soap_fault_exception(java_run: JavaRun) -> None:

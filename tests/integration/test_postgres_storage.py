@@ -23,7 +23,7 @@ def test_bridge_serves_typed_lookups_and_changes_from_postgresql(pg_database, tm
         assert health["store"]["url"].startswith("postgresql")
         client = zeep.Client(f"{bridge.xroad}?wsdl")
         for name, key_field in (("fpr_person", "person_code"), ("ur_company", "reg_number"),
-                                ("vsaa_social_insurance", "person_code")):
+                                ("vsaa_social_insurance", "person_code"), ("csdd_vehicle", "plate")):
             expected = demo_world[name][5]
             answer = getattr(client.service, name)(**{key_field: expected[key_field]},
                                                    _soapheaders=xroad_headers(DEMO_CONSUMER, catalog.get(name)))

@@ -229,3 +229,63 @@ def test_access_rules_apply_to_viss(viss_bridge, pki, demo_world):  # type: igno
     restricted = envelope("SubmitSync", submit_sync(transaction, PERSON_URN, {"person_code": person}), _url(viss_bridge))
     fault = parse_fault12(post12(_url(viss_bridge), sign(restricted, key)))
     assert fault.code.startswith("Server.ServerProxy.AccessDenied") and "restricted" in fault.reason
+
+
+VEHICLE_URN = "URN:IVIS:100002:CSDD.TL-TL01-V1-0"  # csdd_vehicle's viss contract in the demo
+
+
+def _viss_schema() -> etree.XMLSchema:
+    """The schema inside the served VISS WSDL, to validate answers the way a generated client would read them."""
+    from viss_bridge.facade.viss import WSDL_FILE
+
+    wsdl = etree.parse(str(WSDL_FILE))
+    schema = wsdl.find(".//{http://www.w3.org/2001/XMLSchema}schema")
+    # serialised alone it keeps the namespace declarations (tns:...) it inherits from the WSDL
+    return etree.XMLSchema(etree.fromstring(etree.tostring(schema)))
+
+
+def _value(element: etree._Element) -> str | None:
+    return None if element.get("{http://www.w3.org/2001/XMLSchema-instance}nil") == "true" else element.text
+
+
+def _read(record: etree._Element) -> dict:  # type: ignore[type-arg]
+    """A VISS RecordType back as plain data: Fields, Objects, Lists of Records or of Values."""
+    data: dict = {f.get("name"): _value(f) for f in record.findall(q("Field"))}  # type: ignore[type-arg]
+    for obj in record.findall(q("Object")):
+        data[obj.get("name")] = _read(obj)
+    for holder in record.findall(q("List")):
+        if holder.get("type"):
+            data[holder.get("name")] = [v.text for v in holder.findall(q("Value"))]
+        else:
+            data[holder.get("name")] = [_read(r) for r in holder.findall(q("Record"))]
+    return data
+
+
+def _as_text(value):  # type: ignore[no-untyped-def]
+    """Generator values in their VISS text form (None stays None: a nil value)."""
+    if isinstance(value, dict):
+        return {k: _as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_text(v) for v in value]
+    return None if value is None else (value.isoformat() if hasattr(value, "isoformat") else str(value))
+
+
+def test_nested_record_renders_objects_lists_values_and_nil_valid_against_the_wsdl(viss_bridge, pki, demo_world):  # type: ignore[no-untyped-def]
+    key = _key(pki, VID)
+    vehicles = demo_world["csdd_vehicle"]
+    schema = _viss_schema()
+    picks = [next(v for v in vehicles if v["technical"]["power_kw"] is None),
+             next(v for v in vehicles if v["previous_plates"] and any(o["contacts"] for o in v["owners"]))]
+    for vehicle in picks:
+        transaction = _transaction(viss_bridge, key)
+        message = envelope("SubmitSync", submit_sync(transaction, VEHICLE_URN, {"plate": vehicle["plate"]}),
+                           _url(viss_bridge))
+        response = post12(_url(viss_bridge), sign(message, key))
+        assert response.status_code == 200, response.text
+        answer = etree.fromstring(response.content).find(f".//{q('SubmitSyncResponse')}")
+        schema.assertValid(answer)
+        record = answer.find(f"{q('IVISResponse')}/{q('Body')}/{q('Record')}")
+        expected = _as_text(vehicle)
+        for owner in expected["owners"]:
+            owner.setdefault("contacts", [])
+        assert _read(record) == expected

@@ -16,7 +16,8 @@ from tests.conftest import BANK_CONSUMER, DEMO_CONSUMER, EDUCATION_CONSUMER
 from tests.soap_helpers import NS_ID, NS_SOAP11, NS_XROAD, XROAD_TNS, normalise, post, xroad_headers, xroad_lookup
 
 CONSUMER_FOR = {"fpr_person": DEMO_CONSUMER, "ur_company": DEMO_CONSUMER, "vzd_address": DEMO_CONSUMER,
-                "viis_education": EDUCATION_CONSUMER, "vsaa_social_insurance": DEMO_CONSUMER}
+                "viis_education": EDUCATION_CONSUMER, "vsaa_social_insurance": DEMO_CONSUMER,
+                "csdd_vehicle": DEMO_CONSUMER}
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +142,8 @@ def test_list_clients_xml_and_json(bridge, demo_catalog):  # type: ignore[no-unt
 
 def test_health_and_metrics(bridge, xroad_client, demo_catalog, demo_world):  # type: ignore[no-untyped-def]
     health = requests.get(f"{bridge.url}/health", timeout=10).json()
-    assert health["status"] == "ok" and health["store"]["status"] == "ok" and health["catalog"]["datasets"] == 5
+    assert health["status"] == "ok" and health["store"]["status"] == "ok"
+    assert health["catalog"]["datasets"] == len(demo_catalog.datasets) == 6
     dataset = demo_catalog.get("ur_company")
     xroad_client.service.ur_company(reg_number=demo_world["ur_company"][0]["reg_number"],
                                     _soapheaders=xroad_headers(DEMO_CONSUMER, dataset))

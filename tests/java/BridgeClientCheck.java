@@ -45,6 +45,10 @@ import lv.gov.vissbridge.catalog.DatasetSummary;
 import lv.gov.vissbridge.catalog.FieldDescription;
 import lv.gov.vissbridge.catalog.ItemFieldDescription;
 import lv.gov.vissbridge.catalog.VissBridgeCatalog;
+import lv.gov.vissbridge.xroad.datasets.CsddVehicleOwners;
+import lv.gov.vissbridge.xroad.datasets.CsddVehicleOwnersContacts;
+import lv.gov.vissbridge.xroad.datasets.CsddVehicleRecord;
+import lv.gov.vissbridge.xroad.datasets.CsddVehicleTechnical;
 import lv.gov.vissbridge.xroad.datasets.FprPersonAddresses;
 import lv.gov.vissbridge.xroad.datasets.FprPersonRecord;
 import lv.gov.vissbridge.xroad.datasets.UrCompanyOfficers;
@@ -225,6 +229,9 @@ public final class BridgeClientCheck {
             case "vsaa_social_insurance":
                 print(tag, port.vsaaSocialInsurance(key, client, service, id, user, issue, protocolVersion));
                 break;
+            case "csdd_vehicle":
+                print(tag, port.csddVehicle(key, client, service, id, user, issue, protocolVersion));
+                break;
             default:
                 throw new IllegalArgumentException("no typed call for " + code);
         }
@@ -324,6 +331,63 @@ public final class BridgeClientCheck {
         line.print();
     }
 
+    /** Objects, lists of objects inside lists, a list of strings, enums (Java enums) and a nillable Long. */
+    private static void print(String tag, CsddVehicleRecord r) {
+        if (r == null) {
+            new Line(tag, "no-record").print();
+            return;
+        }
+        CsddVehicleTechnical t = r.getTechnical();
+        Line line = new Line(tag, "record").put("plate", r.getPlate()).put("vin", r.getVin())
+            .put("holder_code", r.getHolderCode()).put("make", r.getMake()).put("model", r.getModel())
+            .put("first_registered", r.getFirstRegistered())
+            .put("technical.mass", t.getMass()).put("technical.fuel", t.getFuel().value())
+            .put("technical.power_kw", t.getPowerKw()).put("owners", r.getOwners().size());
+        int i = 0;
+        for (CsddVehicleOwners o : r.getOwners()) {
+            String p = "owners[" + i++ + "].";
+            line.put(p + "person_code", o.getPersonCode()).put(p + "share", o.getShare()).put(p + "from", o.getFrom())
+                .put(p + "contacts", o.getContacts().size());
+            int j = 0;
+            for (CsddVehicleOwnersContacts c : o.getContacts()) {
+                String q = p + "contacts[" + j++ + "].";
+                line.put(q + "kind", c.getKind().value()).put(q + "value", c.getValue());
+            }
+        }
+        List<String> plates = r.getPreviousPlates();
+        line.put("previous_plates", plates.size());
+        for (int k = 0; k < plates.size(); k++) {
+            line.put("previous_plates[" + k + "]", plates.get(k));
+        }
+        line.print();
+    }
+
+    private static void print(String tag, lv.gov.vissbridge.catalog.CsddVehicleRecord r) {
+        lv.gov.vissbridge.catalog.CsddVehicleTechnical t = r.getTechnical();
+        Line line = new Line(tag, "record").put("plate", r.getPlate()).put("vin", r.getVin())
+            .put("holder_code", r.getHolderCode()).put("make", r.getMake()).put("model", r.getModel())
+            .put("first_registered", r.getFirstRegistered())
+            .put("technical.mass", t.getMass()).put("technical.fuel", t.getFuel().value())
+            .put("technical.power_kw", t.getPowerKw()).put("owners", r.getOwners().size());
+        int i = 0;
+        for (lv.gov.vissbridge.catalog.CsddVehicleOwners o : r.getOwners()) {
+            String p = "owners[" + i++ + "].";
+            line.put(p + "person_code", o.getPersonCode()).put(p + "share", o.getShare()).put(p + "from", o.getFrom())
+                .put(p + "contacts", o.getContacts().size());
+            int j = 0;
+            for (lv.gov.vissbridge.catalog.CsddVehicleOwnersContacts c : o.getContacts()) {
+                String q = p + "contacts[" + j++ + "].";
+                line.put(q + "kind", c.getKind().value()).put(q + "value", c.getValue());
+            }
+        }
+        List<String> plates = r.getPreviousPlates();
+        line.put("previous_plates", plates.size());
+        for (int k = 0; k < plates.size(); k++) {
+            line.put("previous_plates[" + k + "]", plates.get(k));
+        }
+        line.print();
+    }
+
     // -- catalog-native ----------------------------------------------------------
 
     private static Caller caller(String clientId) {
@@ -384,6 +448,8 @@ public final class BridgeClientCheck {
                     .put(p + "valid_from", a.getValidFrom());
             }
             line.print();
+        } else if (any.getCsddVehicle() != null) {
+            print(tag, any.getCsddVehicle());
         } else {
             new Line(tag, "record-unprinted").put("vzd_address", any.getVzdAddress() != null)
                 .put("viis_education", any.getViisEducation() != null)

@@ -42,6 +42,7 @@ PYTHON_TYPES: dict[str, type | tuple[type, ...]] = {
     "date": dt.date,
     "datetime": dt.datetime,
     "list": list,
+    "object": dict,
 }
 
 
@@ -145,11 +146,13 @@ def test_streams_match_generate_world(world: dict[str, list[dict[str, Any]]]) ->
 
 def test_catalog_has_every_dataset(manifests: dict[str, dict[str, Any]]) -> None:
     assert set(manifests) == set(DATASETS)
+    def described(where: str, fields: list[dict[str, Any]]) -> None:
+        for f in fields:
+            assert f.get("description"), f"{where}.{f['name']} lacks a description"
+            described(f"{where}.{f['name']}", f.get("fields", []))
+
     for m in manifests.values():
-        for f in m["fields"]:
-            assert f.get("description"), f"{m['dataset']}.{f['name']} lacks a description"
-            for sub in f.get("fields", ()):
-                assert sub.get("description"), f"{m['dataset']}.{f['name']}.{sub['name']} lacks a description"
+        described(m["dataset"], m["fields"])
 
 
 def _check_record(where: str, fields: list[dict[str, Any]], record: dict[str, Any], key: list[str]) -> None:
@@ -170,7 +173,15 @@ def _check_record(where: str, fields: list[dict[str, Any]], record: dict[str, An
             assert value.tzinfo is not None, f"{where}.{f['name']} must be timezone-aware"
         if f["type"] == "string" and "max_length" in f:
             assert len(value) <= f["max_length"], f"{where}.{f['name']}: {value!r}"
-        if f["type"] == "list":
+        if f.get("enum"):
+            assert value in f["enum"], f"{where}.{f['name']}: {value!r}"
+        if f["type"] == "object":
+            _check_record(f"{where}.{f['name']}", f["fields"], value, [])
+        if f["type"] == "list" and "items" in f:
+            item = {k: v for k, v in f.items() if k not in ("items", "type")} | {"type": f["items"], "required": True}
+            for i, element in enumerate(value):
+                _check_record(f"{where}.{f['name']}[{i}]", [item], {f["name"]: element}, [])
+        elif f["type"] == "list":
             for i, item in enumerate(value):
                 _check_record(f"{where}.{f['name']}[{i}]", f["fields"], item, [])
 
@@ -276,3 +287,24 @@ def test_addresses_are_distinct_and_latvian(world: dict[str, list[dict[str, Any]
         assert Decimal("20.9") < a["longitude"] < Decimal("28.3")
         assert len(a["atvk_code"]) == 7 and a["atvk_code"].isdigit()
     assert any(a["city"] == "Rīga" for a in addresses)
+
+
+def test_vehicles_belong_to_living_adults_of_the_world(world: dict[str, list[dict[str, Any]]]) -> None:
+    """csdd_vehicle: keepers and owners are persons of fpr_person; plates (current and previous) are unique."""
+    persons = {p["person_code"]: p for p in world["fpr_person"]}
+    vehicles = world["csdd_vehicle"]
+    assert len(vehicles) >= 20
+    plates = [v["plate"] for v in vehicles] + [p for v in vehicles for p in v["previous_plates"]]
+    assert len(set(plates)) == len(plates)
+    assert len({v["vin"] for v in vehicles}) == len(vehicles)
+    for v in vehicles:
+        assert v["owners"][0]["person_code"] == v["holder_code"]
+        assert sum(o["share"] for o in v["owners"]) == 1
+        for owner in v["owners"]:
+            person = persons[owner["person_code"]]
+            assert person["status"] == "active" and owner["from"] >= v["first_registered"]
+    # the demo shows every construct: co-owners, contacts, a nil power, previous plates
+    assert any(len(v["owners"]) >= 2 for v in vehicles)
+    assert any(o["contacts"] for v in vehicles for o in v["owners"])
+    assert any(v["technical"]["power_kw"] is None for v in vehicles)
+    assert any(v["previous_plates"] for v in vehicles)

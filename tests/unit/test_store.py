@@ -76,3 +76,80 @@ def test_unreachable_database_is_reported_as_unavailable(tmp_path: Path) -> None
     store = DatasetStore(make_engine("postgresql://nobody@127.0.0.1:1/none"))
     with pytest.raises(StoreUnavailable):
         store.get(dataset, {"region": "R", "number": 1})
+
+
+NESTED = """\
+dataset: vehicles
+title: {lv: "Transportlīdzekļi", en: "Vehicles"}
+owner: LV/GOV/90000000001/T
+key: [plate]
+fields:
+  - {name: plate, type: string}
+  - name: technical
+    type: object
+    fields:
+      - {name: mass, type: decimal}
+      - {name: fuel, type: string, enum: [petrol, diesel]}
+      - {name: power_kw, type: integer, nillable: true}
+      - name: axles
+        type: list
+        fields:
+          - {name: load, type: decimal}
+          - {name: tyres, type: list, items: string}
+  - name: owners
+    type: list
+    fields:
+      - {name: person_code, type: string}
+      - {name: from, type: date}
+      - name: contacts
+        type: list
+        fields:
+          - {name: kind, type: string, enum: [phone, email]}
+          - {name: seen, type: datetime}
+  - {name: previous_plates, type: list, items: string}
+  - {name: checks, type: list, items: date}
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_nested_values_round_trip_at_every_depth(backend: str, tmp_path: Path, request) -> None:  # type: ignore[no-untyped-def]
+    """Objects in records, lists in objects, lists in lists, lists of values: one JSON row, typed back."""
+    url = request.getfixturevalue("pg_database") if backend == "postgresql" else f"sqlite:///{tmp_path / 's.sqlite'}"
+    dataset = parse_manifest(NESTED, "vehicles.yaml")
+    engine = make_engine(url)
+    store = DatasetStore(engine)
+    store.create_schema()
+    written = {
+        "plate": "KA1234",
+        "technical": {"mass": "1385.50", "fuel": "diesel", "power_kw": None,
+                      "axles": [{"load": "900", "tyres": ["205/55 R16", "205/55 R16"]}, {"load": "850", "tyres": []}]},
+        "owners": [{"person_code": "010190-10005", "from": "2020-01-01",
+                    "contacts": [{"kind": "email", "seen": "2025-05-01T10:00:00Z"}]},
+                   {"person_code": "020290-10006", "from": dt.date(2021, 2, 2), "contacts": []}],
+        "previous_plates": ["AB1000", "CD2000"],
+        "checks": ["2024-03-01", "2025-03-01"],
+    }
+    try:
+        store.upsert(dataset, [written])
+        got = store.get(dataset, {"plate": "KA1234"})
+        assert got == {
+            "plate": "KA1234",
+            "technical": {"mass": Decimal("1385.50"), "fuel": "diesel", "power_kw": None,
+                          "axles": [{"load": Decimal("900"), "tyres": ["205/55 R16", "205/55 R16"]},
+                                    {"load": Decimal("850"), "tyres": []}]},
+            "owners": [{"person_code": "010190-10005", "from": dt.date(2020, 1, 1),
+                        "contacts": [{"kind": "email", "seen": dt.datetime(2025, 5, 1, 10, tzinfo=dt.timezone.utc)}]},
+                       {"person_code": "020290-10006", "from": dt.date(2021, 2, 2), "contacts": []}],
+            "previous_plates": ["AB1000", "CD2000"],
+            "checks": [dt.date(2024, 3, 1), dt.date(2025, 3, 1)],
+        }
+        assert store.changes(dataset, 0, 10)[0].record == got
+        # a value of the wrong type deep inside is refused before anything is written, naming its path
+        bad = dict(written, plate="KA9999", owners=[{"person_code": "x", "from": "not a date"}])
+        with pytest.raises(ValueProblem, match=r"owners\[0\]\.from"):
+            store.upsert(dataset, [bad])
+        with pytest.raises(ValueProblem, match=r"technical\.axles\[0\]\.tyres\[1\]"):
+            store.upsert(dataset, [dict(written, technical={"axles": [{"tyres": ["a", None]}]})])
+        assert store.count(dataset) == 1
+    finally:
+        engine.dispose()

@@ -170,7 +170,8 @@ def mapping_problems(mapping: FieldMap, fields: tuple[Any, ...], path: tuple[str
         if name in mapped:
             problems.append((path + (element,), f"dataset field '{name}' is mapped twice"))
         mapped.add(name)
-        is_list = field.type.value == "list"
+        # a list of objects maps element by element; values, lists of values and objects map by name
+        is_list = field.type.value == "list" and field.fields is not None
         if isinstance(target, ListMapping):
             if not is_list:
                 problems.append((path + (element,), f"'{name}' is not a list field; map it to a name, not {{field, fields}}"))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from viss_bridge.catalog.manifest import Dataset, FieldType
-from viss_bridge.catalog.values import ValueProblem, compose_key, record_to_python
+from viss_bridge.catalog.values import ValueProblem, compose_key, constraint_problem, record_to_python
 
 
 class RecordFileError(ValueError):
@@ -31,26 +31,13 @@ def read_records(dataset: Dataset, path: str | Path) -> list[dict[str, Any]]:
         try:
             record = record_to_python(dataset.fields, row)
             compose_key(dataset.key_fields, record)  # a row without its key is refused here, not in the store
-            _check_lengths(dataset.fields, record, "")
+            problem = constraint_problem(dataset.fields, record)  # enum and max_length, at any depth
+            if problem:
+                raise ValueProblem(problem)
             result.append(record)
         except ValueProblem as exc:
             raise RecordFileError(path, line, str(exc)) from None
     return result
-
-
-def _check_lengths(fields: Any, record: dict[str, Any], prefix: str) -> None:
-    """The manifest's max_length, at any depth: the WSDL promises it to every consumer."""
-    for f in fields:
-        value = record.get(f.name)
-        if value is None:
-            continue
-        if f.max_length is not None and isinstance(value, str) and len(value) > f.max_length:
-            raise ValueProblem(f"field '{prefix}{f.name}' has {len(value)} characters, more than its max_length "
-                               f"{f.max_length}")
-        if f.fields and isinstance(value, list):
-            for i, item in enumerate(value):
-                if isinstance(item, dict):
-                    _check_lengths(f.fields, item, f"{prefix}{f.name}[{i}].")
 
 
 def _rows(dataset: Dataset, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -62,7 +49,9 @@ def _rows(dataset: Dataset, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise RecordFileError(path, None, f"not UTF-8 text: {exc}") from None
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        lists = {f.name for f in dataset.fields if f.type is FieldType.LIST}
+        # objects and lists (of objects or of values) are JSON inside their CSV cell
+        lists = {f.name for f in dataset.fields if not f.is_scalar}
+        empty_lists = {f.name for f in dataset.fields if f.type is FieldType.LIST}
         reader = csv.DictReader(text.splitlines())
         for row in reader:
             cleaned: dict[str, Any] = {}
@@ -71,9 +60,10 @@ def _rows(dataset: Dataset, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     raise RecordFileError(path, reader.line_num, "more values than header columns")
                 if name in lists:
                     try:
-                        cleaned[name] = json.loads(value) if value else []
+                        cleaned[name] = json.loads(value) if value else ([] if name in empty_lists else None)
                     except json.JSONDecodeError as exc:
-                        raise RecordFileError(path, reader.line_num, f"{name}: list columns hold JSON: {exc}") from None
+                        raise RecordFileError(path, reader.line_num,
+                                              f"{name}: object and list columns hold JSON: {exc}") from None
                 else:
                     cleaned[name] = value if value != "" else None
             yield reader.line_num, cleaned

@@ -13,8 +13,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field as PydField, Tag, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field as PydField, StrictInt, StrictStr, Tag,
+                      ValidationError, field_validator, model_validator)
 
 from viss_bridge.catalog.legacy_source import LegacySoapSource, mapping_problems
 from viss_bridge.catalog.themes import THEME_LABELS, DataTheme
@@ -49,7 +49,14 @@ class FieldType(str, Enum):
     BOOLEAN = "boolean"
     DATE = "date"
     DATETIME = "datetime"
+    OBJECT = "object"
     LIST = "list"
+
+
+SCALAR_TYPES = (FieldType.STRING, FieldType.INTEGER, FieldType.DECIMAL, FieldType.BOOLEAN, FieldType.DATE,
+                FieldType.DATETIME)
+# Types an ``enum`` may restrict: the values are compared as the manifest spells them.
+ENUM_TYPES = (FieldType.STRING, FieldType.INTEGER)
 
 
 class Access(str, Enum):
@@ -63,29 +70,119 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
 
+class ItemType(str, Enum):
+    """What a list of values (``items:``) holds: one scalar type."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+
+
 class Field(_Strict):
+    """One field of a record, an object or a list element; nests to any depth.
+
+    ``type: object`` holds ``fields`` once; ``type: list`` holds either ``fields`` (a list of
+    objects) or ``items`` (a list of values of one scalar type). ``enum``, ``max_length`` and
+    ``nillable`` restrict a scalar (for a list of values: each value). ``xml`` says how a scalar
+    inside an object or a list of objects is carried: as an element (the default), as an
+    attribute of the structure's element, or as its text (``<mass unit="kg">1385</mass>``: an
+    object whose fields are one ``text`` and any ``attribute``s), as generation-II contracts do.
+    """
+
     name: Annotated[str, PydField(pattern=NAME_PATTERN)]
     type: FieldType
     description: str = ""
     required: bool = False
+    nillable: bool = False
     max_length: Annotated[int, PydField(gt=0)] | None = None
+    enum: Annotated[tuple[Union[StrictInt, StrictStr], ...], PydField(min_length=1)] | None = None
+    items: ItemType | None = None
+    xml: Literal["element", "attribute", "text"] = "element"
     fields: tuple["Field", ...] | None = None
 
+    @field_validator("enum")
+    @classmethod
+    def _enum_values_distinct(cls, value: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+        if value is not None and len(set(value)) != len(value):
+            twice = sorted({str(v) for v in value if value.count(v) > 1})
+            raise ValueError(f"enum lists {', '.join(twice)} more than once")
+        return value
+
     @model_validator(mode="after")
-    def _list_has_fields(self) -> "Field":
-        if self.type is FieldType.LIST:
+    def _shape(self) -> "Field":
+        if self.type is FieldType.OBJECT:
             if not self.fields:
-                raise ValueError("a list field needs 'fields' (the fields of each element)")
+                raise ValueError("an object field needs 'fields' (the fields it holds)")
+            if self.items is not None:
+                raise ValueError("an object has 'fields', not 'items'")
             _unique_names(self.fields)
-        elif self.fields is not None:
-            raise ValueError("only a list field may have 'fields'")
-        if self.max_length is not None and self.type is not FieldType.STRING:
-            raise ValueError("max_length applies to string fields only")
+        elif self.type is FieldType.LIST:
+            if self.fields is not None and self.items is not None:
+                raise ValueError("a list has either 'fields' (a list of objects) or 'items' (a list of values), "
+                                 "not both")
+            if not self.fields and self.items is None:
+                raise ValueError("a list field needs 'fields' (the fields of each element) or 'items' "
+                                 "(the type of each value)")
+            if self.fields:
+                _unique_names(self.fields)
+            if self.nillable:
+                raise ValueError("a list cannot be nillable: an empty list is sent as no element")
+        else:
+            if self.fields is not None:
+                raise ValueError("only an object or a list field may have 'fields'")
+            if self.items is not None:
+                raise ValueError("only a list field may have 'items'")
+        value_type = self.value_type
+        if self.max_length is not None and value_type is not FieldType.STRING:
+            raise ValueError("max_length applies to string fields (or lists of strings) only")
+        if self.enum is not None:
+            if value_type not in ENUM_TYPES:
+                raise ValueError("enum applies to string and integer fields (or lists of them) only")
+            for value in self.enum:
+                expected = str if value_type is FieldType.STRING else int
+                if not isinstance(value, expected):
+                    raise ValueError(f"enum value {value!r} is not a {value_type.value}")
+                if self.max_length is not None and len(str(value)) > self.max_length:
+                    raise ValueError(f"enum value {value!r} is longer than max_length {self.max_length}")
+        if self.xml != "element":
+            if not self.is_scalar:
+                raise ValueError(f"only a scalar field can be carried as xml: {self.xml}")
+            if self.nillable:
+                raise ValueError(f"an xml: {self.xml} value cannot be nillable (XML has no nil attribute or text)")
+        if self.fields:
+            _check_xml_layout(self.fields)
         return self
 
     @property
     def is_scalar(self) -> bool:
-        return self.type is not FieldType.LIST
+        return self.type in SCALAR_TYPES
+
+    @property
+    def value_type(self) -> FieldType | None:
+        """The scalar type of the field's values: its own type, or a list's ``items``; None for structures."""
+        if self.is_scalar:
+            return self.type
+        if self.type is FieldType.LIST and self.items is not None:
+            return FieldType(self.items.value)
+        return None
+
+    @property
+    def is_value_list(self) -> bool:
+        return self.type is FieldType.LIST and self.items is not None
+
+    @property
+    def is_object_list(self) -> bool:
+        return self.type is FieldType.LIST and self.fields is not None
+
+    @property
+    def item_field(self) -> "Field":
+        """A list of values' element as a scalar field of its own (same name), for conversions and schemas."""
+        assert self.is_value_list and self.items is not None
+        return Field(name=self.name, type=FieldType(self.items.value), description=self.description,
+                     max_length=self.max_length, enum=self.enum)
 
 
 class Texts(_Strict):
@@ -183,7 +280,9 @@ class Dataset(_Strict):
             if name not in by_name:
                 raise ValueError(f"key field '{name}' is not among the fields")
             if not by_name[name].is_scalar:
-                raise ValueError(f"key field '{name}' must be a scalar, not a list")
+                raise ValueError(f"key field '{name}' must be a scalar, not {by_name[name].type.value}")
+            if by_name[name].nillable:
+                raise ValueError(f"key field '{name}' cannot be nillable")
         if len(set(self.key)) != len(self.key):
             raise ValueError("key names a field twice")
         if self.subject is not None:
@@ -218,6 +317,18 @@ class Dataset(_Strict):
         return getattr(self.title, lang)
 
 
+def _check_xml_layout(fields: tuple[Field, ...]) -> None:
+    """Text content excludes child elements: a structure with an ``xml: text`` field has only attributes besides."""
+    texts = [f.name for f in fields if f.xml == "text"]
+    if len(texts) > 1:
+        raise ValueError(f"only one field may be xml: text ({', '.join(texts)} are)")
+    if texts:
+        elements = [f.name for f in fields if f.xml == "element"]
+        if elements:
+            raise ValueError(f"'{texts[0]}' is xml: text, so the other fields must be xml: attribute "
+                             f"({', '.join(elements)} are elements)")
+
+
 def _unique_names(fields: tuple[Field, ...]) -> None:
     seen: set[str] = set()
     for f in fields:
@@ -239,7 +350,16 @@ def parse_manifest(text: str, file: str | Path) -> Dataset:
     except ValidationError as exc:
         line, label, message = validation_problem(
             exc.errors(), lines, data, "unknown key (check the spelling; allowed keys are in docs/manifests.md)")
+        if label is None:  # a check across keys: name the key its message is about (key, subject)
+            about = message.split(" ", 1)[0]
+            if about in ("key", "subject") and about in data:
+                line, label = line_for(lines, (about,)), about
         raise ManifestError(file, line, label, message) from None
+    for index, f in enumerate(dataset.fields):
+        if f.xml != "element":  # checked here, where the field's own line is known
+            raise ManifestError(file, line_for(lines, ("fields", index, "xml")), f"fields.{f.name}.xml",
+                                f"xml: {f.xml} applies to fields inside an object or a list of objects; "
+                                "a record's own fields are elements")
     stem = Path(str(file)).stem
     if stem != dataset.dataset:
         raise ManifestError(file, line_for(lines, ("dataset",)), "dataset",
@@ -286,7 +406,19 @@ def load_manifest(path: str | Path) -> Dataset:
 
 def manifest_to_yaml_dict(dataset: Dataset) -> dict[str, Any]:
     """The manifest as plain data (for ``catalog show`` and scaffolding)."""
-    return dataset.model_dump(mode="json", exclude_none=True, exclude={"origin"}, by_alias=True)
+    data = dataset.model_dump(mode="json", exclude_none=True, exclude={"origin"}, by_alias=True)
+    _drop_new_defaults(data.get("fields", []))
+    return data
+
+
+def _drop_new_defaults(fields: list[dict[str, Any]]) -> None:
+    """Leave ``nillable: false`` and ``xml: element`` out: every field has them, they say nothing."""
+    for f in fields:
+        if f.get("nillable") is False:
+            del f["nillable"]
+        if f.get("xml") == "element":
+            del f["xml"]
+        _drop_new_defaults(f.get("fields") or [])
 
 
 def is_valid_name(name: str) -> bool:

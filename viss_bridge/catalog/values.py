@@ -21,19 +21,40 @@ class ValueProblem(ValueError):
     """A value that does not fit its field's type."""
 
 
-def to_python(field: Field, value: Any) -> Any:
-    """Coerce a JSON/text/native value to the Python type of ``field``."""
+def to_python(field: Field, value: Any, where: str | None = None) -> Any:
+    """Coerce a JSON/text/native value to the Python type of ``field``, at any depth.
+
+    Objects become dicts, lists of objects lists of dicts, lists of values lists of scalars.
+    ``where`` names the value in messages (``owners[1].share``); it defaults to the field name.
+    """
+    where = where or field.name
     if value is None or value == "" and field.type is not FieldType.STRING:
         return None
     t = field.type
+    if t is FieldType.OBJECT:
+        assert field.fields is not None
+        return record_to_python(field.fields, value, where)
+    if t is FieldType.LIST:
+        if not isinstance(value, (list, tuple)):
+            raise ValueProblem(f"{where}: expected a list, got {type(value).__name__}")
+        if field.fields is not None:
+            return [record_to_python(field.fields, item, f"{where}[{i}]") for i, item in enumerate(value)]
+        item_field = field.item_field
+        result = []
+        for i, item in enumerate(value):
+            converted = to_python(item_field, item, f"{where}[{i}]")
+            if converted is None:
+                raise ValueProblem(f"{where}[{i}]: a list of values holds no empty values")
+            result.append(converted)
+        return result
     try:
         if t is FieldType.STRING:
             return str(value)
         if t is FieldType.INTEGER:
             if isinstance(value, bool):
-                raise ValueProblem(f"{field.name}: expected an integer, got {value!r}")
+                raise ValueProblem(f"{where}: expected an integer, got {value!r}")
             if isinstance(value, float) and not value.is_integer():
-                raise ValueProblem(f"{field.name}: expected an integer, got {value!r}")
+                raise ValueProblem(f"{where}: expected an integer, got {value!r}")
             return int(value)
         if t is FieldType.DECIMAL:
             return value if isinstance(value, Decimal) else Decimal(str(value))
@@ -45,7 +66,7 @@ def to_python(field: Field, value: Any) -> Any:
                 return True
             if text in ("false", "0", "no"):
                 return False
-            raise ValueProblem(f"{field.name}: expected true or false, got {value!r}")
+            raise ValueProblem(f"{where}: expected true or false, got {value!r}")
         if t is FieldType.DATE:
             if isinstance(value, dt.datetime):
                 return value.date()
@@ -58,27 +79,59 @@ def to_python(field: Field, value: Any) -> Any:
             else:
                 result = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
             return result if result.tzinfo else result.replace(tzinfo=dt.timezone.utc)
-        if t is FieldType.LIST:
-            if not isinstance(value, (list, tuple)):
-                raise ValueProblem(f"{field.name}: expected a list, got {type(value).__name__}")
-            assert field.fields is not None
-            return [record_to_python(field.fields, item) for item in value]
     except (ValueError, InvalidOperation, TypeError) as exc:
         if isinstance(exc, ValueProblem):
             raise
-        raise ValueProblem(f"{field.name}: {value!r} is not a valid {t.value}") from None
-    raise ValueProblem(f"{field.name}: unknown type {t}")
+        raise ValueProblem(f"{where}: {value!r} is not a valid {t.value}") from None
+    raise ValueProblem(f"{where}: unknown type {t}")
 
 
-def record_to_python(fields: Iterable[Field], data: dict[str, Any]) -> dict[str, Any]:
+def record_to_python(fields: Iterable[Field], data: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """A record (or an object, or one element of a list of objects) as Python values."""
     if not isinstance(data, dict):
-        raise ValueProblem(f"expected a record (mapping), got {type(data).__name__}")
+        raise ValueProblem(f"{where + ': ' if where else ''}expected a record (mapping), got {type(data).__name__}")
     fields = tuple(fields)
     names = {f.name for f in fields}
     unknown = set(data) - names
     if unknown:
-        raise ValueProblem(f"unknown field(s): {', '.join(sorted(unknown))}")
-    return {f.name: to_python(f, data.get(f.name)) for f in fields}
+        raise ValueProblem(f"{where + ': ' if where else ''}unknown field(s): {', '.join(sorted(unknown))}")
+    prefix = f"{where}." if where else ""
+    return {f.name: to_python(f, data.get(f.name), prefix + f.name) for f in fields}
+
+
+def constraint_problem(fields: Iterable[Field], record: dict[str, Any], where: str = "") -> str | None:
+    """The first value breaking its field's ``enum`` or ``max_length``, at any depth, or None.
+
+    Kept apart from :func:`to_python` so a record already stored stays readable after a
+    manifest narrows an enum; loads (``catalog load``) refuse such values with this check.
+    """
+    for f in fields:
+        value = record.get(f.name)
+        if value is None:
+            continue
+        name = f"{where}{f.name}"
+        if f.type is FieldType.OBJECT and isinstance(value, dict):
+            problem = constraint_problem(f.fields or (), value, f"{name}.")
+        elif f.is_object_list and isinstance(value, list):
+            problem = next((p for i, item in enumerate(value) if isinstance(item, dict)
+                            for p in [constraint_problem(f.fields or (), item, f"{name}[{i}].")] if p), None)
+        elif f.is_value_list and isinstance(value, list):
+            problem = next((p for i, item in enumerate(value) for p in [_scalar_problem(f, item, f"{name}[{i}]")]
+                            if p), None)
+        else:
+            problem = _scalar_problem(f, value, name)
+        if problem:
+            return problem
+    return None
+
+
+def _scalar_problem(field: Field, value: Any, name: str) -> str | None:
+    if field.max_length is not None and isinstance(value, str) and len(value) > field.max_length:
+        return f"field '{name}' has {len(value)} characters, more than its max_length {field.max_length}"
+    if field.enum is not None and value not in field.enum:
+        allowed = ", ".join(str(v) for v in field.enum)
+        return f"field '{name}' is {value!r}, not one of its enum values ({allowed})"
+    return None
 
 
 def to_json(value: Any) -> Any:

@@ -30,7 +30,7 @@ class DemoClient:
 # Consumers modelled on real first-wave users of the registers.
 DEMO_CLIENTS = (
     DemoClient("LV/GOV/90000069281/VID-EDS", "Valsts ieņēmumu dienests (State Revenue Service)",
-               ("fpr_person", "ur_company", "vsaa_social_insurance", "vzd_address")),
+               ("fpr_person", "ur_company", "vsaa_social_insurance", "vzd_address", "csdd_vehicle")),
     DemoClient("LV/GOV/90000022399/IZM-VIIS", "Izglītības un zinātnes ministrija (Ministry of Education)",
                ("fpr_person", "viis_education")),
     DemoClient("LV/GOV/90000056357/RIGA-DOME", "Rīgas valstspilsētas pašvaldība (Riga City Council)",

@@ -51,7 +51,8 @@ __all__ = [
 
 DEMO_CATALOG_DIR = pathlib.Path(__file__).parent / "catalog"
 
-DATASETS: tuple[str, ...] = ("fpr_person", "ur_company", "vzd_address", "viis_education", "vsaa_social_insurance")
+DATASETS: tuple[str, ...] = ("fpr_person", "ur_company", "vzd_address", "viis_education", "vsaa_social_insurance",
+                             "csdd_vehicle")
 
 #: "Today" in the synthetic world; fixed so output never depends on the run date.
 REFERENCE_DATE = dt.date(2026, 1, 1)
@@ -693,10 +694,100 @@ def _social_insurance(seed: int, persons: Sequence[Record], companies: Sequence[
 
 
 # --------------------------------------------------------------------------
+# csdd_vehicle
+# --------------------------------------------------------------------------
+
+_MAKES = (
+    ("Volkswagen", "WVW", ("Golf", "Passat", "Tiguan"), 1300),
+    ("Škoda", "TMB", ("Octavia", "Superb", "Fabia"), 1250),
+    ("Toyota", "JTD", ("Corolla", "RAV4", "Yaris"), 1280),
+    ("Volvo", "YV1", ("XC60", "V70", "S60"), 1650),
+    ("BMW", "WBA", ("320d", "X5", "520d"), 1550),
+    ("Renault", "VF1", ("Clio", "Megane", "Kangoo"), 1150),
+    ("Tesla", "5YJ", ("Model 3", "Model Y"), 1850),
+)
+_MAKE_CUM = _cumulative((20.0, 18.0, 16.0, 12.0, 12.0, 14.0, 4.0))
+_FUELS = ("petrol", "diesel", "electric", "hybrid", "lpg")
+_FUEL_CUM = _cumulative((42.0, 38.0, 0.0, 14.0, 6.0))  # electric only for electric makes
+_VIN_CHARS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"  # no I, O, Q
+_PLATE_LETTERS = "ABCDEFGHJKLMNPRSTUVZ"
+_PLATE_SPACE = len(_PLATE_LETTERS) ** 2 * 9000
+_PLATE_STEP = 1_234_567  # coprime with _PLATE_SPACE: index -> plate is a bijection
+_CSDD_START = dt.date(1995, 1, 1).toordinal()
+
+
+def _plate(index: int, offset: int) -> str:
+    """The ``index``-th plate of the world: unique for every index below the plate space."""
+    n = (index * _PLATE_STEP + offset) % _PLATE_SPACE
+    letters, number = divmod(n, 9000)
+    first, second = divmod(letters, len(_PLATE_LETTERS))
+    return f"{_PLATE_LETTERS[first]}{_PLATE_LETTERS[second]}{1000 + number}"
+
+
+def _ascii(text: str) -> str:
+    import unicodedata
+
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+
+
+def _vehicles(seed: int, persons: Sequence[Record]) -> list[Record]:
+    """About one vehicle per three adults; owners and keepers are living adult persons of the world."""
+    rng = _rng(seed, "vehicles")
+    random_ = rng.random
+    offset = rng.randrange(_PLATE_SPACE)
+    adults = [p for p in persons if p["status"] == "active" and _age(p["birth_date"]) >= _ADULT_AGE]
+    records: list[Record] = []
+    plates_used = 0
+    for number, holder in enumerate(p for p in adults if random_() < 0.35):
+        make, wmi, models, base_mass = _MAKES[bisect.bisect(_MAKE_CUM, random_())]
+        model = models[int(random_() * len(models))]
+        adult_ord = _years_after(holder["birth_date"], _ADULT_AGE).toordinal()
+        first_ord = max(_CSDD_START, adult_ord) + int(random_() * (_REF_ORD - max(_CSDD_START, adult_ord)))
+        first_ord = min(first_ord, _REF_ORD - 1)
+        fuel = "electric" if make == "Tesla" else _FUELS[bisect.bisect(_FUEL_CUM, random_())]
+        power = None if random_() < 0.15 else 50 + int(random_() * 200)
+        vin = (wmi + "".join(_VIN_CHARS[int(random_() * len(_VIN_CHARS))] for _ in range(8))
+               + f"{number:06d}")
+        # owners: the keeper first, sometimes co-owners (a spouse, a family member)
+        co_owners = [p for p in (adults[int(random_() * len(adults))] for _ in range(int(random_() ** 3 * 3)))
+                     if p["person_code"] != holder["person_code"]]
+        co_owners = list({p["person_code"]: p for p in co_owners}.values())
+        people = [holder, *co_owners]
+        shares = [Decimal("1.00")] if len(people) == 1 else (
+            [Decimal("0.50"), Decimal("0.50")] if len(people) == 2 else [Decimal("0.50"), Decimal("0.25"), Decimal("0.25")])
+        owners: list[Record] = []
+        for person, share in zip(people, shares):
+            since_low = max(first_ord, _years_after(person["birth_date"], _ADULT_AGE).toordinal())
+            since = min(since_low + int(random_() * max(1, _REF_ORD - since_low)), _REF_ORD - 1)
+            contacts: list[Record] = []
+            if random_() < 0.7:
+                contacts.append({"kind": "phone", "value": f"+371 2{int(random_() * 10**7):07d}"})
+            if random_() < 0.4:
+                contacts.append({"kind": "email",
+                                 "value": f"{_ascii(person['first_name'])}.{_ascii(person['last_name'])}@example.lv"})
+            owners.append({"person_code": person["person_code"], "share": share,
+                           "from": dt.date.fromordinal(since), "contacts": contacts})
+        previous = [_plate(len(adults) + plates_used + i, offset) for i in range(int(random_() ** 2 * 3))]
+        plates_used += len(previous)
+        records.append({
+            "plate": _plate(number, offset),
+            "vin": vin,
+            "holder_code": holder["person_code"],
+            "make": make,
+            "model": model,
+            "first_registered": dt.date.fromordinal(first_ord),
+            "technical": {"mass": Decimal(base_mass + int(random_() * 40) * 10), "fuel": fuel, "power_kw": power},
+            "owners": owners,
+            "previous_plates": previous,
+        })
+    return records
+
+
+# --------------------------------------------------------------------------
 
 
 def generate_world(size: int = 200, seed: int = 2026) -> dict[str, list[Record]]:
-    """All five datasets of a world of ``size`` persons, keyed by dataset name.
+    """All six datasets of a world of ``size`` persons, keyed by dataset name.
 
     Records carry exactly their manifest's fields (None for an optional value
     that is absent). The same ``(size, seed)`` always gives equal output.
@@ -712,4 +803,5 @@ def generate_world(size: int = 200, seed: int = 2026) -> dict[str, list[Record]]
         "vzd_address": addresses,
         "viis_education": _education(seed, persons, city_of),
         "vsaa_social_insurance": _social_insurance(seed, persons, companies),
+        "csdd_vehicle": _vehicles(seed, persons),
     }

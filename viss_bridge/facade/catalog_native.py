@@ -15,6 +15,7 @@ from typing import Any
 
 
 from spyne import Boolean, ComplexModel, DateTime, Integer, Integer64, ServiceBase, Unicode, rpc
+from spyne.model.complex import SelfReference
 
 from viss_bridge.access.identity import Authenticator, Caller
 from viss_bridge.catalog.catalog import Catalog
@@ -47,10 +48,17 @@ class Texts(ComplexModel):
 
 
 class ItemFieldDescription(ComplexModel):
+    """A field inside an object or a list of objects; its own ``field`` elements go on to any depth."""
+
     __namespace__ = CATALOG_TNS
     _type_info = [("name", Unicode(**_required)), ("type", Unicode(**_required)),
                   ("required", Boolean(**_required)), ("description", Unicode(**_optional)),
-                  ("maxLength", Integer(**_optional))]
+                  ("maxLength", Integer(**_optional)),
+                  ("field", SelfReference.customize(max_occurs="unbounded", **_optional)),
+                  # added for objects, lists of values, nillable and enum fields (optional: older clients skip them)
+                  ("items", Unicode(**_optional)), ("nillable", Boolean(**_optional)),
+                  ("enumValue", Unicode.customize(max_occurs="unbounded", **_optional)),
+                  ("xml", Unicode(**_optional))]
 
 
 class FieldDescription(ComplexModel):
@@ -58,7 +66,9 @@ class FieldDescription(ComplexModel):
     _type_info = [("name", Unicode(**_required)), ("type", Unicode(**_required)),
                   ("required", Boolean(**_required)), ("description", Unicode(**_optional)),
                   ("maxLength", Integer(**_optional)),
-                  ("field", ItemFieldDescription.customize(max_occurs="unbounded", **_optional))]
+                  ("field", ItemFieldDescription.customize(max_occurs="unbounded", **_optional)),
+                  ("items", Unicode(**_optional)), ("nillable", Boolean(**_optional)),
+                  ("enumValue", Unicode.customize(max_occurs="unbounded", **_optional))]
 
 
 class LegacyService(ComplexModel):
@@ -94,9 +104,15 @@ class CallerHeader(ComplexModel):
 
 
 def _describe_field(field: Field, item_cls: type[ComplexModel]) -> Any:
+    """One field as describeDataset tells it, with the fields of objects and lists at every depth."""
     result = item_cls(name=field.name, type=field.type.value, required=field.required,
-                      description=field.description or None, maxLength=field.max_length)
-    if field.fields and item_cls is FieldDescription:
+                      description=field.description or None, maxLength=field.max_length,
+                      items=field.items.value if field.items is not None else None,
+                      nillable=True if field.nillable else None,
+                      enumValue=[str(v) for v in field.enum] if field.enum is not None else None)
+    if item_cls is ItemFieldDescription and field.xml != "element":
+        result.xml = field.xml
+    if field.fields:
         result.field = [_describe_field(f, ItemFieldDescription) for f in field.fields]
     return result
 

@@ -47,7 +47,7 @@ from viss_bridge.facade.pipeline import HttpAnswer, fault_response
 from viss_bridge.facade.replay import ReplayTable, TooLateToRemember
 from viss_bridge.facade.viss_state import VissState
 from viss_bridge.security.wssecurity import Freshness, VerifiedMessage
-from viss_bridge.xml import NS_SOAP12
+from viss_bridge.xml import NS_SOAP12, NS_XSI
 
 log = logging.getLogger(__name__)
 
@@ -358,19 +358,39 @@ def _result(parent: etree._Element, code: str, message: str | None) -> None:
         etree.SubElement(result, _q("Message")).text = message
 
 
-def _record(parent: etree._Element, fields: Any, record: dict[str, Any]) -> None:
-    node = etree.SubElement(parent, _q("Record"))
-    lists = []
+def _record(parent: etree._Element, fields: Any, record: dict[str, Any], tag: str = "Record",
+            name: str | None = None) -> None:
+    """A record as the VISS schema's RecordType: Fields, then Objects, then Lists, at any depth."""
+    node = etree.SubElement(parent, _q(tag), **({"name": name} if name else {}))
+    objects, lists = [], []
     for field in fields:
         value = record.get(field.name)
         if field.type is FieldType.LIST:
             lists.append((field, value or []))
             continue
+        if field.type is FieldType.OBJECT:
+            if value is not None:
+                objects.append((field, value))
+            continue
         if value is None:
+            if field.nillable:
+                element = etree.SubElement(node, _q("Field"), name=field.name, type=field.type.value)
+                element.set(f"{{{NS_XSI}}}nil", "true")
             continue
         element = etree.SubElement(node, _q("Field"), name=field.name, type=field.type.value)
-        element.text = ("true" if value else "false") if isinstance(value, bool) else str(to_json(value))
-    for field, items in lists:  # the schema puts every Field before the Lists
-        holder = etree.SubElement(node, _q("List"), name=field.name)
-        for item in items:
-            _record(holder, field.fields, item)
+        element.text = _text(value)
+    for field, value in objects:  # the schema puts every Field before the Objects, and those before the Lists
+        _record(node, field.fields, value, "Object", field.name)
+    for field, items in lists:
+        if field.is_value_list:
+            holder = etree.SubElement(node, _q("List"), name=field.name, type=field.items.value)
+            for item in items:
+                etree.SubElement(holder, _q("Value")).text = _text(item)
+        else:
+            holder = etree.SubElement(node, _q("List"), name=field.name)
+            for item in items:
+                _record(holder, field.fields, item)
+
+
+def _text(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(to_json(value))
