@@ -10,7 +10,10 @@ OpenAPI document, so a schema-generated client reads what the face sends:
   amounts; the text keeps every digit;
 - ``date`` -> ISO 8601 string (``format: date``); ``datetime`` -> RFC 3339 string with offset
   (``format: date-time``);
-- ``list`` -> array of objects with the list's own fields (nested at any depth).
+- ``object`` -> object with its own fields; ``list`` -> array of objects with the list's own
+  fields, or (``items:``) array of scalar values, nested at any depth;
+- ``enum`` -> the schema's ``enum``; ``nillable`` -> the value may be ``null`` (it is sent as
+  ``null`` when the record holds no value, as SOAP sends ``xsi:nil``).
 
 A field without a value is left out, as the SOAP faces leave its element out; key fields are
 always present.
@@ -32,9 +35,17 @@ def json_value(field: Field, value: Any) -> Any:
     """One field's Python value (as the store or a provider gives it) as JSON."""
     if value is None:
         return None
-    if field.type is FieldType.LIST:
+    if field.type is FieldType.OBJECT:
         assert field.fields is not None
+        return json_object(field.fields, value)
+    if field.type is FieldType.LIST:
+        if field.fields is None:  # a list of values
+            return [_scalar(item) for item in value]
         return [json_object(field.fields, item) for item in value]
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, (dt.date, dt.datetime)):
@@ -49,6 +60,8 @@ def json_object(fields: Iterable[Field], record: dict[str, Any]) -> dict[str, An
         value = json_value(field, record.get(field.name))
         if value is not None:
             result[field.name] = value
+        elif field.nillable:
+            result[field.name] = None
     return result
 
 
@@ -68,25 +81,41 @@ def key_object(dataset: Dataset, key_text: str) -> dict[str, Any]:
 def field_schema(field: Field) -> dict[str, Any]:
     """The JSON Schema of one field's JSON value (see the module docstring for the mapping)."""
     description = {"description": field.description} if field.description else {}
-    t = field.type
-    if t is FieldType.STRING:
+    if field.type is FieldType.OBJECT:
+        assert field.fields is not None
+        return {**object_schema(field.fields, ()), **description}
+    if field.type is FieldType.LIST:
+        if field.fields is not None:
+            items = object_schema(field.fields, ())
+        else:
+            assert field.items is not None
+            items = _scalar_schema(FieldType(field.items), field)
+        return {"type": "array", "items": items, **description}
+    return {**_scalar_schema(field.type, field), **description}
+
+
+def _scalar_schema(kind: FieldType, field: Field) -> dict[str, Any]:
+    if kind is FieldType.STRING:
         schema: dict[str, Any] = {"type": "string"}
         if field.max_length is not None:
             schema["maxLength"] = field.max_length
-    elif t is FieldType.INTEGER:
+    elif kind is FieldType.INTEGER:
         schema = {"type": "integer"}
-    elif t is FieldType.BOOLEAN:
+    elif kind is FieldType.BOOLEAN:
         schema = {"type": "boolean"}
-    elif t is FieldType.DECIMAL:
+    elif kind is FieldType.DECIMAL:
         schema = {"type": "string", "pattern": DECIMAL_PATTERN, "x-manifest-type": "decimal"}
-    elif t is FieldType.DATE:
+    elif kind is FieldType.DATE:
         schema = {"type": "string", "format": "date"}
-    elif t is FieldType.DATETIME:
-        schema = {"type": "string", "format": "date-time"}
     else:
-        assert field.fields is not None
-        schema = {"type": "array", "items": object_schema(field.fields, ())}
-    return {**schema, **description}
+        schema = {"type": "string", "format": "date-time"}
+    if field.enum is not None:
+        schema["enum"] = list(field.enum)
+    if field.nillable:
+        schema["type"] = [schema["type"], "null"]
+        if "enum" in schema:
+            schema["enum"].append(None)
+    return schema
 
 
 def object_schema(fields: Iterable[Field], required: Sequence[str]) -> dict[str, Any]:
