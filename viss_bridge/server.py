@@ -187,9 +187,13 @@ class BridgeApp:
                 log.exception("catalog reload failed; serving the previous version")
 
     def _warm(self, published: Published) -> None:
+        """Build the catalog-native face (one type over every dataset) before a request needs it.
+
+        The whole X-Road WSDL (every service in one document) is not built here: with all of VISS it
+        costs seconds of CPU per version, which every reload would spend again; per-service WSDLs
+        are served at once and the whole one is built, once per version, by its first request."""
         try:
             published.native  # noqa: B018 - builds the catalog-native face
-            published.xroad.warm()
         except Exception:  # noqa: BLE001 - a request would build it (and report the problem) itself
             log.exception("building the catalog's faces ahead of requests failed")
 
