@@ -20,9 +20,6 @@ class ConfigError(ValueError):
     """A settings file or environment variable that cannot be used."""
 
 
-DEFAULT_DATA_DIR = Path("var")
-
-
 @dataclass
 class Settings:
     """Everything a bridge node needs to run.

@@ -142,14 +142,9 @@ def _has_entity_refs(root: etree._Element) -> bool:
     return False
 
 
-
 def parse_trusted(data: bytes) -> etree._Element:
     """Parse XML the bridge produced itself (generated WSDLs); still no network."""
     return etree.fromstring(data, _parser())
-
-
-def to_bytes(element: etree._Element, declaration: bool = True) -> bytes:
-    return etree.tostring(element, xml_declaration=declaration, encoding="UTF-8")
 
 
 def local_name(element: etree._Element) -> str:
@@ -158,14 +153,6 @@ def local_name(element: etree._Element) -> str:
 
 def namespace(element: etree._Element) -> str | None:
     return etree.QName(element).namespace
-
-
-def child_text(parent: etree._Element, tag: str) -> str | None:
-    """Text of the first child with this Clark-notation tag, stripped; None if absent."""
-    child = parent.find(tag)
-    if child is None:
-        return None
-    return (child.text or "").strip()
 
 
 @dataclass(frozen=True)

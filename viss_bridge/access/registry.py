@@ -274,15 +274,6 @@ class AccessRegistry:
                                               {"fingerprint": certificate.fingerprint, "subject": certificate.subject,
                                                "not_after": certificate.not_after.isoformat()}))
 
-    def remove_certificate(self, fingerprint: str, actor: str = "cli") -> None:
-        with self.audit.begin() as conn:
-            row = conn.execute(select(client_certificates.c.client_id)
-                               .where(client_certificates.c.fingerprint == fingerprint)).first()
-            if row is None:
-                raise PermissionProblem(f"no certificate with fingerprint {fingerprint}")
-            conn.execute(delete(client_certificates).where(client_certificates.c.fingerprint == fingerprint))
-            self.audit.write(conn, AuditEvent(audit.CONNECTION_CERTIFICATE_REMOVED, actor, "connection",
-                                              row.client_id, {"fingerprint": fingerprint}))
 
     def certificates(self, client_id: str) -> list[dict[str, Any]]:
         with self._reading() as conn:
@@ -406,8 +397,6 @@ class AccessRegistry:
         now = now_utc()
         return {p.dataset for p in self.permissions(client_id=client_id, include_revoked=False) if p.usable(now)}
 
-    def is_allowed(self, client_id: str, dataset: str) -> bool:
-        return dataset in self.allowed_datasets(client_id)
 
     # -- counting uses -----------------------------------------------------------------
 
@@ -507,4 +496,3 @@ class _ReadGuard:
         self.conn.close()
         if exc is not None and isinstance(exc, SQLAlchemyError):
             raise AccessStoreUnavailable(f"permission store read failed: {exc.__class__.__name__}") from exc
-

@@ -8,7 +8,6 @@ field) and every message names the file, the line and the field.
 
 from __future__ import annotations
 
-import re
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -313,9 +312,6 @@ class Dataset(_Strict):
     def owner_parts(self) -> list[str]:
         return self.owner.split("/")
 
-    def title_text(self, lang: str = "en") -> str:
-        return getattr(self.title, lang)
-
 
 def _check_xml_layout(fields: tuple[Field, ...]) -> None:
     """Text content excludes child elements: a structure with an ``xml: text`` field has only attributes besides."""
@@ -419,7 +415,3 @@ def _drop_new_defaults(fields: list[dict[str, Any]]) -> None:
         if f.get("xml") == "element":
             del f["xml"]
         _drop_new_defaults(f.get("fields") or [])
-
-
-def is_valid_name(name: str) -> bool:
-    return re.match(NAME_PATTERN, name) is not None

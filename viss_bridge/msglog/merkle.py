@@ -20,13 +20,6 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
-def _split(n: int) -> int:
-    k = 1
-    while k << 1 < n:
-        k <<= 1
-    return k
-
-
 def root(record_hashes: Sequence[bytes]) -> bytes:
     """The Merkle tree hash of the leaves (iterative, level by level, same result as RFC 9162's MTH)."""
     if not record_hashes:

@@ -282,29 +282,3 @@ def _signer_certificate(signature: etree._Element, security: etree._Element,
         return x509.load_der_x509_certificate(base64.b64decode("".join(data.split())))
     except ValueError:
         raise SignatureInvalid("the signer's certificate cannot be read") from None
-
-
-class ZeepSignature:
-    """zeep ``wsse`` plugin: signs requests with :func:`sign_envelope`, verifies answers with our verifier.
-
-    zeep's own ``Signature`` defaults to SHA-1 and its response check accepts
-    signature-wrapped envelopes; this replaces both.
-    """
-
-    def __init__(self, key: SigningKey, trust: TrustStore | None, soap_ns: str = NS_SOAP11,
-                 verify_responses: bool = True) -> None:
-        self.key = key
-        self.trust = trust
-        self.soap_ns = soap_ns
-        self.verify_responses = verify_responses and trust is not None
-        self.last_verified: VerifiedMessage | None = None
-
-    def apply(self, envelope: etree._Element, headers: dict[str, str]) -> tuple[etree._Element, dict[str, str]]:
-        sign_envelope(envelope, self.key, soap_ns=self.soap_ns)
-        return envelope, headers
-
-    def verify(self, envelope: etree._Element) -> etree._Element:
-        if self.verify_responses:
-            assert self.trust is not None
-            self.last_verified = verify_envelope(envelope, self.trust, soap_ns=self.soap_ns)
-        return envelope
