@@ -26,7 +26,7 @@ from viss_bridge.security.keys import SigningKey
 from viss_bridge.security.pki import TrustStore
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def log_url(request, tmp_path) -> str:  # type: ignore[no-untyped-def]
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'log.sqlite'}"
