@@ -76,6 +76,8 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
             f"viss-bridge demo is serving on {base}  (Ctrl+C stops it)",
             f"  X-Road 4.0 endpoint   {base}/xroad        WSDL {base}/xroad?wsdl",
             f"  catalog-native        {base}/catalog      WSDL {base}/catalog?wsdl",
+            f"  REST (DAGR style)     {base}/rest/service_list   OpenAPI {base}/rest/openapi.json   (docs/rest.md)",
+            f"  DCAT-AP catalogue     {base}/dcat   (Turtle; JSON-LD with Accept: application/ld+json)",
             f"  listClients           {base}/listClients",
             f"  health / metrics      {base}/health  {base}/metrics",
             f"  catalog folder        {paths.catalog_dir}  (add a manifest: it is published within seconds)",
