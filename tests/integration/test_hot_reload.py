@@ -83,8 +83,9 @@ def test_broken_manifest_is_skipped_and_health_names_file_line_and_field(own_bri
     broken.write_text(VEHICLES.replace("csdd_trailer", "broken_one").replace("type: integer", "type: number"),
                       encoding="utf-8")
     try:
-        assert wait_for(lambda: requests.get(f"{own_bridge.url}/health", timeout=5).json()["catalog"]["status"]
-                        == "manifests-refused")
+        # Each request may reach either worker: wait until six in a row (both workers) saw the refusal.
+        assert wait_for(lambda: all(requests.get(f"{own_bridge.url}/health", timeout=5).json()["catalog"]["status"]
+                                    == "manifests-refused" for _ in range(6)))
         health = requests.get(f"{own_bridge.url}/health", timeout=5).json()
         assert "broken_one.yaml:12" in health["catalog"]["error"] and "mass_kg" in health["catalog"]["error"]
         assert health["catalog"]["datasets"] == before  # the others stay published, the broken one is not
@@ -104,3 +105,55 @@ def test_broken_manifest_is_skipped_and_health_names_file_line_and_field(own_bri
     finally:
         broken.unlink()
     assert wait_for(lambda: requests.get(f"{own_bridge.url}/health", timeout=5).json()["catalog"]["status"] == "ok")
+
+
+def test_reloads_under_load_serve_every_request_with_the_old_or_the_new_version(own_bridge):  # type: ignore[no-untyped-def]
+    """While a manifest is edited again and again, callers keep being answered, each by one whole version."""
+    import threading
+
+    from viss_bridge.catalog.catalog import load_catalog
+    from viss_bridge.facade.xroad import lookup_request
+
+    manifest = own_bridge.catalog_dir / "csdd_reloading.yaml"
+    manifest.write_text(VEHICLES.replace("csdd_trailer", "csdd_reloading"), encoding="utf-8")
+    # Both workers publish it before the callers start (fresh connections land on either worker).
+    assert wait_for(lambda: all(b"csdd_reloading" in requests.get(f"{own_bridge.xroad}?wsdl&service=csdd_reloading",
+                                                                   timeout=10, headers={"Connection": "close"}).content
+                                for _ in range(20)))
+    time.sleep(1.0)  # a worker that no request reached yet still follows within one reload interval (0.2 s)
+    person = load_catalog(own_bridge.catalog_dir).get("fpr_person")
+    lookup = lookup_request(person, "LV/GOV/90000069281/VID-EDS", {"person_code": "000000-00000"}, "reload-1")
+    problems: list[str] = []
+    versions: set[int] = set()
+    stop = threading.Event()
+
+    def caller() -> None:
+        while not stop.is_set():
+            wsdl = requests.get(f"{own_bridge.xroad}?wsdl&service=csdd_reloading", timeout=30,
+                                headers={"Connection": "close"})
+            answer = requests.post(own_bridge.xroad, data=lookup, headers={"Content-Type": "text/xml"}, timeout=30)
+            if wsdl.status_code != 200 or answer.status_code != 200:
+                problems.append(f"{wsdl.status_code}/{answer.status_code}: {wsdl.text[:200]} {answer.text[:200]}")
+                continue
+            seen = [n for n in range(6) if f"edit_{n}".encode() in wsdl.content]
+            if len(seen) > 1:  # a WSDL mixing two versions
+                problems.append(f"fields of versions {seen} in one WSDL")
+            versions.update(seen)
+
+    threads = [threading.Thread(target=caller) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        for n in range(6):
+            text = VEHICLES.replace("csdd_trailer", "csdd_reloading").replace(
+                "fields:\n", f"fields:\n  - {{name: edit_{n}, type: string}}\n", 1)
+            manifest.write_text(text, encoding="utf-8")
+            assert wait_for(lambda: f"edit_{n}".encode() in requests.get(
+                f"{own_bridge.xroad}?wsdl&service=csdd_reloading", timeout=10).content)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+        manifest.unlink()
+    assert problems == []
+    assert len(versions) >= 2  # the callers really saw the versions change under them
