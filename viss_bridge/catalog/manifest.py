@@ -196,7 +196,7 @@ def _theme_code(value: Any) -> Any:
     return value
 
 
-Theme = Annotated[DataTheme, BeforeValidator(_theme_code)]  # type: ignore[valid-type]
+Theme = Annotated[DataTheme, BeforeValidator(_theme_code)]
 Keyword = Annotated[str, PydField(min_length=1, max_length=100)]
 
 
@@ -345,7 +345,7 @@ def parse_manifest(text: str, file: str | Path) -> Dataset:
         dataset = Dataset.model_validate(data)
     except ValidationError as exc:
         line, label, message = validation_problem(
-            exc.errors(), lines, data, "unknown key (check the spelling; allowed keys are in docs/manifests.md)")
+            [dict(e) for e in exc.errors()], lines, data, "unknown key (check the spelling; allowed keys are in docs/manifests.md)")
         if label is None:  # a check across keys: name the key its message is about (key, subject)
             about = message.split(" ", 1)[0]
             if about in ("key", "subject") and about in data:

@@ -225,8 +225,7 @@ class _Guard:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type, exc, tb) -> bool:  # type: ignore[no-untyped-def]
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         if exc is not None and isinstance(exc, SQLAlchemyError):
             raise StoreUnavailable(f"dataset store {self.action} failed: {exc.__class__.__name__}: "
                                    f"{str(exc).splitlines()[0][:200]}") from exc
-        return False

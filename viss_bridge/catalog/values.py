@@ -74,11 +74,9 @@ def to_python(field: Field, value: Any, where: str | None = None) -> Any:
                 return value
             return dt.date.fromisoformat(str(value))
         if t is FieldType.DATETIME:
-            if isinstance(value, dt.datetime):
-                result = value
-            else:
-                result = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-            return result if result.tzinfo else result.replace(tzinfo=dt.timezone.utc)
+            moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(
+                str(value).replace("Z", "+00:00"))
+            return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
     except (ValueError, InvalidOperation, TypeError) as exc:
         if isinstance(exc, ValueProblem):
             raise
