@@ -16,13 +16,10 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-NS_SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
-NS_SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
-NS_XSD = "http://www.w3.org/2001/XMLSchema"
-NS_XSI = "http://www.w3.org/2001/XMLSchema-instance"
-NS_WSDL = "http://schemas.xmlsoap.org/wsdl/"
-NS_WSDL_SOAP11 = "http://schemas.xmlsoap.org/wsdl/soap/"
-NS_WSDL_SOAP12 = "http://schemas.xmlsoap.org/wsdl/soap12/"
+from viss_bridge.namespaces import (NS_SOAP11 as NS_SOAP11, NS_SOAP12 as NS_SOAP12, NS_XSD as NS_XSD,
+                                    NS_XSI as NS_XSI, NS_WSDL as NS_WSDL, NS_WSDL_SOAP11 as NS_WSDL_SOAP11,
+                                    NS_WSDL_SOAP12 as NS_WSDL_SOAP12)
+
 
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_ATTRIBUTES = 256

@@ -16,21 +16,23 @@ import viss_bridge
 ROOT = Path(viss_bridge.__file__).parent
 
 # Leaf modules every layer may use: they import no other part of the project.
-LEAVES = {"xml", "config", "db", "observability"}
+LEAVES = {"xml", "config", "db", "observability", "namespaces"}
 BELOW_FACADE = {"catalog", "access", "msglog", "security", "upstream"}
 TOP = {"cli", "server", "serving"}
 
 # What each top-level package or module may import, besides itself.
 ALLOWED: dict[str, set[str]] = {
-    "xml": set(),
+    # namespaces: constants only, the one module every layer may import
+    "namespaces": set(),
+    "xml": {"namespaces"},
     "config": set(),
     "db": set(),
     "observability": set(),
-    "catalog": set(),
-    "security": set(),
-    "msglog": {"security", "xml"},
-    "access": {"catalog", "xml", "db", "config", "observability"},
-    "upstream": {"catalog", "security", "msglog", "xml", "db", "config", "observability"},
+    "catalog": {"namespaces"},
+    "security": {"namespaces"},
+    "msglog": {"security", "xml", "namespaces"},
+    "access": {"catalog", "xml", "db", "config", "observability", "namespaces"},
+    "upstream": {"catalog", "security", "msglog", "xml", "db", "config", "observability", "namespaces"},
     "migration": BELOW_FACADE | LEAVES,
     "facade": BELOW_FACADE | LEAVES,
     "console": BELOW_FACADE | LEAVES | {"facade", "migration"},

@@ -21,8 +21,8 @@ import yaml
 from lxml import etree
 
 from viss_bridge.xml import NS_SOAP12
+from viss_bridge.namespaces import NS_WSA as NS_WSA
 
-NS_WSA = "http://www.w3.org/2005/08/addressing"
 VISS_TNS = "http://ivis.eps.gov.lv/XMLSchemas/VISS/RequestService/v1-0"
 ACTION_BASE = f"{VISS_TNS}/IRequestService/"
 

@@ -48,11 +48,11 @@ from viss_bridge.facade.replay import ReplayTable, TooLateToRemember
 from viss_bridge.facade.viss_state import VissState
 from viss_bridge.security.wssecurity import Freshness, VerifiedMessage
 from viss_bridge.xml import NS_SOAP12, NS_XSI
+from viss_bridge.namespaces import NS_WSA as NS_WSA
 
 log = logging.getLogger(__name__)
 
 VISS_TNS = "http://ivis.eps.gov.lv/XMLSchemas/VISS/RequestService/v1-0"
-NS_WSA = "http://www.w3.org/2005/08/addressing"
 ACTION_BASE = f"{VISS_TNS}/IRequestService/"
 FAULT_ACTION = "http://www.w3.org/2005/08/addressing/soap/fault"
 ANONYMOUS = "http://www.w3.org/2005/08/addressing/anonymous"

@@ -16,10 +16,8 @@ from viss_bridge.access.identity import InvalidIdentifier, check_part
 from viss_bridge.facade import faults
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.xml import local_name
+from viss_bridge.namespaces import NS_XROAD as NS_XROAD, NS_ID as NS_ID, NS_REPR as NS_REPR
 
-NS_XROAD = "http://x-road.eu/xsd/xroad.xsd"
-NS_ID = "http://x-road.eu/xsd/identifiers"
-NS_REPR = "http://x-road.eu/xsd/representation.xsd"
 SUPPORTED_PROTOCOL = "4.0"
 
 REQUIRED_HEADERS = ("client", "service", "id", "protocolVersion")

@@ -24,9 +24,8 @@ from urllib.parse import urljoin, urlparse
 from lxml import etree
 
 from viss_bridge.xml import NS_WSDL, NS_WSDL_SOAP11, NS_WSDL_SOAP12, NS_XSD, XmlRejected, parse_untrusted
+from viss_bridge.namespaces import NS_WSDL20 as NS_WSDL20, NS_SOAPENC as NS_SOAPENC
 
-NS_WSDL20 = "http://www.w3.org/ns/wsdl"
-NS_SOAPENC = "http://schemas.xmlsoap.org/soap/encoding/"
 MAX_WSDL_BYTES = 32 * 1024 * 1024
 MAX_DEPTH = 40  # nesting limit for flattening (protects against pathological schemas)
 

@@ -29,13 +29,11 @@ from viss_bridge.security.pki import CertificateError, TrustStore
 from viss_bridge.security.xmldsig import (NS_DS, CertificateUntrusted, SecurityError, SignatureInvalid,
                                           SignatureMissing, TimestampInvalid, TimestampMissing, check_signed_info,
                                           restrict_context)
+from viss_bridge.namespaces import (NS_WSSE as NS_WSSE, NS_WSU as NS_WSU, NS_SOAP11 as NS_SOAP11,
+                                    NS_SOAP12 as NS_SOAP12)
 
-NS_WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-NS_WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 X509V3 = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3"
 BASE64 = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
-NS_SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
-NS_SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 
 __all__ = ["CertificateUntrusted", "Freshness", "SecurityError", "SignatureInvalid", "SignatureMissing", "SigningKey",
            "TimestampInvalid", "TimestampMissing", "TrustStore", "VerifiedMessage", "sign_envelope", "verify_envelope"]

@@ -17,8 +17,8 @@ from lxml import etree
 
 from viss_bridge.security.keys import SigningKey, verification_key
 from viss_bridge.security.pki import CertificateError, TrustStore
+from viss_bridge.namespaces import NS_DS as NS_DS
 
-NS_DS = "http://www.w3.org/2000/09/xmldsig#"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 SIGNATURE_METHODS = {

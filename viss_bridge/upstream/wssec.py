@@ -22,8 +22,8 @@ from viss_bridge.catalog.legacy_source import LegacySoapSource
 from viss_bridge.upstream import errors
 from viss_bridge.upstream.errors import UpstreamError
 from viss_bridge.xml import NS_SOAP11, XmlRejected, parse_untrusted
+from viss_bridge.namespaces import NS_WSSE as NS_WSSE
 
-NS_WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 
 
 def provider_security_hooks(source: LegacySoapSource, base_dir: Path
