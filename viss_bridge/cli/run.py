@@ -95,7 +95,7 @@ def sync(ctx: click.Context, datasets: tuple[str, ...], all_: bool, full: bool, 
     import time as _time
 
     from viss_bridge.upstream.pool import ProviderPool
-    from viss_bridge.upstream.sync import SyncJob, SyncState, replicated_datasets
+    from viss_bridge.upstream.sync import SyncState, chosen_datasets, sync_dataset
 
     settings = settings_for(ctx)
     if status:
@@ -126,36 +126,24 @@ def sync(ctx: click.Context, datasets: tuple[str, ...], all_: bool, full: bool, 
         if state is None:
             state = SyncState(store.engine)
             state.create_schema()
-        chosen = replicated_datasets(loaded) if all_ else []
-        for name in datasets:
-            dataset = loaded.get(name)
-            if dataset is None:
-                raise click.ClickException(f"no dataset '{name}' in the catalog")
-            chosen.append(dataset)
+        try:
+            chosen = chosen_datasets(loaded, datasets, all_)
+        except KeyError as exc:
+            raise click.ClickException(f"no dataset '{exc.args[0]}' in the catalog") from None
         if not chosen and not (all_ and interval):
             raise click.ClickException("name a dataset, or use --all for every replicated legacy dataset")
         failed = False
         for dataset in chosen:
-            if full:
-                state.reset(dataset.dataset)
             try:
-                job = SyncJob(dataset, store, pool, state)
+                with progress_bar(f"syncing {dataset.dataset} (records)") as progress:
+                    result = sync_dataset(dataset, store, pool, state, full=full, max_pages=max_pages,
+                                          progress=progress)
             except ValueError as exc:
                 raise click.ClickException(str(exc)) from None
-            with progress_bar(f"syncing {dataset.dataset} (records)") as progress:
-                result = job.run(max_pages=max_pages, progress=progress)
-            cursor = result.cursor
-            where = f"cursor {cursor.changed_since.isoformat()} / {cursor.after_key or '-'}" if cursor else ""
             for note in result.notes:
                 click.echo(f"{dataset.dataset}: {note}")
-            if result.error is not None:
-                failed = True
-                click.echo(f"{dataset.dataset}: stopped after {result.pages} page(s), {result.records} record(s): "
-                           f"{result.error.cause}: {result.error.message}; {where}; run again to resume", err=True)
-            else:
-                state_text = "up to date" if result.complete else "more pages remain"
-                click.echo(f"{dataset.dataset}: {'full' if result.full else 'incremental'} sync, {result.pages} page(s), "
-                           f"{result.records} record(s) in {result.seconds} s; {state_text}; {store.count(dataset)} in store; {where}")
+            failed = failed or result.error is not None
+            click.echo(result.summary(store.count(dataset)), err=result.error is not None)
         full = False
         if not interval:
             break

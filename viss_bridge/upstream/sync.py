@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.engine import Connection, Engine
@@ -72,6 +72,17 @@ class SyncResult:
     cursor: Cursor | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+
+    def summary(self, in_store: int) -> str:
+        """One line an operator reads: what moved, where the cursor stands, what to do on a failure."""
+        cursor = self.cursor
+        where = f"cursor {cursor.changed_since.isoformat()} / {cursor.after_key or '-'}" if cursor else ""
+        if self.error is not None:
+            return (f"{self.dataset}: stopped after {self.pages} page(s), {self.records} record(s): "
+                    f"{self.error.cause}: {self.error.message}; {where}; run again to resume")
+        state = "up to date" if self.complete else "more pages remain"
+        return (f"{self.dataset}: {'full' if self.full else 'incremental'} sync, {self.pages} page(s), "
+                f"{self.records} record(s) in {self.seconds} s; {state}; {in_store} in store; {where}")
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -173,3 +184,26 @@ class SyncJob:
 
 def replicated_datasets(datasets: Any) -> list[Dataset]:
     return [d for d in datasets if isinstance(d.source, LegacySoapSource) and d.source.mode == "replicated"]
+
+
+def chosen_datasets(catalog: Any, names: Sequence[str], every_replicated: bool) -> list[Dataset]:
+    """The datasets a sync round covers: the named ones, and with ``every_replicated`` all replicated ones.
+
+    Raises KeyError naming a dataset the catalog does not have."""
+    chosen = replicated_datasets(catalog) if every_replicated else []
+    for name in names:
+        dataset = catalog.get(name)
+        if dataset is None:
+            raise KeyError(name)
+        chosen.append(dataset)
+    return chosen
+
+
+def sync_dataset(dataset: Dataset, store: DatasetStore, pool: ProviderPool, state: SyncState, *, full: bool = False,
+                 max_pages: int | None = None,
+                 progress: Callable[[int, int | None], None] | None = None) -> SyncResult:
+    """One dataset's sync: from scratch with ``full``, else from its cursor. ValueError if it cannot be synced."""
+    job = SyncJob(dataset, store, pool, state)  # refuses a dataset without a legacy changes operation
+    if full:
+        state.reset(dataset.dataset)
+    return job.run(max_pages=max_pages, progress=progress)
