@@ -207,46 +207,15 @@ def migrate_shadow(ctx: click.Context, service: str | None, legacy_url: str | No
 def _shadow_one(ctx: click.Context, planned: Any, base: Path, *, rate: float, burst: int, timeout: float,
                 limit: int | None, quiet: bool = False) -> Any:
     """One service of a shadow run: its requests, its comparison options, its own token bucket."""
-    from viss_bridge.migration.compare import CompareOptions, types_from_inventory
-    from viss_bridge.migration.shadow import (ShadowTarget, folder_requests, log_requests, replay,
-                                              soap_actions_from_inventory)
-    from viss_bridge.migration.wsdl import WsdlError, read_wsdl
-
-    options = CompareOptions(unordered=planned.unordered, ignore=planned.ignore)
-    actions: dict[str, str] = {}
-    if planned.wsdl:
-        try:
-            inventory = read_wsdl(str(base / planned.wsdl))
-        except WsdlError as exc:
-            raise click.ClickException(str(exc)) from None
-        options.types = types_from_inventory(inventory)
-        actions = soap_actions_from_inventory(inventory)
-    if planned.from_log is not None:
-        settings = settings_for(ctx)
-        log_url = settings.message_log_url
-        log_service = planned.from_log.service
-        if not log_service and "/legacy/" in planned.bridge_url:
-            log_service = "legacy/" + planned.bridge_url.split("/legacy/", 1)[1].strip("/").split("?")[0]
-        try:
-            saved = log_requests(log_url, leg=planned.from_log.leg, service=log_service, since=planned.from_log.since,
-                                 until=planned.from_log.until, limit=limit or 1000)
-        except ImportError:
-            raise click.ClickException("this installation has no message log (viss_bridge.msglog)") from None
-        if not saved:
-            raise click.ClickException(f"{planned.service}: the message log has no {planned.from_log.leg} requests "
-                                       f"for service {log_service or '(any)'} in that time range")
-    else:
-        folder = base / planned.requests
-        try:
-            saved = folder_requests(folder)
-        except FileNotFoundError as exc:
-            raise click.ClickException(str(exc)) from None
-        if not saved:
-            raise click.ClickException(f"{folder}: no *.xml request files")
     from viss_bridge.cli.progress import progress_bar
+    from viss_bridge.migration.shadow import ShadowSetupError, planned_requests, planned_target, replay
 
-    target = ShadowTarget(planned.service, planned.legacy_url, planned.bridge_url, options, actions)
-    total = min(len(saved), limit) if limit and hasattr(saved, "__len__") else (len(saved) if hasattr(saved, "__len__") else None)
+    try:
+        target = planned_target(planned, base)
+        saved = planned_requests(planned, base, settings_for(ctx).message_log_url, limit)
+    except ShadowSetupError as exc:
+        raise click.ClickException(str(exc)) from None
+    total = min(len(saved), limit) if limit else len(saved)
     done = 0
     with progress_bar(f"shadowing {planned.service} (requests)", total, quiet=quiet) as progress:
         def step(_outcome: Any) -> None:

@@ -282,3 +282,46 @@ def _one(target: ShadowTarget, request: SavedRequest, session: requests.Session,
         return outcome
     outcome.status = "different" if outcome.differences else "equal"
     return outcome
+
+
+class ShadowSetupError(ValueError):
+    """A planned service cannot be shadowed as planned (its WSDL, its requests); the message says why."""
+
+
+def planned_target(planned: Any, base: Path) -> ShadowTarget:
+    """The comparison target of a planned service: its WSDL's element types and SOAPActions, its options."""
+    from viss_bridge.migration.compare import CompareOptions, types_from_inventory
+    from viss_bridge.migration.wsdl import WsdlError, read_wsdl
+
+    options = CompareOptions(unordered=planned.unordered, ignore=planned.ignore)
+    actions: dict[str, str] = {}
+    if planned.wsdl:
+        try:
+            inventory = read_wsdl(str(base / planned.wsdl))
+        except WsdlError as exc:
+            raise ShadowSetupError(str(exc)) from None
+        options.types = types_from_inventory(inventory)
+        actions = soap_actions_from_inventory(inventory)
+    return ShadowTarget(planned.service, planned.legacy_url, planned.bridge_url, options, actions)
+
+
+def planned_requests(planned: Any, base: Path, log_url: str, limit: int | None) -> list[SavedRequest]:
+    """The requests to replay for a planned service: from the message log, or from a folder of saved files."""
+    if planned.from_log is not None:
+        service = planned.from_log.service
+        if not service and "/legacy/" in planned.bridge_url:  # the contract the bridge URL names
+            service = "legacy/" + planned.bridge_url.split("/legacy/", 1)[1].strip("/").split("?")[0]
+        saved = log_requests(log_url, leg=planned.from_log.leg, service=service, since=planned.from_log.since,
+                             until=planned.from_log.until, limit=limit or 1000)
+        if not saved:
+            raise ShadowSetupError(f"{planned.service}: the message log has no {planned.from_log.leg} requests "
+                                   f"for service {service or '(any)'} in that time range")
+        return saved
+    folder = base / planned.requests
+    try:
+        saved = folder_requests(folder)
+    except FileNotFoundError as exc:
+        raise ShadowSetupError(str(exc)) from None
+    if not saved:
+        raise ShadowSetupError(f"{folder}: no *.xml request files")
+    return list(saved)
