@@ -6,7 +6,7 @@ an :class:`AuditEvent`. It is written as a row of ``access_audit`` **in the same
 database transaction as the change itself**, so a change without its audit row
 cannot exist.
 
-Other receivers (the message log of issue 4, which will sign the records) hook
+Other receivers (the message log, which signs the records into its chain) hook
 in through :class:`AuditSink`: add a sink to :data:`DEFAULT_SINKS` (every
 registry created afterwards in this process uses it) or to one registry's
 ``audit.sinks``. A sink is called inside the transaction, before commit, with

@@ -44,7 +44,7 @@ TLS, PROXY, WS_SECURITY, HEADER = "tls", "proxy", "ws-security", "header"
 # X-Road message protocol 4.0, section 2.7 (Identifier Character Restrictions): every part of an
 # identifier uses only these characters. "/" is not among them, so the joined form
 # INSTANCE/CLASS/CODE[/SUBSYSTEM] of checked parts is a one-to-one key of the structured identifier:
-# no part can carry a separator and join into another client's identity (issue 9.3).
+# no part can carry a separator and join into another client's identity.
 IDENTIFIER_PART = re.compile(r"[A-Za-z0-9'()+,\-.=?]{1,255}")
 # serviceCode and serviceVersion may also use "_": the bridge's serviceCodes are its dataset names
 # (manifest ``dataset``, ``[a-z0-9_]``), which are not X-Road's to choose. "_" is no separator.
