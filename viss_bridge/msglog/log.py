@@ -1,6 +1,6 @@
 """The message log: durable appends to a per-node hash chain, and the sealer.
 
-Public API (also for the provider leg, issue 3)::
+Public API (the consumer leg and the provider leg use the same calls)::
 
     from viss_bridge.msglog import MessageLog, RecordInput
 
