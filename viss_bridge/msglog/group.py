@@ -22,7 +22,7 @@ in its next transaction.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Generic, TypeVar
+from typing import Callable, Generic, TypeVar
 
 from viss_bridge.msglog.store import LogUnavailable
 
@@ -132,6 +132,6 @@ class GroupCommit(Generic[Item, Result]):
             successor.wake.set()
 
 
-def run_alone(write: Callable[[Callable[[], list[Any]]], list[Any]], item: Any) -> Any:
+def run_alone(write: Callable[[Callable[[], list[Item]]], list[Result]], item: Item) -> Result:
     """One submission in its own transaction (the pre-group-commit behaviour; a baseline for benchmarks)."""
     return write(lambda: [item])[0]

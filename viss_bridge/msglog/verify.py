@@ -366,7 +366,8 @@ def check_range(store: LogStore, task: RangeTask, trust: TrustStore, *, progress
 
     # The chain hash before the range, as stored: the link check of the range's first record starts from it
     # (as a single pass over the whole log would), and so does the recomputed chain of a range after the first.
-    prev_stored, prev_pure = task.start_chain, task.start_chain
+    prev_stored: bytes = task.start_chain
+    prev_pure: bytes | None = task.start_chain
     if first_seq > start:
         before = store.query("SELECT seq, chain_hash FROM msglog_record WHERE node_id = ? AND seq >= ? AND seq < ? "
                              "ORDER BY seq DESC LIMIT 1", (node, start, first_seq))

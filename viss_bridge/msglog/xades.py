@@ -73,8 +73,9 @@ def _b64(data: bytes) -> str:
 def issuer_serial_v2(cert: x509.Certificate) -> bytes:
     """DER IssuerSerial (RFC 5035) of ``cert``: the content of XAdES IssuerSerialV2."""
     parsed = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
-    return tsp.IssuerSerial({"issuer": [asn1_x509.GeneralName({"directory_name": parsed.issuer})],
-                             "serial_number": parsed.serial_number}).dump()
+    der: bytes = tsp.IssuerSerial({"issuer": [asn1_x509.GeneralName({"directory_name": parsed.issuer})],
+                                   "serial_number": parsed.serial_number}).dump()
+    return der
 
 
 def _signature_bytes(key: SigningKey, data: bytes) -> bytes:
@@ -301,6 +302,8 @@ def add_archive_timestamp(document: bytes, files: dict[str, bytes], timestamp: C
     """Append an ArchiveTimeStamp (XAdES-A) to the signature document, over everything it holds so far."""
     root = parse(document)
     signature = root.find(_ds("Signature"))
+    if signature is None:
+        raise XadesError("the signature document has no ds:Signature")
     usp = signature.find(f".//{_xa('UnsignedSignatureProperties')}")
     if usp is None:
         raise XadesError("the signature has no SignatureTimeStamp yet (XAdES-T needed before XAdES-A)")
