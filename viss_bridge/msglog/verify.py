@@ -32,7 +32,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 from hashlib import sha256
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from viss_bridge.msglog import merkle
 from viss_bridge.msglog.records import GENESIS, META_COLUMNS, row_record_hash
@@ -151,7 +151,7 @@ class VerifyReport:
 
 def verify_log(store: LogStore, trust: TrustStore, *, nodes: list[str] | None = None,
                unsealed_grace: float | None = 300.0, require_timestamps: bool = False,
-               known_seals: list[bytes] = (), workers: int | None = None,  # type: ignore[assignment]
+               known_seals: Sequence[bytes] = (), workers: int | None = None,
                progress: Progress | None = None, range_records: int = RANGE_RECORDS,
                parallel_from: int = PARALLEL_FROM) -> VerifyReport:
     """Verify every node; ``known_seals`` are seal documents kept outside the database (they must all be in it).
