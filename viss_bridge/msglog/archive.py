@@ -228,9 +228,10 @@ def verify_archive(path: str | Path, trust: TrustStore, previous: str | Path | N
             except SealInvalid as exc:
                 report.problems.append(f"seal {first}..{last}: {exc}")
                 continue
-            range_leaves = [leaves.get(s) for s in range(first, last + 1)]
-            if (info.node, info.first_seq, info.last_seq) != (report.node, first, last) or None in range_leaves \
-                    or merkle.root(range_leaves) != info.merkle_root:  # type: ignore[arg-type]
+            span = range(first, last + 1)
+            range_leaves = [known for s in span if (known := leaves.get(s)) is not None]
+            if (info.node, info.first_seq, info.last_seq) != (report.node, first, last) \
+                    or len(range_leaves) != len(span) or merkle.root(range_leaves) != info.merkle_root:
                 report.problems.append(f"seal {first}..{last}: does not match the records (Merkle root)")
             elif chains.get(first - 1) != info.previous_chain_head or chains.get(last) != info.chain_head:
                 report.problems.append(f"seal {first}..{last}: chain heads do not match the records")

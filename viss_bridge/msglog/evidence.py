@@ -150,8 +150,10 @@ def export_exchange(store: LogStore, records: list[dict[str, Any]], key: Signing
             seals_done.add((node, first))
             files[f"{seal_stem}.xml"] = seal_xml
             files[f"{seal_stem}.sigvalue"] = info.signature_value
-            signature = parse_untrusted(seal_xml).find("{http://www.w3.org/2000/09/xmldsig#}Signature")
-            for cert in embedded_certificates(signature):
+            seal_signature = parse_untrusted(seal_xml).find("{http://www.w3.org/2000/09/xmldsig#}Signature")
+            if seal_signature is None:
+                raise EvidenceError(f"the seal of record {node}/{seq} has no signature: run 'viss-bridge log verify'")
+            for cert in embedded_certificates(seal_signature):
                 certs.setdefault("certs/node-signing.pem", cert.public_bytes(serialization.Encoding.PEM))
             if tsr is not None:
                 files[f"{seal_stem}.tsr"] = bytes(tsr)
@@ -195,7 +197,8 @@ def _readme(records: list[tuple[str, str, str, bool]]) -> str:
 def _stamper(tsa_url: str) -> Any:
     def stamp(data: bytes) -> bytes:
         try:
-            return token_of(request_timestamp(tsa_url, data)).dump()
+            token: bytes = token_of(request_timestamp(tsa_url, data)).dump()
+            return token
         except TimestampError as exc:
             raise EvidenceError(f"cannot time-stamp: {exc}") from None
     return stamp
@@ -287,11 +290,11 @@ def verify_container(data: bytes, trust: TrustStore, name: str = "container") ->
     except (zipfile.BadZipFile, ValueError) as exc:  # a CRC error: bytes were changed inside the ZIP
         report.check("container integrity", False, str(exc))
         return report
-    listed: dict[str, str] = {}
+    listed: dict[str, str | None] = {}
     present = {n for n in files if n != "mimetype" and not n.startswith("META-INF/")}
     try:
         manifest = parse_untrusted(files.get("META-INF/manifest.xml", b""))
-        listed = {e.get(f"{{{NS_MANIFEST}}}full-path"): e.get(f"{{{NS_MANIFEST}}}media-type")
+        listed = {e.get(f"{{{NS_MANIFEST}}}full-path", ""): e.get(f"{{{NS_MANIFEST}}}media-type")
                   for e in manifest.iter(f"{{{NS_MANIFEST}}}file-entry")}
         listed.pop("/", None)
         report.check("manifest", set(listed) == present,
@@ -378,7 +381,7 @@ def _check_seal(report: EvidenceReport, files: dict[str, bytes], seal_name: str,
 
 
 def _check_container_signature(report: EvidenceReport, files: dict[str, bytes], present: set[str],
-                               listed: dict[str, str], trust: TrustStore) -> None:
+                               listed: dict[str, str | None], trust: TrustStore) -> None:
     """The XAdES signature over the data files: digests, signer, certificate at the time-stamp, the time-stamp."""
     report.lines.append(f"container signature {SIGNATURE_FILE}:")
     if SIGNATURE_FILE not in files:

@@ -22,7 +22,7 @@ in its next transaction.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Generic, TypeVar
+from typing import Callable, Generic, TypeVar, cast
 
 from viss_bridge.msglog.store import LogUnavailable
 
@@ -82,7 +82,8 @@ class GroupCommit(Generic[Item, Result]):
             if not isinstance(error, Exception):
                 raise error  # SystemExit or KeyboardInterrupt in this very thread: let it through
             raise LogUnavailable(str(error)) from error
-        return ticket.result  # type: ignore[return-value]
+        # finished without an error, so the leader stored this ticket's result (None is its placeholder before)
+        return cast(Result, ticket.result)
 
     def _take(self) -> list[_Ticket[Item, Result]]:
         with self._lock:
@@ -132,6 +133,6 @@ class GroupCommit(Generic[Item, Result]):
             successor.wake.set()
 
 
-def run_alone(write: Callable[[Callable[[], list[Any]]], list[Any]], item: Any) -> Any:
+def run_alone(write: Callable[[Callable[[], list[Item]]], list[Result]], item: Item) -> Result:
     """One submission in its own transaction (the pre-group-commit behaviour; a baseline for benchmarks)."""
     return write(lambda: [item])[0]

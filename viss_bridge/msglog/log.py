@@ -309,7 +309,7 @@ class MessageLog:
                     "UPDATE msglog_sealer SET lease_owner = ?, lease_until = ? WHERE node_id = ? AND "
                     "(lease_owner IS NULL OR lease_until < ? OR lease_owner = ?)"),
                     (self.owner, now + self.lease_seconds, self.node_id, now, self.owner))
-                got = cur.rowcount == 1
+                got: bool = cur.rowcount == 1
             if got or time.monotonic() > deadline:
                 return got
             time.sleep(0.1)

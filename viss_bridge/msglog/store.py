@@ -85,7 +85,7 @@ class LogStore:
             if not self.uri and self.path != ":memory:" and not read_only:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         elif self.backend == "postgresql":
-            self.conninfo = {k: v for k, v in dict(host=parsed.host, port=parsed.port, user=parsed.username,
+            self.conninfo: dict[str, Any] = {k: v for k, v in dict(host=parsed.host, port=parsed.port, user=parsed.username,
                                                    password=parsed.password, dbname=parsed.database).items() if v}
         else:
             raise ValueError(f"the message log supports SQLite and PostgreSQL, not {self.backend}")
@@ -102,7 +102,7 @@ class LogStore:
         if self.is_pg:
             import psycopg
 
-            options = {"options": "-c default_transaction_read_only=on"} if self.read_only else {}
+            options: dict[str, Any] = {"options": "-c default_transaction_read_only=on"} if self.read_only else {}
             return psycopg.connect(connect_timeout=5, **self.conninfo, **options)
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False, uri=self.uri)
         conn.execute("PRAGMA busy_timeout=30000")

@@ -33,7 +33,7 @@ from viss_bridge.security.pki import CertificateError, PrivateKey, TrustStore
 
 CONTENT_TYPE_QUERY = "application/timestamp-query"
 CONTENT_TYPE_REPLY = "application/timestamp-reply"
-_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+_HASHES: dict[str, type[hashes.SHA256] | type[hashes.SHA384] | type[hashes.SHA512]] = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 
 
 class TimestampError(Exception):
@@ -297,11 +297,13 @@ class DevTsa:
             "signer_infos": [signer],
         })
         token = cms.ContentInfo({"content_type": "signed_data", "content": signed_data})
-        return tsp.TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": token}).dump()
+        response: bytes = tsp.TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": token}).dump()
+        return response
 
     def _refusal(self, failure: str, text: str) -> bytes:
-        return tsp.TimeStampResp({"status": {"status": "rejection", "status_string": [text],
-                                             "fail_info": tsp.PKIFailureInfo({failure})}}).dump()
+        response: bytes = tsp.TimeStampResp({"status": {"status": "rejection", "status_string": [text],
+                                                        "fail_info": tsp.PKIFailureInfo({failure})}}).dump()
+        return response
 
 
 def make_server(tsa: DevTsa, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:

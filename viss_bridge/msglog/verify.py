@@ -32,7 +32,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 from hashlib import sha256
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from viss_bridge.msglog import merkle
 from viss_bridge.msglog.records import GENESIS, META_COLUMNS, row_record_hash
@@ -151,7 +151,7 @@ class VerifyReport:
 
 def verify_log(store: LogStore, trust: TrustStore, *, nodes: list[str] | None = None,
                unsealed_grace: float | None = 300.0, require_timestamps: bool = False,
-               known_seals: list[bytes] = (), workers: int | None = None,  # type: ignore[assignment]
+               known_seals: Sequence[bytes] = (), workers: int | None = None,
                progress: Progress | None = None, range_records: int = RANGE_RECORDS,
                parallel_from: int = PARALLEL_FROM) -> VerifyReport:
     """Verify every node; ``known_seals`` are seal documents kept outside the database (they must all be in it).
@@ -366,7 +366,8 @@ def check_range(store: LogStore, task: RangeTask, trust: TrustStore, *, progress
 
     # The chain hash before the range, as stored: the link check of the range's first record starts from it
     # (as a single pass over the whole log would), and so does the recomputed chain of a range after the first.
-    prev_stored, prev_pure = task.start_chain, task.start_chain
+    prev_stored: bytes = task.start_chain
+    prev_pure: bytes | None = task.start_chain
     if first_seq > start:
         before = store.query("SELECT seq, chain_hash FROM msglog_record WHERE node_id = ? AND seq >= ? AND seq < ? "
                              "ORDER BY seq DESC LIMIT 1", (node, start, first_seq))

@@ -61,6 +61,21 @@ def _xa(name: str) -> str:
     return f"{{{NS_XADES}}}{name}"
 
 
+def _algorithm(parent: etree._Element, tag: str) -> str | None:
+    """The Algorithm attribute of ``parent``'s child ``tag``; None when the child is missing, so the caller's
+    comparison with the one allowed algorithm fails and names what is wrong."""
+    child = parent.find(tag)
+    return None if child is None else child.get("Algorithm")
+
+
+def _required(parent: etree._Element, path: str, what: str) -> etree._Element:
+    """The element at ``path``; a document without it is refused, not dereferenced as None."""
+    element = parent.find(path)
+    if element is None:
+        raise XadesError(f"no {what}")
+    return element
+
+
 def c14n(element: etree._Element) -> bytes:
     """Exclusive XML canonicalisation of ``element`` in its document (what is digested and signed)."""
     return etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
@@ -73,8 +88,9 @@ def _b64(data: bytes) -> str:
 def issuer_serial_v2(cert: x509.Certificate) -> bytes:
     """DER IssuerSerial (RFC 5035) of ``cert``: the content of XAdES IssuerSerialV2."""
     parsed = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
-    return tsp.IssuerSerial({"issuer": [asn1_x509.GeneralName({"directory_name": parsed.issuer})],
-                             "serial_number": parsed.serial_number}).dump()
+    der: bytes = tsp.IssuerSerial({"issuer": [asn1_x509.GeneralName({"directory_name": parsed.issuer})],
+                                   "serial_number": parsed.serial_number}).dump()
+    return der
 
 
 def _signature_bytes(key: SigningKey, data: bytes) -> bytes:
@@ -179,9 +195,9 @@ def verify_signature_document(document: bytes, files: dict[str, bytes],
     signed_info = signature.find(_ds("SignedInfo"))
     if signed_info is None:
         raise XadesError("no SignedInfo")
-    if signed_info.find(_ds("CanonicalizationMethod")).get("Algorithm") != EXC_C14N:  # type: ignore[union-attr]
+    if _algorithm(signed_info, _ds("CanonicalizationMethod")) != EXC_C14N:
         raise XadesError("SignedInfo must use exclusive c14n")
-    method = signed_info.find(_ds("SignatureMethod")).get("Algorithm")  # type: ignore[union-attr]
+    method = _algorithm(signed_info, _ds("SignatureMethod"))
     if method not in METHODS.values():
         raise XadesError(f"signature method {method} is not allowed")
     ids = {e.get("Id"): e for e in root.iter() if isinstance(e.tag, str) and e.get("Id")}
@@ -195,7 +211,7 @@ def verify_signature_document(document: bytes, files: dict[str, bytes],
     sp_seen = False
     changed: list[str] = []  # every changed file is named, not only the first
     for reference in signed_info.findall(_ds("Reference")):
-        if reference.find(_ds("DigestMethod")).get("Algorithm") != SHA256:  # type: ignore[union-attr]
+        if _algorithm(reference, _ds("DigestMethod")) != SHA256:
             raise XadesError("digest method must be SHA-256")
         expected = base64.b64decode(reference.findtext(_ds("DigestValue")) or "")
         uri = reference.get("URI") or ""
@@ -237,8 +253,8 @@ def verify_signature_document(document: bytes, files: dict[str, bytes],
             != hashlib.sha256(signer_der).digest()
             or base64.b64decode(cert_v2.findtext(_xa("IssuerSerialV2")) or "") != issuer_serial_v2(signer)):
         raise XadesError("SigningCertificateV2 does not match the KeyInfo certificate")
-    value_element = signature.find(_ds("SignatureValue"))
-    value = base64.b64decode("".join((value_element.text or "").split()))  # type: ignore[union-attr]
+    value_element = _required(signature, _ds("SignatureValue"), "SignatureValue")
+    value = base64.b64decode("".join((value_element.text or "").split()))
     public = signer.public_key()
     try:
         if isinstance(public, ec.EllipticCurvePublicKey) and method == METHODS["ec"]:
@@ -260,14 +276,14 @@ def verify_signature_document(document: bytes, files: dict[str, bytes],
         if len(stamps) > 1:
             raise XadesError("more than one SignatureTimeStamp")
         if stamps:
-            if stamps[0].find(_ds("CanonicalizationMethod")).get("Algorithm") != EXC_C14N:  # type: ignore[union-attr]
+            if _algorithm(stamps[0], _ds("CanonicalizationMethod")) != EXC_C14N:
                 raise XadesError("SignatureTimeStamp must use exclusive c14n")
             token = base64.b64decode("".join((stamps[0].findtext(_xa("EncapsulatedTimeStamp")) or "").split()))
         for archive in usp.findall(f"{{{NS_XADES141}}}ArchiveTimeStamp"):
             archives.append((base64.b64decode("".join((archive.findtext(_xa("EncapsulatedTimeStamp")) or "").split())),
                              archive_input(signature, files, archive)))
     return XadesResult(signer=signer, signing_time=signed_props.findtext(f".//{_xa('SigningTime')}") or "",
-                       covered=covered, timestamp_token=token, timestamped_bytes=c14n(value_element),  # type: ignore[arg-type]
+                       covered=covered, timestamp_token=token, timestamped_bytes=c14n(value_element),
                        archive_tokens=archives)
 
 
@@ -278,15 +294,14 @@ def archive_input(signature: etree._Element, files: dict[str, bytes], before: et
     from urllib.parse import unquote
 
     parts: list[bytes] = []
-    signed_info = signature.find(_ds("SignedInfo"))
-    for reference in signed_info.findall(_ds("Reference")):  # type: ignore[union-attr]
+    signed_info = _required(signature, _ds("SignedInfo"), "SignedInfo")
+    for reference in signed_info.findall(_ds("Reference")):
         if reference.get("Type") == SIGNED_PROPERTIES_TYPE:
-            props = signature.find(f".//{_xa('SignedProperties')}")
-            parts.append(c14n(props))  # type: ignore[arg-type]
+            parts.append(c14n(_required(signature, f".//{_xa('SignedProperties')}", "xades:SignedProperties")))
         else:
             parts.append(files.get(unquote(reference.get("URI") or ""), b""))
-    parts += [c14n(signed_info), c14n(signature.find(_ds("SignatureValue"))),  # type: ignore[arg-type]
-              c14n(signature.find(_ds("KeyInfo")))]  # type: ignore[arg-type]
+    parts += [c14n(signed_info), c14n(_required(signature, _ds("SignatureValue"), "SignatureValue")),
+              c14n(_required(signature, _ds("KeyInfo"), "KeyInfo"))]
     usp = signature.find(f".//{_xa('UnsignedSignatureProperties')}")
     if usp is not None:
         for child in usp:
@@ -301,6 +316,8 @@ def add_archive_timestamp(document: bytes, files: dict[str, bytes], timestamp: C
     """Append an ArchiveTimeStamp (XAdES-A) to the signature document, over everything it holds so far."""
     root = parse(document)
     signature = root.find(_ds("Signature"))
+    if signature is None:
+        raise XadesError("the signature document has no ds:Signature")
     usp = signature.find(f".//{_xa('UnsignedSignatureProperties')}")
     if usp is None:
         raise XadesError("the signature has no SignatureTimeStamp yet (XAdES-T needed before XAdES-A)")
