@@ -34,7 +34,7 @@ from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, parse_soap, read_body, to_bridge_fault
 from viss_bridge.observability import FAULTS, LATENCY, REQUESTS
 from viss_bridge.upstream.client import CALLER as CALLER_CONTEXT
-from viss_bridge.xml import NS_SOAP11, NS_SOAP12
+from viss_bridge.xml import NS_SOAP12
 
 log = logging.getLogger("viss_bridge.server")
 
@@ -111,84 +111,146 @@ def wants_wsdl(query: dict[str, list[str]]) -> bool:
     return "wsdl" in query or "WSDL" in query
 
 
-class SoapPipeline:
-    """The steps every SOAP request goes through, whichever endpoint answers it."""
+@dataclass
+class Answer:
+    """What a face answers, before it leaves: ``served`` says whether the uses it reserved become final."""
 
-    def __init__(self, *, max_message_bytes: int, refusal: Callable[[], str | None], sinks: list[ExchangeSink],
-                 sign: Callable[[bytes], bytes] | None, signed_endpoints: set[str],
-                 service_label: Callable[[SoapEndpoint, Published, CallInfo], str]) -> None:
-        self.max_message_bytes = max_message_bytes
+    status: int
+    body: bytes
+    content_type: str = "application/json"  # the REST face's; SOAP answers always name theirs
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    fault: BridgeFault | None = None
+    served: bool = True
+
+
+class Face(Protocol):
+    """One dialect as the exchange pipeline drives it (SOAP endpoints through SoapPipeline, REST)."""
+
+    name: str
+
+    def read(self, environ: dict[str, Any]) -> bytes: ...
+
+    def answer(self, published: Any, raw: bytes, environ: dict[str, Any], info: CallInfo) -> Answer: ...
+
+    def refused(self, fault: BridgeFault, info: CallInfo) -> Answer: ...
+
+    def finish(self, answer: Answer, info: CallInfo) -> Answer: ...
+
+    def wire(self, environ: dict[str, Any], raw: bytes, answer: Answer) -> tuple[bytes, bytes]: ...
+
+    def label(self, published: Any, info: CallInfo) -> str: ...
+
+
+class ExchangePipeline:
+    """The steps every exchange goes through, on every face, in the order a security officer relies on."""
+
+    def __init__(self, *, refusal: Callable[[], Any], sinks: list[ExchangeSink]) -> None:
         self.refusal = refusal
         self.sinks = sinks  # shared with the server: sinks added later are seen
-        self.sign_body = sign
-        self.signed_endpoints = signed_endpoints
-        self.service_label = service_label
 
-    def serve(self, endpoint: SoapEndpoint, published: Published, environ: dict[str, Any]) -> SoapResponse:
+    def serve(self, face: Face, published: Any, environ: dict[str, Any]) -> Answer:
         started = time.perf_counter()
         started_at = dt.datetime.now(dt.timezone.utc)
         info = CallInfo()
         raw = b""
         caller = CALLER_CONTEXT.set(info)  # provider-leg exchanges made while serving carry this call's info
         try:
-            raw = read_body(environ, self.max_message_bytes)
-            self._refuse_without_trusted_time()
-            request = parse_soap(raw, endpoint.soap_ns, self.max_message_bytes)
-            response = endpoint.handle(published, request, environ, info)
-        except Exception as exc:  # a BridgeFault, or anything unexpected, becomes the dialect's fault
-            response = fault_response(to_bridge_fault(exc), endpoint.soap_ns)
+            raw = face.read(environ)
+            if self.refusal():  # no trusted time: nothing is answered
+                raise BridgeFault(faults.TIMESTAMPING_FAILED, "Trusted time is unavailable; the bridge accepts no "
+                                  "requests until time-stamping works again", http_status=503)
+            answer = face.answer(published, raw, environ, info)
+        except Exception as exc:  # a BridgeFault, or anything unexpected (logged with the fault's id)
+            answer = face.refused(to_bridge_fault(exc), info)
         finally:
             CALLER_CONTEXT.reset(caller)
-        response = self._sign(endpoint, response)
+        answer = face.finish(answer, info)
         elapsed = time.perf_counter() - started
-        exchange = Exchange(endpoint=endpoint.name, dialect=endpoint.name, started_at=started_at,
-                            duration_ms=round(elapsed * 1000, 3), request=raw, response=response.body,
-                            status=response.status, info=info,
-                            fault_code=response.fault.code if response.fault else None,
-                            fault_id=response.fault.fault_id if response.fault else None,
-                            remote_addr=environ.get("REMOTE_ADDR"))
-        response = self.record(exchange, response, endpoint.soap_ns)
-        settle_uses(info, served=response.fault is None)  # counted and tracked only with the answer's log records
-        self._observe(endpoint, published, info, response, started, elapsed)
-        return response
+        request_bytes, response_bytes = face.wire(environ, raw, answer)
+        refused = record_exchange(self.sinks, Exchange(
+            endpoint=face.name, dialect=face.name, started_at=started_at, duration_ms=round(elapsed * 1000, 3),
+            request=request_bytes, response=response_bytes, status=answer.status, info=info,
+            fault_code=answer.fault.code if answer.fault else None,
+            fault_id=answer.fault.fault_id if answer.fault else None, remote_addr=environ.get("REMOTE_ADDR")))
+        if refused is not None:  # log before respond: the answer is replaced by LoggingFailed
+            answer = face.refused(refused, info)
+        settle_uses(info, served=answer.served and refused is None)  # counted only with the answer's records
+        self._observe(face, published, info, answer, started, elapsed)
+        return answer
 
-    # -- the steps ------------------------------------------------------------------------------------
-
-    def _refuse_without_trusted_time(self) -> None:
-        if self.refusal():
-            raise BridgeFault(faults.TIMESTAMPING_FAILED, "Trusted time is unavailable; the bridge accepts no "
-                              "requests until time-stamping works again", http_status=503)
-
-    def _sign(self, endpoint: SoapEndpoint, response: SoapResponse) -> SoapResponse:
-        """The answer signed with the node key (WS-Security), so that the log holds what was sent."""
-        if self.sign_body is None or not ("*" in self.signed_endpoints or endpoint.name in self.signed_endpoints):
-            return response
-        if response.content_type.startswith("multipart/"):  # SwA attachments (getWsdl) stay unsigned
-            return response
-        try:
-            body = self.sign_body(response.body)
-        except Exception as exc:  # never send an unsigned answer where a signed one is promised
-            fault = BridgeFault(faults.service_failed("SigningFailed", "").code, "The response could not be signed")
-            log.error("signing a response failed", exc_info=exc, extra={"fault_id": fault.fault_id})
-            return fault_response(fault, endpoint.soap_ns)
-        return SoapResponse(response.status, body, response.content_type, list(response.headers), response.fault)
-
-    def record(self, exchange: Exchange, response: SoapResponse, soap_ns: str = NS_SOAP11) -> SoapResponse:
-        """Hand the exchange to every sink; if one fails, answer LoggingFailed and no data."""
-        fault = record_exchange(self.sinks, exchange)
-        return response if fault is None else fault_response(fault, soap_ns)
-
-    def _observe(self, endpoint: SoapEndpoint, published: Published, info: CallInfo, response: SoapResponse,
-                 started: float, elapsed: float) -> None:
-        service = self.service_label(endpoint, published, info)
-        REQUESTS.labels(endpoint.name, service, "fault" if response.fault else "ok").inc()
-        LATENCY.labels(endpoint.name, service).observe(time.perf_counter() - started)
-        extra = {"endpoint": endpoint.name, "service": info.service or "-", "client": info.client,
-                 "message_id": info.message_id, "status": response.status, "duration_ms": round(elapsed * 1000, 2)}
-        if response.fault:
-            FAULTS.labels(endpoint.name, response.fault.code).inc()
-            extra.update(fault_code=response.fault.code, fault_id=response.fault.fault_id,
-                         fault=response.fault.message)
+    def _observe(self, face: Face, published: Any, info: CallInfo, answer: Answer, started: float,
+                 elapsed: float) -> None:
+        service = face.label(published, info)
+        failed = answer.fault is not None and not answer.served
+        REQUESTS.labels(face.name, service, "fault" if failed else "ok").inc()
+        LATENCY.labels(face.name, service).observe(time.perf_counter() - started)
+        extra = {"endpoint": face.name, "service": info.service or "-", "client": info.client,
+                 "message_id": info.message_id, "status": answer.status, "duration_ms": round(elapsed * 1000, 2)}
+        if answer.fault:
+            FAULTS.labels(face.name, answer.fault.code).inc()
+            extra.update(fault_code=answer.fault.code, fault_id=answer.fault.fault_id, fault=answer.fault.message)
             log.warning("request answered with a fault", extra=extra)
         else:
             log.info("request served", extra=extra)
+
+
+class _SoapFace:
+    """A SOAP endpoint as a pipeline face: SOAP envelopes in and out, the node's signature on answers."""
+
+    def __init__(self, pipeline: "SoapPipeline", endpoint: SoapEndpoint) -> None:
+        self.pipeline, self.endpoint, self.name = pipeline, endpoint, endpoint.name
+
+    def read(self, environ: dict[str, Any]) -> bytes:
+        return read_body(environ, self.pipeline.max_message_bytes)
+
+    def answer(self, published: Any, raw: bytes, environ: dict[str, Any], info: CallInfo) -> Answer:
+        request = parse_soap(raw, self.endpoint.soap_ns, self.pipeline.max_message_bytes)
+        return _answer(self.endpoint.handle(published, request, environ, info))
+
+    def refused(self, fault: BridgeFault, info: CallInfo) -> Answer:
+        return _answer(fault_response(fault, self.endpoint.soap_ns))
+
+    def finish(self, answer: Answer, info: CallInfo) -> Answer:
+        return self.pipeline.sign(self.endpoint, answer)
+
+    def wire(self, environ: dict[str, Any], raw: bytes, answer: Answer) -> tuple[bytes, bytes]:
+        return raw, answer.body  # SOAP messages are logged exactly as on the wire
+
+    def label(self, published: Any, info: CallInfo) -> str:
+        return self.pipeline.service_label(self.endpoint, published, info)
+
+
+def _answer(response: SoapResponse) -> Answer:
+    return Answer(response.status, response.body, response.content_type, list(response.headers), response.fault,
+                  served=response.fault is None)
+
+
+class SoapPipeline:
+    """Every SOAP endpoint through the one exchange pipeline: read, refuse, parse, handle, sign, record, settle."""
+
+    def __init__(self, *, max_message_bytes: int, refusal: Callable[[], str | None], sinks: list[ExchangeSink],
+                 sign: Callable[[bytes], bytes] | None, signed_endpoints: set[str],
+                 service_label: Callable[[SoapEndpoint, Published, CallInfo], str]) -> None:
+        self.max_message_bytes = max_message_bytes
+        self.exchanges = ExchangePipeline(refusal=refusal, sinks=sinks)
+        self.sign_body = sign
+        self.signed_endpoints = signed_endpoints
+        self.service_label = service_label
+
+    def serve(self, endpoint: SoapEndpoint, published: Published, environ: dict[str, Any]) -> SoapResponse:
+        answer = self.exchanges.serve(_SoapFace(self, endpoint), published, environ)
+        return SoapResponse(answer.status, answer.body, answer.content_type, answer.headers, answer.fault)
+
+    def sign(self, endpoint: SoapEndpoint, answer: Answer) -> Answer:
+        """The answer signed with the node key (WS-Security), so that the log holds what was sent."""
+        if self.sign_body is None or not ("*" in self.signed_endpoints or endpoint.name in self.signed_endpoints):
+            return answer
+        if answer.content_type.startswith("multipart/"):  # SwA attachments (getWsdl) stay unsigned
+            return answer
+        try:
+            body = self.sign_body(answer.body)
+        except Exception as exc:  # never send an unsigned answer where a signed one is promised
+            fault = BridgeFault(faults.service_failed("SigningFailed", "").code, "The response could not be signed")
+            log.error("signing a response failed", exc_info=exc, extra={"fault_id": fault.fault_id})
+            return _answer(fault_response(fault, endpoint.soap_ns))
+        return Answer(answer.status, body, answer.content_type, list(answer.headers), answer.fault, answer.served)

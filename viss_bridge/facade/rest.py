@@ -21,11 +21,8 @@ No Spyne here: the answers are JSON (:mod:`rest_json`), the errors RFC 9457 (:mo
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
-import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, quote
 
@@ -35,14 +32,14 @@ from viss_bridge.access.registry import AccessStoreUnavailable, Permission
 from viss_bridge.catalog.catalog import Catalog
 from viss_bridge.catalog.manifest import Dataset, Field
 from viss_bridge.facade import faults
-from viss_bridge.facade.exchange import CallInfo, Exchange, ExchangeSink, record_exchange, settle_uses
+from viss_bridge.facade.exchange import CallInfo, ExchangeSink
+from viss_bridge.facade.pipeline import Answer, ExchangePipeline
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.guarded_read import GuardedRead, narrowed
 from viss_bridge.facade.openapi import FEED_SEGMENT, MAX_CURSOR, MAX_PAGE, META_PATHS, build_openapi
 from viss_bridge.facade.problems import METHOD_NOT_ALLOWED, NOT_FOUND, PROBLEM_CONTENT_TYPE, problem_body
 from viss_bridge.facade.rest_json import json_record, key_object
-from viss_bridge.observability import FAULTS, LATENCY, REQUESTS, bounded_label
-from viss_bridge.upstream.client import CALLER
+from viss_bridge.observability import bounded_label
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +54,6 @@ MAX_BODY = 64 * 1024  # a GET carries no body; what a client sends anyway is log
 _REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
             408: "Request Timeout", 413: "Payload Too Large", 500: "Internal Server Error", 502: "Bad Gateway",
             503: "Service Unavailable", 504: "Gateway Timeout"}
-
-
-@dataclass
-class Answer:
-    """What the face answers: status, JSON body and headers; ``served``: the uses it reserved are final."""
-
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    fault: BridgeFault | None = None
-    served: bool = True
 
 
 def ok(document: Any, headers: list[tuple[str, str]] | None = None) -> Answer:
@@ -161,68 +146,44 @@ class RestFace:
         self.sinks = sinks  # the server's list, shared: the message log and any sink added later
         self.base_url = base_url.rstrip("/")
         self.trust_client_header = trust_client_header
-        self.refusal = refusal  # the message log's refusal (no trusted time): nothing is served then
+        # The same steps as every SOAP face: refuse without trusted time, log before respond, settle after.
+        self.exchanges = ExchangePipeline(refusal=refusal, sinks=sinks)
 
-    # -- the pipeline: answer, log, settle, count ----------------------------------------------------
+    # -- the exchange pipeline drives this face (facade/pipeline.py) --------------------------------
+
+    name = ENDPOINT
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        started = time.perf_counter()
-        started_at = dt.datetime.now(dt.timezone.utc)
-        info = CallInfo()
-        catalog = self.catalog()
-        body = b""
-        token = CALLER.set(info)  # provider-leg exchanges of a live dataset carry this call's exchange id
-        try:
-            body = read_request_body(environ)
-            if self.refusal():
-                raise BridgeFault(faults.TIMESTAMPING_FAILED, "Trusted time is unavailable; the bridge accepts no "
-                                  "requests until time-stamping works again")
-            answer = self._route(catalog, environ, info)
-        except BridgeFault as fault:
-            answer = problem(fault)
-        except Exception as exc:  # never a traceback to the consumer; the log line carries the fault id
-            fault = faults.service_failed("InternalError", "The bridge failed to process the request; see the log "
-                                                           "for the fault id")
-            log.error("unexpected error while serving a REST request", exc_info=exc,
-                      extra={"fault_id": fault.fault_id})
-            answer = problem(fault)
-        finally:
-            CALLER.reset(token)
-        headers = self._headers(answer, info)
-        elapsed = time.perf_counter() - started
-        refused = record_exchange(self.sinks, Exchange(
-            endpoint=ENDPOINT, dialect=ENDPOINT, started_at=started_at, duration_ms=round(elapsed * 1000, 3),
-            request=request_bytes(environ, body), response=response_bytes(answer.status, headers, answer.body),
-            status=answer.status, info=info, fault_code=answer.fault.code if answer.fault else None,
-            fault_id=answer.fault.fault_id if answer.fault else None, remote_addr=environ.get("REMOTE_ADDR")))
-        if refused is not None:  # log before respond: the answer is replaced, its uses given back
-            answer = problem(refused)
-            headers = self._headers(answer, info)
-        settle_uses(info, served=answer.served)
-        self._count(catalog, answer, info, elapsed)
-        start_response(status_line(answer.status), headers)
+        answer = self.exchanges.serve(self, self.catalog(), environ)
+        start_response(status_line(answer.status), answer.headers)
         return [answer.body]
 
-    def _headers(self, answer: Answer, info: CallInfo) -> list[tuple[str, str]]:
+    def read(self, environ: dict[str, Any]) -> bytes:
+        return read_request_body(environ)
+
+    def answer(self, published: Any, raw: bytes, environ: dict[str, Any], info: CallInfo) -> Answer:
+        return self._with_headers(self._route(published, environ, info), info)
+
+    def refused(self, fault: BridgeFault, info: CallInfo) -> Answer:
+        return self._with_headers(problem(fault), info)
+
+    def finish(self, answer: Answer, info: CallInfo) -> Answer:
+        return answer
+
+    def wire(self, environ: dict[str, Any], raw: bytes, answer: Answer) -> tuple[bytes, bytes]:
+        """Logged as on the wire: request line, headers (secrets redacted) and body; status line, headers, body."""
+        return request_bytes(environ, raw), response_bytes(answer.status, answer.headers, answer.body)
+
+    def label(self, published: Any, info: CallInfo) -> str:
+        return bounded_label(info.operation, set(published.datasets) | set(META_PATHS))
+
+    def _with_headers(self, answer: Answer, info: CallInfo) -> Answer:
         headers = [("Content-Type", answer.content_type), ("Content-Length", str(len(answer.body))),
                    ("Cache-Control", "no-store"), ("X-Exchange-Id", info.exchange_id)]
         if info.permission and answer.fault is None:
             headers.append(("X-DAGR-Permission", info.permission))
-        return headers + answer.headers
-
-    def _count(self, catalog: Catalog, answer: Answer, info: CallInfo, elapsed: float) -> None:
-        service = bounded_label(info.operation, set(catalog.datasets) | set(META_PATHS))
-        outcome = "fault" if answer.fault and not answer.served else "ok"
-        REQUESTS.labels(ENDPOINT, service, outcome).inc()
-        LATENCY.labels(ENDPOINT, service).observe(elapsed)
-        extra = {"endpoint": ENDPOINT, "service": info.service or "-", "client": info.client,
-                 "status": answer.status, "duration_ms": round(elapsed * 1000, 2)}
-        if answer.fault:
-            FAULTS.labels(ENDPOINT, answer.fault.code).inc()
-            extra.update(fault_code=answer.fault.code, fault_id=answer.fault.fault_id, fault=answer.fault.message)
-            log.warning("REST request answered with a problem", extra=extra)
-        else:
-            log.info("REST request served", extra=extra)
+        return Answer(answer.status, answer.body, answer.content_type, headers + answer.headers, answer.fault,
+                      answer.served)
 
     # -- routing ---------------------------------------------------------------------------------------
 
