@@ -73,3 +73,34 @@ def typed(fields: Any, printed: dict[str, str]) -> dict[str, Any]:
         else:
             result[name] = text
     return result
+
+
+# -- the checkers' output: one line per fact, ``tag|kind|name=value|...`` (tests/java, tests/dotnet) ----------
+
+Lines = dict[str, list[tuple[str, dict[str, str]]]]
+
+
+def unescape(text: str) -> str:
+    return re.sub(r"\\(.)", lambda m: {"\\": "\\", "p": "|", "n": "\n"}[m.group(1)], text)
+
+
+def parse_checker_output(stdout: str) -> Lines:
+    """``tag -> [(kind, fields)]`` from a generated client's checker output (escapes: ``\\p`` ``\\n`` ``\\\\``)."""
+    lines: Lines = {}
+    for line in stdout.splitlines():
+        if not line or line == "done":
+            continue
+        tag, kind, *pairs = line.split("|")
+        fields = {}
+        for pair in pairs:
+            name, _, value = pair.partition("=")
+            fields[name] = unescape(value)
+        lines.setdefault(unescape(tag), []).append((kind, fields))
+    return lines
+
+
+def one_line(lines: Lines, tag: str, kind: str, stderr: str = "") -> dict[str, str]:
+    """The one ``kind`` line printed for ``tag`` (the test fails naming what was printed instead)."""
+    found = [fields for k, fields in lines.get(tag, []) if k == kind]
+    assert len(found) == 1, f"expected one '{kind}' line for {tag}, got {lines.get(tag)}\n{stderr}"
+    return found[0]

@@ -15,7 +15,6 @@ it the tests skip, except under ``CI=true``, where they fail.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import uuid
@@ -30,7 +29,7 @@ from lxml import etree
 from zeep.helpers import serialize_object
 
 from tests.conftest import BANK_CONSUMER, DEMO_CONSUMER, EDUCATION_CONSUMER, ROOT
-from tests.flat_records import flatten, typed
+from tests.flat_records import flatten, one_line, parse_checker_output, typed
 from tests.soap_helpers import xroad_headers
 
 pytestmark = pytest.mark.dotnet
@@ -116,27 +115,7 @@ class DotnetRun:
     stderr: str
 
     def one(self, tag: str, kind: str) -> dict[str, str]:
-        found = [fields for k, fields in self.lines.get(tag, []) if k == kind]
-        assert len(found) == 1, f"expected one '{kind}' line for {tag}, got {self.lines.get(tag)}\n{self.stderr}"
-        return found[0]
-
-
-def _unescape(text: str) -> str:
-    return re.sub(r"\\(.)", lambda m: {"\\": "\\", "p": "|", "n": "\n"}[m.group(1)], text)
-
-
-def _parse_output(stdout: str) -> dict[str, list[tuple[str, dict[str, str]]]]:
-    lines: dict[str, list[tuple[str, dict[str, str]]]] = {}
-    for line in stdout.splitlines():
-        if not line or line == "done":
-            continue
-        tag, kind, *pairs = line.split("|")
-        fields = {}
-        for pair in pairs:
-            name, _, value = pair.partition("=")
-            fields[name] = _unescape(value)
-        lines.setdefault(_unescape(tag), []).append((kind, fields))
-    return lines
+        return one_line(self.lines, tag, kind, self.stderr)
 
 
 def _service_id(dataset: Any) -> str:
@@ -182,7 +161,7 @@ def dotnet_run(dotnet_client: DotnetClient, toolchain: Toolchain, bridge, demo_c
     stderr = result.stderr.decode("utf-8", "replace")
     assert result.returncode == 0 and stdout.rstrip().endswith("done"), (
         f"{' '.join(command)} failed ({result.returncode}):\n{stdout}\n{stderr}")
-    return DotnetRun({c.tag: c for c in calls}, _parse_output(stdout), stdout, stderr)
+    return DotnetRun({c.tag: c for c in calls}, parse_checker_output(stdout), stdout, stderr)
 
 
 # -- the zeep side -------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import BANK_CONSUMER, DEMO_CONSUMER, EDUCATION_CONSUMER, ROOT
-from tests.flat_records import flatten, typed
+from tests.flat_records import flatten, one_line, parse_checker_output, typed
 
 pytestmark = pytest.mark.java
 
@@ -251,27 +251,7 @@ class JavaRun:
     seconds: float
 
     def one(self, tag: str, kind: str) -> dict[str, str]:
-        found = [fields for k, fields in self.lines.get(tag, []) if k == kind]
-        assert len(found) == 1, f"expected one '{kind}' line for {tag}, got {self.lines.get(tag)}\n{self.stderr}"
-        return found[0]
-
-
-def _unescape(text: str) -> str:
-    return re.sub(r"\\(.)", lambda m: {"\\": "\\", "p": "|", "n": "\n"}[m.group(1)], text)
-
-
-def _parse_output(stdout: str) -> dict[str, list[tuple[str, dict[str, str]]]]:
-    lines: dict[str, list[tuple[str, dict[str, str]]]] = {}
-    for line in stdout.splitlines():
-        if not line or line == "done":
-            continue
-        tag, kind, *pairs = line.split("|")
-        fields = {}
-        for pair in pairs:
-            name, _, value = pair.partition("=")
-            fields[name] = _unescape(value)
-        lines.setdefault(_unescape(tag), []).append((kind, fields))
-    return lines
+        return one_line(self.lines, tag, kind, self.stderr)
 
 
 @pytest.fixture(scope="module")
@@ -292,7 +272,7 @@ def java_run(java_client: JavaClient, toolchain: Toolchain, bridge, demo_catalog
     stderr = result.stderr.decode("utf-8", "replace")
     assert result.returncode == 0 and stdout.rstrip().endswith("done"), (
         f"{' '.join(command)} failed ({result.returncode}):\n{stdout}\n{stderr}")
-    return JavaRun({c.tag: c for c in calls}, _parse_output(stdout), command, stdout, stderr, seconds)
+    return JavaRun({c.tag: c for c in calls}, parse_checker_output(stdout), command, stdout, stderr, seconds)
 
 
 # -- typed comparison ------------------------------------------------------------------------------
