@@ -27,12 +27,7 @@ def find_records(store: LogStore, *, message_id: str | None = None, exchange_id:
         # Subjects are stored as a JSON list; match the quoted value exactly.
         where.append("subjects LIKE ?")
         params.append('%"' + person.replace("%", "").replace("_", "") + '"%')
-    if since:
-        where.append("recorded_at >= ?")
-        params.append(since)
-    if until:
-        where.append("recorded_at <= ?")
-        params.append(until)
+    _recorded_between(where, params, since, until)
     sql = (f"SELECT {', '.join(FIND_COLUMNS)} FROM msglog_record" + (" WHERE " + " AND ".join(where) if where else "")
            + " ORDER BY recorded_at DESC, node_id, seq DESC LIMIT ?")
     return [dict(zip(FIND_COLUMNS, row)) for row in store.query(sql, (*params, limit))]
@@ -54,12 +49,17 @@ def logged_requests(store: LogStore, *, leg: str = "consumer", endpoint: str | N
     if service:
         where.append("(service = ? OR substr(service, 1, ?) = ?)")
         params += [service, len(service) + 1, service + "/"]
+    _recorded_between(where, params, since, until)
+    rows = store.query("SELECT node_id, seq, body FROM msglog_record WHERE " + " AND ".join(where)
+                       + " ORDER BY recorded_at, node_id, seq LIMIT ?", (*params, limit))
+    return [(str(node), int(seq), bytes(body)) for node, seq, body in rows]
+
+
+def _recorded_between(where: list[str], params: list[Any], since: str | None, until: str | None) -> None:
+    """The time window of a query (ISO UTC times, both ends included)."""
     if since:
         where.append("recorded_at >= ?")
         params.append(since)
     if until:
         where.append("recorded_at <= ?")
         params.append(until)
-    rows = store.query("SELECT node_id, seq, body FROM msglog_record WHERE " + " AND ".join(where)
-                       + " ORDER BY recorded_at, node_id, seq LIMIT ?", (*params, limit))
-    return [(str(node), int(seq), bytes(body)) for node, seq, body in rows]
