@@ -117,7 +117,6 @@ class BridgeApp:
                              trust_client_header=settings.trust_client_header, refusal=self.msglog.refusal)
         self.catalog_folder = Path(settings.catalog_dir)
         self._lock = threading.Lock()
-        self._checked = 0.0
         self._fingerprint = ""
         self.reload_error: str | None = None
         catalog, errors = load_catalog_keeping(None, self.catalog_folder)

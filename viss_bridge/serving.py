@@ -43,9 +43,10 @@ def prepare_metrics_dir() -> str:
 PEER_CERT_ENV = "viss_bridge.peer_cert_der"  # same key as viss_bridge.access.identity.PEER_CERT_ENV
 READ_DEADLINE_ENV = "viss_bridge.read_deadline"  # monotonic time by which the request must have arrived
 
+_TIMEOUT_TEXT = b"the request did not arrive in time; closing\r\n"
 _REQUEST_TIMEOUT_ANSWER = (b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
-                           b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 45\r\n\r\n"
-                           b"the request did not arrive in time; closing\r\n")
+                           b"Content-Type: text/plain; charset=utf-8\r\n"
+                           b"Content-Length: %d\r\n\r\n" % len(_TIMEOUT_TEXT)) + _TIMEOUT_TEXT
 
 
 class RequestReadTimeout(TimeoutError):

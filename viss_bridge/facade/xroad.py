@@ -164,10 +164,6 @@ class XRoadFacade:
                 self._full_app = self._full_app or app
         return self._full_app
 
-    def warm(self) -> None:
-        """Build the whole catalog's WSDL ahead of its first request (run beside serving, after a publish)."""
-        self.wsdl()
-
     # -- Spyne service ---------------------------------------------------------
 
     def _service_class(self, datasets: list[Dataset],
