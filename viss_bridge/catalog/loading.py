@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from viss_bridge.catalog.manifest import Dataset, FieldType
 from viss_bridge.catalog.values import ValueProblem, compose_key, constraint_problem, record_to_python
@@ -86,3 +86,19 @@ def _rows(dataset: Dataset, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise RecordFileError(path, number, f"not valid JSON: {exc.msg}") from None
     else:
         raise RecordFileError(path, None, "unknown file type; use .jsonl, .json or .csv")
+
+
+def reporting(records: Iterable[dict[str, Any]], progress: Callable[[int, int | None], None] | None,
+              total: int | None = None, start: int = 0, every: int = 200) -> Iterator[dict[str, Any]]:
+    """Pass ``records`` through to the store, telling ``progress(done, total)`` how many went by.
+
+    ``start`` continues a count over several datasets (the demo's registers); ``progress`` hears
+    every ``every`` records and once at the end, so a terminal's progress bar stays cheap.
+    """
+    done = start
+    for done, record in enumerate(records, start + 1):
+        yield record
+        if progress is not None and done % every == 0:
+            progress(done, total)
+    if progress is not None:
+        progress(done, total)

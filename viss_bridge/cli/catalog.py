@@ -79,10 +79,11 @@ def catalog_load(ctx: click.Context, name: str, file: str, replace_all: bool, ca
         records = read_records(dataset, file)
     except RecordFileError as exc:
         raise click.ClickException(str(exc)) from None
-    from viss_bridge.cli.progress import counted, progress_bar
+    from viss_bridge.catalog.loading import reporting
+    from viss_bridge.cli.progress import progress_bar
 
     with progress_bar(f"loading {name}", len(records)) as progress:
-        rows = counted(records, progress, len(records))
+        rows = reporting(records, progress, len(records))
         written = store.replace_all(dataset, rows) if replace_all else store.upsert(dataset, rows)
     click.echo(f"{name}: {written} record(s) {'replaced' if replace_all else 'loaded'}; now {store.count(dataset)}")
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 import itertools
 import sys
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterator
 
 import click
 
 Progress = Callable[[int, "int | None"], None]
-T = TypeVar("T")
 
 
 def _silent(_done: int, _total: int | None = None) -> None:
@@ -43,14 +42,3 @@ def progress_bar(label: str, total: int | None = None, quiet: bool = False) -> I
             if done > bar.pos:
                 bar.update(done - bar.pos)
         yield update
-
-
-def counted(items: Iterable[T], progress: Progress, total: int | None = None, start: int = 0,
-            every: int = 100) -> Iterator[T]:
-    """Pass ``items`` through, reporting how many went by (every ``every`` items and at the end)."""
-    done = start
-    for done, item in enumerate(items, start + 1):
-        yield item
-        if done % every == 0:
-            progress(done, total)
-    progress(done, total)

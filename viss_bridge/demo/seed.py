@@ -11,10 +11,11 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable
 
 from viss_bridge.access.registry import AccessRegistry
 from viss_bridge.catalog.catalog import load_catalog
+from viss_bridge.catalog.loading import reporting
 from viss_bridge.catalog.store import DatasetStore
 from viss_bridge.db import make_engine
 from viss_bridge.demo.world import DEMO_CATALOG_DIR, generate_world
@@ -105,7 +106,7 @@ def prepare_demo(data_dir: str | Path, size: int = 200, seed: int = 2026, reset:
         for name, records in world.items():
             dataset = catalog.get(name)
             if dataset is not None:
-                store.replace_all(dataset, _reporting(records, progress, written, total))
+                store.replace_all(dataset, reporting(records, progress, total, start=written))
                 written += len(records)
         counts = store.counts()
     for client in DEMO_CLIENTS:
@@ -116,14 +117,6 @@ def prepare_demo(data_dir: str | Path, size: int = 200, seed: int = 2026, reset:
                            actor="demo")
     engine.dispose()
     return paths, counts
-
-
-def _reporting(records: list[dict[str, Any]], progress: Callable[[int, int | None], None] | None, start: int,
-               total: int) -> Iterator[dict[str, Any]]:
-    for done, record in enumerate(records, start + 1):
-        yield record
-        if progress is not None and (done % 200 == 0 or done == start + len(records)):
-            progress(done, total)
 
 
 def _copy_contracts(folder: Path) -> None:
