@@ -160,18 +160,28 @@ def wss_identity(request: SoapRequest, authenticator: Authenticator, soap_ns: st
     return authenticator.from_certificate(CertificateInfo.from_der(der), WS_SECURITY), verified
 
 
-def plain_get_caller(environ: dict[str, Any], query: dict[str, list[str]], authenticator: Authenticator,
-                     trust_client_header: bool) -> Caller | str:
-    """The caller of a plain GET (a WSDL, a page): the proven identity, or ``?client=`` in development only.
+def believed_caller(environ: dict[str, Any], claimed: str | None, authenticator: Authenticator,
+                    trust_client_header: bool) -> Caller:
+    """The caller of a request that carries no message proof (a GET, a REST call).
 
-    Returns a Caller, or a message saying why the identity is refused."""
-    from viss_bridge.access.identity import IDENTITY_ENV, IdentityProblem
+    The proven identity (TLS certificate, trusted proxy) decides; a client named by the request
+    (``?client=``, ``X-Road-Client``) is believed alone only in development mode. Raises
+    IdentityProblem when the name and the proof disagree or the name is not a client id.
+    """
+    from viss_bridge.access.identity import IDENTITY_ENV
 
-    claimed = (query.get("client") or [None])[0]
     identity = environ.get(IDENTITY_ENV)
     if identity is None and not trust_client_header:
         claimed = None
+    return authenticator.caller(identity, claimed)
+
+
+def plain_get_caller(environ: dict[str, Any], query: dict[str, list[str]], authenticator: Authenticator,
+                     trust_client_header: bool) -> Caller | str:
+    """The caller of a plain GET (a WSDL, a page), named by ``?client=``; a message if refused."""
+    from viss_bridge.access.identity import IdentityProblem
+
     try:
-        return authenticator.caller(identity, claimed)
+        return believed_caller(environ, (query.get("client") or [None])[0], authenticator, trust_client_header)
     except IdentityProblem as problem:
         return problem.message + "\n"

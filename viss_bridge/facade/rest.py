@@ -26,12 +26,13 @@ import logging
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, quote
 
-from viss_bridge.access.identity import IDENTITY_ENV, Authenticator, Caller, IdentityProblem
+from viss_bridge.access.identity import Authenticator, Caller, IdentityProblem
 from viss_bridge.access.policy import AMBIGUOUS
 from viss_bridge.access.registry import AccessStoreUnavailable, Permission
 from viss_bridge.catalog.catalog import Catalog
 from viss_bridge.catalog.manifest import Dataset, Field
 from viss_bridge.facade import faults
+from viss_bridge.facade.callers import believed_caller
 from viss_bridge.facade.exchange import CallInfo, ExchangeSink
 from viss_bridge.facade.pipeline import Answer, ExchangePipeline
 from viss_bridge.facade.faults import BridgeFault
@@ -231,14 +232,11 @@ class RestFace:
 
     def _caller(self, environ: dict[str, Any], info: CallInfo) -> Caller:
         """The caller exactly as on SOAP: the proven identity, the header believed only in development."""
-        identity = environ.get(IDENTITY_ENV)
         claimed = (environ.get(CLIENT_HEADER) or "").strip() or None
-        if identity is None and not self.trust_client_header:
-            claimed = None
-        info.client = claimed
         try:
-            caller = self.authenticator.caller(identity, claimed)
-        except IdentityProblem as exc:
+            caller = believed_caller(environ, claimed, self.authenticator, self.trust_client_header)
+        except IdentityProblem as exc:  # only a name that was weighed can be refused: log it as the client
+            info.client = claimed
             code = {"inconsistent": faults.INCONSISTENT_HEADERS,
                     "invalid": faults.INVALID_CLIENT_IDENTIFIER}.get(exc.kind, faults.ACCESS_DENIED)
             raise BridgeFault(code, exc.message) from None
