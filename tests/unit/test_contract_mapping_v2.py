@@ -99,3 +99,16 @@ def test_a_mapping_naming_what_the_wsdl_lacks_names_line_and_element(tmp_path: P
     assert caught.value.field == "operations.GetVehicleByPlate.fields.Technical.fields.Mass.fields.@units"
     assert "Mass has no attribute units" in caught.value.reason
     assert caught.value.line == next(i for i, line in enumerate(text.splitlines(), 1) if "@units" in line)
+
+
+def test_a_value_whose_type_the_element_cannot_carry_is_refused(tmp_path: Path) -> None:
+    for schema in (ROOT / "wsdl").glob("CSDD-*"):
+        shutil.copy(schema, tmp_path)
+    text = SHIPPED.read_text().replace("FirstRegistered: first_registered", "FirstRegistered: technical.mass")
+    (tmp_path / "csdd.yaml").write_text(text)
+    contract = load_contract(tmp_path / "csdd.yaml")
+    errors = contract.dataset_errors(load_catalog(DEMO_CATALOG_DIR))
+    messages = {(e.field, e.reason) for e in errors}
+    assert ("operations.GetVehicleByPlate.fields.FirstRegistered",
+            "'technical.mass' is decimal, but FirstRegistered is Date: the types do not fit") in messages
+    assert not any("mapped twice" in reason for _, reason in messages)
