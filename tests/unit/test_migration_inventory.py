@@ -125,7 +125,8 @@ def test_a_doctype_is_refused() -> None:
 def test_folders_continue_past_broken_files_and_skip_imported_abstract_wsdls() -> None:
     result = run_inventory([str(FIXTURES), str(ROOT / "wsdl")])
     read = sorted(Path(i.source).name for i in result.inventories)
-    assert read == ["PMLP-FizPersonas-v1-0.wsdl", "VZD-Adreses-v1-0.wsdl", "benefits.wsdl", "vehicles.wsdl",
+    assert read == ["CSDD-Transportlidzekli-v1-0.wsdl", "PMLP-FizPersonas-v1-0.wsdl", "VZD-Adreses-v1-0.wsdl", "benefits.wsdl",
+                    "vehicles.wsdl",
                     "with-headers.wsdl"]
     # messages.wsdl (no service, imported by benefits.wsdl) is not an error; the three broken ones are
     assert sorted(Path(e.source).name for e in result.errors) == ["doctype.wsdl", "malformed.wsdl",
