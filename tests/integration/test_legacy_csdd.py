@@ -22,7 +22,7 @@ import zeep
 from lxml import etree
 from zeep.plugins import HistoryPlugin
 
-from tests.conftest import DEMO_CONSUMER, RunningBridge, cli, start_bridge
+from tests.conftest import RunningBridge, cli, start_bridge
 from tests.legacy_helpers import ROOT, plain, schema_check
 from tests.soap_helpers import parse_fault, post
 from viss_bridge.demo.legacy_providers import ProviderServer, start_provider
@@ -225,14 +225,22 @@ def test_a_restricted_person_is_left_out_of_a_search_and_its_total(own_bridge, d
     assert caught.value.code == "Server.ServerProxy.AccessDenied.SubjectRestriction"
 
 
-def test_the_vehicle_replica_is_kept_by_sync_from_the_provider(own_bridge, vehicles_provider):  # type: ignore[no-untyped-def]
+@pytest.fixture()
+def own_provider() -> Iterator[ProviderServer]:
+    """A provider of its own: the test changes a record at it."""
+    provider = start_provider("vehicles", size=200)
+    yield provider
+    provider.stop()
+
+
+def test_the_vehicle_replica_is_kept_by_sync_from_the_provider(own_bridge, own_provider):  # type: ignore[no-untyped-def]
     from viss_bridge.catalog.catalog import load_catalog
     from viss_bridge.catalog.store import DatasetStore
     from viss_bridge.catalog.values import to_json
     from viss_bridge.db import make_engine
     from viss_bridge.demo.legacy_catalog import legacy_manifest
 
-    manifest = legacy_manifest("vehicles", vehicles_provider.url, "replicated")
+    manifest = legacy_manifest("vehicles", own_provider.url, "replicated")
     (own_bridge.catalog_dir / "csdd_vehicle_replica.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True))
     assert "csdd_vehicle_replica" in cli("catalog", "validate", str(own_bridge.catalog_dir), env=own_bridge.env()).stdout
     synced = cli("sync", "csdd_vehicle_replica", env=own_bridge.env())
@@ -247,15 +255,14 @@ def test_the_vehicle_replica_is_kept_by_sync_from_the_provider(own_bridge, vehic
             engine.dispose()
         return {c.record["plate"]: to_json(c.record) for c in changes if c.record is not None}
 
-    assert stored() == vehicles_provider.state.snapshot()
-    plate = next(iter(vehicles_provider.state.records))
-    requests.post(f"{vehicles_provider.base_url}/control/update", json={"key": plate, "set": {"model": "Kodiaq"}},
+    assert stored() == own_provider.state.snapshot()
+    plate = next(iter(own_provider.state.records))
+    requests.post(f"{own_provider.base_url}/control/update", json={"key": plate, "set": {"model": "Kodiaq"}},
                   timeout=10).raise_for_status()
     again = cli("sync", "csdd_vehicle_replica", env=own_bridge.env())
     assert "1 record(s)" in again.stdout, again.stdout
     assert stored()[plate]["model"] == "Kodiaq"
-    assert stored() == vehicles_provider.state.snapshot()
-    cli("clients", "grant", DEMO_CONSUMER, "csdd_vehicle_replica", env=own_bridge.env())
+    assert stored() == own_provider.state.snapshot()
 
 
 def test_catalog_validate_checks_contract_mappings(tmp_path: Path, bridge):  # type: ignore[no-untyped-def]

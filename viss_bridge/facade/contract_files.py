@@ -68,6 +68,16 @@ class ContractFiles:
                 pending.append((relative, path.read_bytes()))
         return found
 
+    def stamp(self) -> str:
+        """The modification times of the WSDL and every schema it references: a changed file reloads the contract."""
+        parts = []
+        for path in [self.wsdl_file, *self.referenced.values()]:
+            try:
+                parts.append(str(path.stat().st_mtime_ns))
+            except OSError:
+                parts.append("-1")
+        return "/".join(parts)
+
     @staticmethod
     def _locations(root: etree._Element) -> list[tuple[etree._Element, str, str]]:
         result = []

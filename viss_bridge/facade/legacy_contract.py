@@ -191,11 +191,8 @@ class LegacyContracts:
             return None
         with self._lock:
             cached = self._cache.get(name)
-            try:
-                wsdl_stat = cached[1].wsdl_file.stat().st_mtime_ns if cached and isinstance(cached[1], LegacyContract) else 0
-            except OSError:
-                wsdl_stat = -1
-            stamp = (stat.st_mtime_ns, stat.st_size, str(wsdl_stat))
+            wsdl_stat = cached[1].files.stamp() if cached and isinstance(cached[1], LegacyContract) else "0"
+            stamp = (stat.st_mtime_ns, stat.st_size, wsdl_stat)
             if cached is None or cached[0] != stamp:
                 try:
                     loaded: LegacyContract | ManifestError = load_contract(file)
@@ -203,7 +200,7 @@ class LegacyContracts:
                     loaded = exc
                     log.error("legacy contract mapping refused: %s", exc)
                 if isinstance(loaded, LegacyContract):
-                    stamp = (stat.st_mtime_ns, stat.st_size, str(loaded.wsdl_file.stat().st_mtime_ns))
+                    stamp = (stat.st_mtime_ns, stat.st_size, loaded.files.stamp())
                 cached = (stamp, loaded)
                 self._cache[name] = cached
         result = cached[1]
