@@ -80,6 +80,7 @@ def _every_operation(client: Client, demo_world) -> dict[str, Any]:  # type: ign
     answers["plate unknown"] = client.call("GetVehicleByPlate", PlateNumber="ZZ0000")
     answers["plate empty"] = client.call("GetVehicleByPlate", PlateNumber="")
     answers["vin unknown"] = client.call("GetVehicleByVin", Vin="NOSUCHVIN00000000")
+    answers["vin empty"] = client.call("GetVehicleByVin", Vin="")
     answers["owner pages"] = _walk(client, FLEET_OWNER, page_size=4)
     answers["owner fuel"] = client.call("FindVehiclesByOwner", OwnerPersonCode=FLEET_OWNER, Fuel="diesel")
     answers["owner none"] = client.call("FindVehiclesByOwner", OwnerPersonCode="010101-00000")
@@ -124,6 +125,7 @@ def test_every_operation_equals_the_provider_and_validates_against_the_original_
     assert from_bridge["plate unknown"] == {"ResultCode": 1, "ResultText": "Transportlīdzeklis nav atrasts",
                                             "Vehicle": None}
     assert from_bridge["vin unknown"] == ("fault", "Client.VehicleNotFound", "Transportlīdzeklis ar šādu VIN nav atrasts")
+    assert from_bridge["vin empty"] == from_bridge["vin unknown"]
     assert from_bridge["owner none"]["ResultCode"] == 1 and from_bridge["owner none"]["Total"] == 0
     assert len(from_bridge["changes"]) == len(_vehicles(demo_world))
     # every answer (faults too) fits the original schema

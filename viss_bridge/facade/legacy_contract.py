@@ -348,19 +348,16 @@ class LegacyContractFacade:
                     raise BridgeFault(faults.INVALID_REQUEST,
                                       f"Invalid request for {operation.name}: {paging.page if paging else ''} must be 1 or more")
         decision = self.reader.decide(caller, dataset)
-        if any(str(v).strip() == "" for v in criteria.values()):  # as a lookup by an empty key: nothing found
-            from viss_bridge.catalog.search import SearchPage
-
-            self.reader.lookup(decision, dataset, {dataset.key[0]: ""}, info, empty_key_finds_nothing=True)
-            page = SearchPage(records=[], total=0, page=number, next_cursor=None)
-        else:
-            page = self.reader.search(decision, dataset, SearchRequest(criteria=criteria, page_size=size, page=number,
-                                                                        cursor=cursor), info)
+        # an empty criterion (the schema allowed it) matches nothing: the contract's not-found answer, one use
+        page = self.reader.search(decision, dataset, SearchRequest(criteria=criteria, page_size=size, page=number,
+                                                                    cursor=cursor), info)
         if mapping.single:
             return self._render(operation, page.records[0] if page.records else None)
         found = page.total > 0
-        more = page.next_cursor is not None if cursor is not None or (paging and paging.cursor) else \
-            (number or 1) * size < page.total
+        if paging and paging.cursor:
+            more = page.next_cursor is not None
+        else:
+            more = (number or 1) * size < page.total
         computed = {"total": page.total, "page": page.page if page.page is not None else number, "page_size": size,
                     "more": more, "found": found, "count": len(page.records)}
         values = self._fixed(operation, found)
