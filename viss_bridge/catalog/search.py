@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 
 # The data subject's internal index path: '@' is no field-name character, so it never meets a manifest path.
 SUBJECT_PATH = "@subject"
-# Names the REST face reads as paging parameters (docs/rest.md): no index may be called so.
+# Names the faces read as paging parameters (REST: docs/rest.md; X-Road: pageSize): no index may be called so.
 PAGING_NAMES = frozenset({"page", "page_size", "cursor"})
+PAGING_ELEMENTS = frozenset({"page", "pageSize", "cursor"})
 # Bumped when index values are computed differently: every dataset's entries are rebuilt once.
 INDEX_FORMAT = "1"
 
@@ -80,14 +81,19 @@ def path_steps(path: str) -> list[tuple[str, bool]]:
     return steps
 
 
+def criterion_element(path: str) -> str:
+    """The XML element name of a criterion on the X-Road face: ``owners[].person_code`` -> ``owners_person_code``."""
+    return path.replace("[]", "").replace(".", "_")
+
+
 def index_problem(dataset: "Dataset", path: str) -> str | None:
     """Why ``path`` cannot be an index of ``dataset`` (a message starting with a verb), or None."""
     from viss_bridge.catalog.manifest import FieldType
 
     if not isinstance(path, str) or not path:
         return "is not a field path"
-    if path in PAGING_NAMES:
-        return f"is a paging parameter name on the REST face ({', '.join(sorted(PAGING_NAMES))}); rename the field"
+    if path in PAGING_NAMES or criterion_element(path) in PAGING_ELEMENTS:
+        return f"is a paging parameter name ({', '.join(sorted(PAGING_NAMES | PAGING_ELEMENTS))}); rename the field"
     fields: tuple["Field", ...] | None = dataset.fields
     steps = path_steps(path)
     walked: list[str] = []

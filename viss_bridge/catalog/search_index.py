@@ -88,22 +88,23 @@ def rebuild(conn: Connection, dataset: Dataset, records: Table, batch: int = 500
     conn.execute(delete(dataset_index).where(dataset_index.c.dataset == dataset.dataset))
     written = 0
     if search_paths(dataset):
-        chunk: list[dict[str, Any]] = []
-        result = conn.execution_options(yield_per=batch).execute(
-            select(records.c.record_key, records.c.data)
-            .where(records.c.dataset == dataset.dataset, records.c.deleted.is_(False)))
-        for row in result:
-            try:
-                record = record_to_python(dataset.fields, json.loads(row.data))
-            except ValueProblem:  # a record the manifest no longer describes cannot be found by its values
-                continue
-            chunk.extend(entry_rows(dataset, row.record_key, record))
-            if len(chunk) >= batch:
-                conn.execute(insert(dataset_index), chunk)
-                written += len(chunk)
-                chunk = []
-        if chunk:
-            conn.execute(insert(dataset_index), chunk)
+        after = None
+        while True:  # key-ordered batches: no cursor stays open while the entries are inserted
+            query = (select(records.c.record_key, records.c.data)
+                     .where(records.c.dataset == dataset.dataset, records.c.deleted.is_(False))
+                     .order_by(records.c.record_key).limit(batch))
+            rows = conn.execute(query if after is None else query.where(records.c.record_key > after)).all()
+            if not rows:
+                break
+            after = rows[-1].record_key
+            chunk: list[dict[str, Any]] = []
+            for row in rows:
+                try:
+                    record = record_to_python(dataset.fields, json.loads(row.data))
+                except ValueProblem:  # a record the manifest no longer describes cannot be found by its values
+                    continue
+                chunk.extend(entry_rows(dataset, row.record_key, record))
+            write_entries(conn, chunk)
             written += len(chunk)
     _mark(conn, dataset)
     return written
