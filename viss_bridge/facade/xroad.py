@@ -174,9 +174,10 @@ class XRoadFacade:
         body: dict[str, Any] = {}
         for dataset in datasets:
             readable = (fields or {}).get(dataset.dataset)
-            body[dataset.dataset] = self._operation(dataset, readable)
+            models = self._models(dataset, readable)  # one record type for both operations of the dataset
+            body[dataset.dataset] = self._operation(dataset, readable, models)
             if dataset.indexes:
-                body[search_code(dataset)] = self._search_operation(dataset, readable)
+                body[search_code(dataset)] = self._search_operation(dataset, readable, models)
         return type("XRoadDatasets", (ServiceBase,), body)
 
     def _models(self, dataset: Dataset, fields: tuple[str, ...] | None) -> RecordModels:
@@ -193,8 +194,9 @@ class XRoadFacade:
                 models = self._models_cache.setdefault(dataset.dataset, models)
         return models
 
-    def _operation(self, dataset: Dataset, fields: tuple[str, ...] | None = None) -> Any:
-        models = self._models(dataset, fields)
+    def _operation(self, dataset: Dataset, fields: tuple[str, ...] | None = None,
+                   models: RecordModels | None = None) -> Any:
+        models = models or self._models(dataset, fields)
         reader = self.reader
         key_names = tuple(dataset.key)
         key_types = [scalar_type(f, required=True) for f in dataset.key_fields]
@@ -211,10 +213,9 @@ class XRoadFacade:
                    _operation_name=dataset.dataset, _in_message_name=dataset.dataset,
                    _out_message_name=f"{dataset.dataset}Response", _out_variable_name="record")(lookup)
 
-    def _search_operation(self, dataset: Dataset, fields: tuple[str, ...] | None = None) -> Any:
+    def _search_operation(self, dataset: Dataset, fields: tuple[str, ...] | None, models: RecordModels) -> Any:
         """``<dataset>Search``: typed criteria (one optional element per readable index), paging, and
         the answer's records, total, page, next cursor (docs/endpoints.md)."""
-        models = self._models(dataset, fields)
         reader = self.reader
         paths = searchable(narrowed(dataset, fields))
         elements = [criterion_element(p) for p in paths]
