@@ -96,10 +96,10 @@ class DatasetStore:
         of the page and the total; a SQL select of them (the restriction register's), or a collection.
         Raises ``search.SearchProblem`` for a criterion that is not indexed, a bad value or cursor.
         """
-        page_query, total_query = search_index.search_queries(dataset, records, request, exclude_subjects)
+        page_query, total_query, params = search_index.search_statement(dataset, records, request, exclude_subjects)
         with self._guard("read"), self.engine.connect() as conn:
-            rows = conn.execute(page_query).all()
-            total = int(conn.execute(total_query).scalar_one())
+            rows = conn.execute(page_query, params).all()  # the page and the total in one statement
+            total = int(rows[0].total) if rows else int(conn.execute(total_query, params).scalar_one())
         found = [record_to_python(dataset.fields, json.loads(row.data)) for row in rows[:request.page_size]]
         return SearchPage(records=found, total=total, page=request.page if request.cursor is None else None,
                           next_cursor=search_index.next_cursor([row.record_key for row in rows], request.page_size))
