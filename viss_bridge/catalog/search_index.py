@@ -201,7 +201,7 @@ _STATEMENTS_MAX = 4096
 def _build(dataset: Dataset, records: Table, paths: tuple[str, ...], has_key: bool, paging: str,
            exclude: Any) -> tuple[Select[Any], Select[Any]]:
     """(the page query: record_key, data, total; the total alone, for a page past the end) of one shape."""
-    name = bindparam("dataset_name", dataset.dataset)
+    name: Any = bindparam("dataset_name", dataset.dataset)
     count_conditions: list[Any] = []
     if paths:
         first = dataset_index.alias("i0")
@@ -223,7 +223,7 @@ def _build(dataset: Dataset, records: Table, paths: tuple[str, ...], has_key: bo
     if has_key:
         count_conditions.append(key_column == bindparam("key"))
     if exclude is not None:
-        persons = exclude if isinstance(exclude, Select) else bindparam("persons", expanding=True)
+        persons: Any = exclude if isinstance(exclude, Select) else bindparam("persons", expanding=True)
         subject = dataset_index.alias("subject")
         count_conditions.append(~exists().where(subject.c.dataset == name, subject.c.path == SUBJECT_PATH,
                                                 subject.c.record_key == key_column, subject.c.value.in_(persons)))

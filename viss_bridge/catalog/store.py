@@ -116,16 +116,23 @@ class DatasetStore:
         rebuilt = []
         for dataset in datasets:
             if search_index.needs_rebuild(dataset, stored.get(dataset.dataset)):
-                self.reindex(dataset)
-                rebuilt.append(dataset.dataset)
+                if self.reindex(dataset, if_changed=True) is not None:
+                    rebuilt.append(dataset.dataset)
         return rebuilt
 
-    def reindex(self, dataset: Dataset) -> int:
-        """Rebuild one dataset's search entries from its records now; returns how many entries it has."""
+    def reindex(self, dataset: Dataset, if_changed: bool = False) -> int | None:
+        """Rebuild one dataset's search entries from its records now; returns how many entries it has.
+
+        ``if_changed``: only if the stored definition still differs (another worker may have just
+        rebuilt it); None when there was nothing to do.
+        """
         from sqlalchemy.exc import IntegrityError
 
         try:
             with self._guard("write"), self.engine.begin() as conn:
+                if if_changed and not search_index.needs_rebuild(
+                        dataset, search_index.stored_fingerprint(conn, dataset.dataset)):
+                    return None
                 return search_index.rebuild(conn, dataset, records)
         except StoreUnavailable as exc:
             if isinstance(exc.__cause__, IntegrityError):  # another worker rebuilt it at the same moment
