@@ -212,7 +212,10 @@ def criterion_text(dataset: "Dataset", path: str, value: Any) -> str:
         raise SearchProblem(str(exc)) from None
     if python is None:
         raise SearchProblem(f"criterion '{path}' is empty")
-    return value_text(python)
+    text = value_text(python)
+    if "\x00" in text:  # no stored value holds one, and PostgreSQL refuses it in a query
+        raise SearchProblem(f"criterion '{path}' holds a NUL character")
+    return text
 
 
 # -- cursors ----------------------------------------------------------------------------------------
@@ -224,6 +227,9 @@ def encode_cursor(record_key: str) -> str:
 
 def decode_cursor(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise SearchProblem(f"cursor {cursor[:40]!r} is not one this service gave out") from None
+        key = "\x00"
+    if "\x00" in key:
+        raise SearchProblem(f"cursor {cursor[:40]!r} is not one this service gave out")
+    return key
