@@ -134,7 +134,11 @@ def end_field(dataset: "Dataset", path: str) -> "Field":
 
 
 def search_paths(dataset: "Dataset") -> tuple[str, ...]:
-    """Every path the store keeps entries for: the declared indexes, and the subject (internally)."""
+    """Every path the store keeps entries for: the declared indexes, and (internally) the subject of a
+    dataset that has some. A dataset without indexes has no entries at all, so a catalog of datasets
+    that declare none costs no index storage and no rebuild."""
+    if not dataset.indexes:
+        return ()
     return tuple(dataset.indexes) + ((SUBJECT_PATH,) if dataset.subject else ())
 
 

@@ -167,6 +167,8 @@ def criteria_of(dataset: Dataset, criteria: dict[str, Any]) -> tuple[str | None,
     A criterion names an index path or a key field; a composite key's parts count only all together
     (or where the manifest indexes a part).
     """
+    if not dataset.indexes:
+        raise SearchProblem(f"{dataset.dataset} declares no indexes: it is looked up by key, not searched")
     if not criteria:
         raise SearchProblem("a search needs at least one criterion")
     key_parts = {name: value for name, value in criteria.items() if name in dataset.key and name not in dataset.indexes}
