@@ -11,6 +11,7 @@ field cannot search by it; the search services are listed, typed in the WSDL and
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections import Counter
 from typing import Any, Iterator
@@ -309,3 +310,26 @@ def test_search_services_are_listed_typed_and_narrowed(node) -> None:  # type: i
         return {p["name"] for p in document["paths"][f"/rest/{DATASET}"]["get"]["parameters"]}
     assert {"owners[].person_code", "technical.fuel", "vin", "page", "page_size", "cursor"} <= parameters(PLAIN)
     assert "technical.fuel" in parameters(NARROW) and not {"owners[].person_code", "vin"} & parameters(NARROW)
+
+
+def test_an_index_added_to_a_filled_dataset_is_built_on_reload(node, vehicles) -> None:  # type: ignore[no-untyped-def]
+    manifest = node.catalog_dir / f"{DATASET}.yaml"
+    original = manifest.read_text(encoding="utf-8")
+    make = vehicles[0]["make"]
+    expected = [v["plate"] for v in vehicles if v["make"] == make]
+    before = requests.get(f"{node.url}/rest/{DATASET}", params={"make": make}, timeout=30,
+                          headers={"X-Road-Client": OBLIGED})
+    assert before.status_code == 400 and "'make' is not indexed" in before.json()["detail"]
+    manifest.write_text(original.replace("  - technical.fuel\n", "  - technical.fuel\n  - make\n"), encoding="utf-8")
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # every worker reloads within reload_interval; the first to publish builds the entries
+            answer = requests.get(f"{node.url}/rest/{DATASET}", params={"make": make, "page_size": 100}, timeout=30,
+                                  headers={"X-Road-Client": OBLIGED})
+            if answer.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert answer.status_code == 200, answer.text
+        assert [r["plate"] for r in answer.json()["records"]] == expected and answer.json()["total"] == len(expected)
+    finally:
+        manifest.write_text(original, encoding="utf-8")
