@@ -361,7 +361,7 @@ def test_the_curl_examples_of_docs_rest_run(node, tmp_path) -> None:  # type: ig
 
     guide = (Path(__file__).resolve().parents[2] / "docs" / "rest.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```sh\n(.*?)```", guide, flags=re.S)
-    assert len(blocks) == 3
+    assert len(blocks) == 4  # searches, schemathesis, examples, a refusal
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     out = []
     for block in blocks:
@@ -369,6 +369,7 @@ def test_the_curl_examples_of_docs_rest_run(node, tmp_path) -> None:  # type: ig
                                 cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, f"{block}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         out.append(result.stdout)
-    assert '"service_name":"fpr_person"' in out[1] and '"permission_number"' in out[1]
+    assert out[0].count('"records":') == 2 and '"fuel":"diesel"' in out[0]
+    assert '"service_name":"fpr_person"' in out[2] and '"permission_number"' in out[2]
     validate(__import__("json").loads((tmp_path / "openapi.json").read_text()))
-    assert "access-denied" in out[2] and "\n403\n" in out[2] and "not-found" in out[2] and "\n404\n" in out[2]
+    assert "access-denied" in out[3] and "\n403\n" in out[3] and "not-found" in out[3] and "\n404\n" in out[3]
