@@ -189,6 +189,7 @@ def _request(operation: str, children: str) -> bytes:
     ("FindVehiclesByOwner", "<t:OwnerPersonCode>220903-22422</t:OwnerPersonCode><t:PageSize>500</t:PageSize>", "PageSize"),
     ("FindVehiclesByOwner", "<t:OwnerPersonCode>220903-22422</t:OwnerPersonCode><t:Fuel>steam</t:Fuel>", "Fuel"),
     ("FindVehiclesByOwner", "<t:OwnerPersonCode>Jānis</t:OwnerPersonCode>", "OwnerPersonCode"),
+    ("FindVehiclesByOwner", "<t:OwnerPersonCode>220903-22422</t:OwnerPersonCode><t:PageNumber>0</t:PageNumber>", "PageNumber"),
     ("GetVehicleByPlate", "", "GetVehicleByPlateRequest"),
     ("GetVehicleByPlate", "<t:PlateNumber>ABCDEFGHIJ</t:PlateNumber>", "PlateNumber"),
     ("GetVehicleByPlate", "<t:PlateNumber>AB1234</t:PlateNumber><t:Extra>1</t:Extra>", "Extra"),

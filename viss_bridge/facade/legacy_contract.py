@@ -47,6 +47,7 @@ from viss_bridge.catalog.yaml_lines import YamlSyntaxError, line_for, load_with_
 from viss_bridge.facade import faults
 from viss_bridge.facade.contract_check import dataset_problems, operation_problems, record_type, type_problems
 from viss_bridge.facade.contract_files import ContractFiles, schema_problem
+from viss_bridge.facade.search_paging import MAX_CURSOR_CHARS, MAX_PAGE
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse
@@ -340,13 +341,17 @@ class LegacyContractFacade:
                     raise BridgeFault(faults.INVALID_REQUEST,
                                       f"Invalid request for {operation.name}: {paging.page_size if paging else ''} must be 1 or more")
                 size = min(int(asked), maximum)
+            # the page size is capped as the old provider capped it (its contract's max_page_size), not refused
             if paging and paging.cursor:
                 cursor = getattr(parsed, paging.cursor, None) or None
+                if cursor is not None and len(cursor) > MAX_CURSOR_CHARS:
+                    raise BridgeFault(faults.INVALID_REQUEST,
+                                      f"Invalid request for {operation.name}: {paging.cursor} is not one this service gave out")
             else:
                 number = int(getattr(parsed, paging.page, None) or 1) if paging and paging.page else 1
-                if number < 1:
-                    raise BridgeFault(faults.INVALID_REQUEST,
-                                      f"Invalid request for {operation.name}: {paging.page if paging else ''} must be 1 or more")
+                if not 1 <= number <= MAX_PAGE:
+                    raise BridgeFault(faults.INVALID_REQUEST, f"Invalid request for {operation.name}: "
+                                      f"{paging.page if paging else ''} must be between 1 and {MAX_PAGE}")
         decision = self.reader.decide(caller, dataset)
         # an empty criterion (the schema allowed it) matches nothing: the contract's not-found answer, one use
         page = self.reader.search(decision, dataset, SearchRequest(criteria=criteria, page_size=size, page=number,
