@@ -36,26 +36,20 @@ reuses the field mapping to serve old contracts. Example::
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field as PydField
 
-ELEMENT = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
-ElementName = Annotated[str, PydField(pattern=ELEMENT)]
+# the field mapping (nested elements, lists, attributes, constants) is the contract mapping format's
+from viss_bridge.catalog.contract_mapping import (ELEMENT, ElementMapping, ElementName, FieldMap, ListMapping,
+                                                   map_to_dataset, map_to_legacy, mapping_problems)
+
+__all__ = ["ELEMENT", "ElementMapping", "ElementName", "FieldMap", "ListMapping", "LegacySoapSource",
+           "map_to_dataset", "map_to_legacy", "mapping_problems", "since_text"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ListMapping(_Strict):
-    """A repeated legacy element mapped to a list field, with the mapping of its children."""
-
-    field: str
-    fields: dict[ElementName, Union[str, "ListMapping"]]
-
-
-FieldMap = dict[ElementName, Union[str, ListMapping]]
 
 
 class Lookup(_Strict):
@@ -124,65 +118,6 @@ class LegacySoapSource(_Strict):
         """What must be equal for two datasets to share one provider client."""
         return self.model_dump_json(include={"provider", "wsdl", "address", "timeouts", "retries", "breaker",
                                              "max_concurrent", "security"})
-
-
-def map_to_dataset(mapping: FieldMap, legacy: dict[str, Any] | None) -> dict[str, Any]:
-    """Legacy element values (as zeep gives them, serialised to dicts) -> dataset field values."""
-    result: dict[str, Any] = {}
-    if not legacy:
-        return result
-    for element, target in mapping.items():
-        value = legacy.get(element)
-        if isinstance(target, ListMapping):
-            items = value if isinstance(value, list) else ([] if value is None else [value])
-            result[target.field] = [map_to_dataset(target.fields, item) for item in items]
-        else:
-            result[target] = value
-    return result
-
-
-def map_to_legacy(mapping: FieldMap, record: dict[str, Any]) -> dict[str, Any]:
-    """Dataset record -> legacy element values (the inverse of :func:`map_to_dataset`)."""
-    result: dict[str, Any] = {}
-    for element, target in mapping.items():
-        if isinstance(target, ListMapping):
-            result[element] = [map_to_legacy(target.fields, item) for item in record.get(target.field) or []]
-        else:
-            value = record.get(target)
-            if value is not None:
-                result[element] = value
-    return result
-
-
-def mapping_problems(mapping: FieldMap, fields: tuple[Any, ...], path: tuple[str, ...] = ("fields",)
-                     ) -> list[tuple[tuple[str, ...], str]]:
-    """Check a mapping against dataset fields: (path in the YAML, message) per problem."""
-    by_name = {f.name: f for f in fields}
-    problems: list[tuple[tuple[str, ...], str]] = []
-    mapped: set[str] = set()
-    for element, target in mapping.items():
-        name = target.field if isinstance(target, ListMapping) else target
-        field = by_name.get(name)
-        if field is None:
-            problems.append((path + (element,), f"maps to '{name}', which is not a dataset field "
-                                                f"(fields: {', '.join(by_name)})"))
-            continue
-        if name in mapped:
-            problems.append((path + (element,), f"dataset field '{name}' is mapped twice"))
-        mapped.add(name)
-        # a list of objects maps element by element; values, lists of values and objects map by name
-        is_list = field.type.value == "list" and field.fields is not None
-        if isinstance(target, ListMapping):
-            if not is_list:
-                problems.append((path + (element,), f"'{name}' is not a list field; map it to a name, not {{field, fields}}"))
-            else:
-                problems.extend(mapping_problems(target.fields, field.fields, path + (element, "fields")))
-        elif is_list:
-            problems.append((path + (element,), f"'{name}' is a list field; map it as {{field: {name}, fields: {{...}}}}"))
-    for field in fields:
-        if field.required and field.name not in mapped:
-            problems.append((path, f"required dataset field '{field.name}' is not mapped from any legacy element"))
-    return problems
 
 
 def since_text(value: dt.datetime) -> str:

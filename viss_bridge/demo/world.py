@@ -730,9 +730,14 @@ def _ascii(text: str) -> str:
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
 
 
-def _vehicles(seed: int, persons: Sequence[Record]) -> list[Record]:
-    """About one vehicle per three adults; owners and keepers are living adult persons of the world."""
+def _vehicles(seed: int, persons: Sequence[Record], companies: Sequence[Record] = ()) -> list[Record]:
+    """About one vehicle per three adults; owners and keepers are living adult persons of the world.
+
+    Holders (who had the vehicle registered to them, with periods) are the keeper and, for about one
+    vehicle in four, a leasing company of the world before them (drawn from a stream of their own).
+    The first adult co-owns about one vehicle in five, so a search by an owner has several pages."""
     rng = _rng(seed, "vehicles")
+    holder_rng = _rng(seed, "vehicle-holders")
     random_ = rng.random
     offset = rng.randrange(_PLATE_SPACE)
     adults = [p for p in persons if p["status"] == "active" and _age(p["birth_date"]) >= _ADULT_AGE]
@@ -751,10 +756,13 @@ def _vehicles(seed: int, persons: Sequence[Record]) -> list[Record]:
         # owners: the keeper first, sometimes co-owners (a spouse, a family member)
         co_owners = [p for p in (adults[int(random_() * len(adults))] for _ in range(int(random_() ** 3 * 3)))
                      if p["person_code"] != holder["person_code"]]
+        # a family fleet: the first adult co-owns about one vehicle in five (searches by owner have pages)
+        if holder_rng.random() < 0.2 and adults[0]["person_code"] != holder["person_code"]:
+            co_owners.append(adults[0])
         co_owners = list({p["person_code"]: p for p in co_owners}.values())
         people = [holder, *co_owners]
-        shares = [Decimal("1.00")] if len(people) == 1 else (
-            [Decimal("0.50"), Decimal("0.50")] if len(people) == 2 else [Decimal("0.50"), Decimal("0.25"), Decimal("0.25")])
+        shares = {1: [Decimal("1.00")], 2: [Decimal("0.50"), Decimal("0.50")],
+                  3: [Decimal("0.50"), Decimal("0.25"), Decimal("0.25")]}.get(len(people), [Decimal("0.25")] * 4)
         owners: list[Record] = []
         for person, share in zip(people, shares):
             since_low = max(first_ord, _years_after(person["birth_date"], _ADULT_AGE).toordinal())
@@ -769,6 +777,16 @@ def _vehicles(seed: int, persons: Sequence[Record]) -> list[Record]:
                            "from": dt.date.fromordinal(since), "contacts": contacts})
         previous = [_plate(len(adults) + plates_used + i, offset) for i in range(int(random_() ** 2 * 3))]
         plates_used += len(previous)
+        holders: list[Record] = []
+        keeper_from = dt.date.fromordinal(first_ord)
+        leasing = [c for c in companies if c["registered"].toordinal() <= first_ord]
+        if leasing and holder_rng.random() < 0.25 and first_ord < _REF_ORD - 2:
+            company = leasing[int(holder_rng.random() * len(leasing))]
+            until = first_ord + 1 + int(holder_rng.random() * (_REF_ORD - 2 - first_ord))
+            holders.append({"kind": "company", "code": company["reg_number"], "from": keeper_from,
+                            "to": dt.date.fromordinal(until)})
+            keeper_from = dt.date.fromordinal(until + 1)
+        holders.append({"kind": "person", "code": holder["person_code"], "from": keeper_from, "to": None})
         records.append({
             "plate": _plate(number, offset),
             "vin": vin,
@@ -779,6 +797,7 @@ def _vehicles(seed: int, persons: Sequence[Record]) -> list[Record]:
             "technical": {"mass": Decimal(base_mass + int(random_() * 40) * 10), "fuel": fuel, "power_kw": power},
             "owners": owners,
             "previous_plates": previous,
+            "holders": holders,
         })
     return records
 
@@ -803,5 +822,5 @@ def generate_world(size: int = 200, seed: int = 2026) -> dict[str, list[Record]]
         "vzd_address": addresses,
         "viis_education": _education(seed, persons, city_of),
         "vsaa_social_insurance": _social_insurance(seed, persons, companies),
-        "csdd_vehicle": _vehicles(seed, persons),
+        "csdd_vehicle": _vehicles(seed, persons, companies),
     }

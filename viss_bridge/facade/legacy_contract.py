@@ -27,20 +27,19 @@ Old clients change only their endpoint address.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Any
 
 import zeep
 import zeep.exceptions
 from lxml import etree
-from pydantic import BaseModel, ConfigDict, Field as PydField, IPvAnyNetwork, ValidationError, model_validator
+from pydantic import ValidationError
 
 from viss_bridge.catalog.catalog import Catalog
-from viss_bridge.catalog.legacy_source import ListMapping, map_to_legacy, mapping_problems
+from viss_bridge.catalog.contract_mapping import ContractMapping, OperationMapping, map_to_legacy, mapping_problems
 from viss_bridge.catalog.manifest import Dataset, ManifestError
 from viss_bridge.catalog.values import compose_key
 from viss_bridge.catalog.yaml_lines import YamlSyntaxError, line_for, load_with_lines, validation_problem
@@ -55,66 +54,6 @@ from viss_bridge.xml import NS_SOAP11, NS_WSDL_SOAP11, NS_WSDL_SOAP12, parse_tru
 log = logging.getLogger(__name__)
 
 NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class OperationMapping(_Strict):
-    dataset: str
-    kind: Literal["lookup", "changes"] = "lookup"
-    fields: Annotated[dict[str, Union[str, ListMapping]], PydField(min_length=1)]
-    # kind: lookup
-    request: dict[str, str] = {}  # request element -> dataset key field
-    response: str | None = None  # child of the response element carrying the record
-    # kind: changes (records changed after a time, paged by (time, key), as the old "changes" operations did)
-    since: str | None = None  # request element: changed after this dateTime
-    after_key: str | None = None  # request element: ...and after this key at that time
-    page_size_element: str | None = None  # request element: page size asked for
-    page_size: Annotated[int, PydField(gt=0, le=10000)] = 100  # default and maximum page size
-    items: str | None = None  # repeated response element, one per change
-    record: str | None = None  # its child carrying the record
-    changed_at: str | None = None  # its child carrying the change time
-    more: str | None = None  # response element: more pages follow
-
-    @model_validator(mode="after")
-    def _complete(self) -> "OperationMapping":
-        if self.kind == "lookup":
-            if not self.request or not self.response:
-                raise ValueError("a lookup operation needs 'request' (element -> key field) and 'response'")
-        else:
-            missing = [name for name in ("since", "items", "record", "changed_at") if not getattr(self, name)]
-            if missing:
-                raise ValueError(f"a changes operation needs {', '.join(missing)}")
-        return self
-
-
-class ContractMapping(_Strict):
-    wsdl: str
-    # The connection old callers (whose contract carries no caller) are served as, but only those the
-    # operator vouches for: an authenticated caller is served as itself (TLS client certificate, trusted
-    # proxy, WS-Security); an unauthenticated one stands for ``consumer`` only from a source network in
-    # ``consumer_networks``, else it is anonymous (open data only), exactly as on /xroad.
-    consumer: str | None = None
-    consumer_networks: list[IPvAnyNetwork] = []
-    operations: Annotated[dict[str, OperationMapping], PydField(min_length=1)]
-
-    @model_validator(mode="after")
-    def _networks_need_consumer(self) -> "ContractMapping":
-        if self.consumer_networks and not self.consumer:
-            raise ValueError("consumer_networks names who may stand for the consumer; it needs a consumer")
-        return self
-
-    def vouches_for(self, address: str | None) -> bool:
-        """Whether an unauthenticated request from this TCP peer address stands for ``consumer``."""
-        if not self.consumer or not self.consumer_networks or not address:
-            return False
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip.version == net.version and ip in net for net in self.consumer_networks)
 
 
 @dataclass
@@ -225,7 +164,7 @@ def load_contract(file: Path) -> LegacyContract:
         line, label, message = validation_problem(
             exc.errors(), lines, None,
             "unknown key (allowed: wsdl, consumer, consumer_networks, operations; per operation: dataset, request, response, fields)",
-            union_members=("str", "ListMapping"))
+            union_members=("str", "ElementMapping", "Constant", "RequestField"))
         raise ManifestError(file, line, label, message) from None
     return LegacyContract(file.stem, file, mapping, lines)
 

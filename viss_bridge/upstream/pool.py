@@ -144,7 +144,7 @@ def _record(dataset: Dataset, source: LegacySoapSource, legacy: Any) -> dict[str
         raise UpstreamError(errors.INVALID_RESPONSE, source.provider,
                             f"expected a record element from provider {source.provider}, got {legacy!r}")
     try:
-        return record_to_python(dataset.fields, map_to_dataset(source.fields, legacy))
+        return record_to_python(dataset.fields, map_to_dataset(source.fields, legacy, dataset.fields))
     except ValueError as exc:
         raise UpstreamError(errors.INVALID_RESPONSE, source.provider,
                             f"a record from provider {source.provider} does not fit dataset {dataset.dataset}: {exc}") from exc

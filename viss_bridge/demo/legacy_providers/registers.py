@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from viss_bridge.demo.legacy_providers.vehicles import TNS_VEHICLES, answer as vehicle_answer
 from spyne import (Boolean, ComplexModel, Date, DateTime, Decimal, Integer, ServiceBase, Unicode, rpc)
 
 WSDL_DIR_ENV = "VISS_BRIDGE_WSDL_DIR"
@@ -40,8 +41,10 @@ class Register:
     path: str  # URL path the provider serves the service at
     lookup_operation: str
     changes_operation: str
-    to_legacy: Callable[[dict[str, Any]], Any]  # dataset record -> Spyne instance
-    service: Callable[[], type[ServiceBase]]
+    to_legacy: Callable[[dict[str, Any]], Any]  # dataset record -> Spyne instance (or the record itself)
+    service: Callable[[], type[ServiceBase]] | None
+    # instead of a Spyne service: (state, request element, WSDL file) -> (HTTP status, SOAP answer)
+    answer: Callable[[Any, Any, Path], tuple[str, bytes]] | None = None
 
 
 # -- persons register (PMLP, Fizisko personu reģistrs) ------------------------------
@@ -172,6 +175,9 @@ REGISTERS: dict[str, Register] = {
     "addresses": Register("addresses", "vzd_address", "address_code", TNS_ADDRESSES, "VZD-Adreses-v1-0.wsdl",
                           "/ivis/Adreses/v1-0", "GetAddress", "GetAddressChanges", address_to_legacy,
                           _addresses_service),
+    "vehicles": Register("vehicles", "csdd_vehicle", "plate", TNS_VEHICLES, "CSDD-Transportlidzekli-v1-0.wsdl",
+                         "/ivis/Transportlidzekli/v1-0", "GetVehicleByPlate", "GetVehicleChanges", dict, None,
+                         vehicle_answer),
 }
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)

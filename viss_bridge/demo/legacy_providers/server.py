@@ -42,7 +42,7 @@ from spyne.server.wsgi import WsgiApplication
 from viss_bridge.catalog.values import record_to_python, to_json
 from viss_bridge.demo.legacy_providers.registers import EPOCH, REGISTERS, STATE_KEY, Register, wsdl_path
 from viss_bridge.demo.world import REFERENCE_DATETIME, generate_world
-from viss_bridge.xml import NS_SOAP11, NS_WSDL_SOAP11, XmlRejected, parse_untrusted
+from viss_bridge.xml import NS_SOAP11, XmlRejected, parse_untrusted
 
 log = logging.getLogger(__name__)
 
@@ -151,19 +151,23 @@ class ProviderApp:
         self.state = state
         self.register = state.register
         self.public_url = public_url
-        app = Application([self.register.service()], tns=self.register.tns, name=self.register.name,
-                          in_protocol=Soap11(validator=None), out_protocol=Soap11(cleanup_namespaces=True))
-        self.spyne = WsgiApplication(app, chunked=True)
+        self.spyne: Any = None
+        if self.register.service is not None:
+            app = Application([self.register.service()], tns=self.register.tns, name=self.register.name,
+                              in_protocol=Soap11(validator=None), out_protocol=Soap11(cleanup_namespaces=True))
+            self.spyne = WsgiApplication(app, chunked=True)
         self._wsdl_template = wsdl_path(self.register.name).read_bytes()
         self.key: Any = None  # SigningKey: sign answers (see ProviderServer.secure)
         self.trust: Any = None  # TrustStore: require signed requests
 
+    def _files(self) -> Any:
+        from viss_bridge.facade.contract_files import ContractFiles
+
+        return ContractFiles(wsdl_path(self.register.name))
+
     def wsdl(self) -> bytes:
-        """The hand-written WSDL with its soap:address pointing here."""
-        root = etree.fromstring(self._wsdl_template)
-        for address in root.iter(f"{{{NS_WSDL_SOAP11}}}address"):
-            address.set("location", self.public_url() + self.register.path)
-        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+        """The hand-written WSDL with its soap:address (and imported schemas' locations) pointing here."""
+        return self._files().wsdl(self.public_url() + self.register.path)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
@@ -173,8 +177,16 @@ class ProviderApp:
         if path.rstrip("/") != self.register.path:
             return _respond(start_response, "404 Not Found", b"not here\n", "text/plain")
         if method == "GET":
-            if environ.get("QUERY_STRING", "").lower().startswith("wsdl"):
+            query = environ.get("QUERY_STRING", "")
+            if query.lower().startswith("wsdl"):
                 return _respond(start_response, "200 OK", self.wsdl(), "text/xml; charset=utf-8")
+            if query.startswith("xsd="):  # the schemas the WSDL imports, as JAX-WS serves them
+                from urllib.parse import unquote
+
+                schema = self._files().xsd(unquote(query[4:]), self.public_url() + self.register.path)
+                if schema is None:
+                    return _respond(start_response, "404 Not Found", b"no such schema\n", "text/plain")
+                return _respond(start_response, "200 OK", schema, "text/xml; charset=utf-8")
             return _respond(start_response, "405 Method Not Allowed", b"POST SOAP 1.1 or GET ?wsdl\n", "text/plain")
         length = int(environ.get("CONTENT_LENGTH") or 0)
         raw = environ["wsgi.input"].read(length) if length else b""
@@ -202,18 +214,36 @@ class ProviderApp:
         env = dict(environ)
         env["wsgi.input"] = io.BytesIO(raw)
         env[STATE_KEY] = self.state
-        if self.key is None:
-            return self.spyne(env, start_response)
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., None]:
             captured["status"] = status
             return lambda _data: None
 
-        body = b"".join(self.spyne(env, capture))
+        if self.register.answer is not None:
+            status, body = self._native(raw)
+            if self.key is None:
+                return _respond(start_response, status, body, "text/xml; charset=utf-8")
+            captured["status"] = status
+        elif self.key is None:
+            return self.spyne(env, start_response)
+        else:
+            body = b"".join(self.spyne(env, capture))
         if mode != "unsigned":
             body = self._sign(body, tamper=mode == "tamper")
         return _respond(start_response, captured.get("status", "200 OK"), body, "text/xml; charset=utf-8")
+
+    def _native(self, raw: bytes) -> tuple[str, bytes]:
+        """A register that answers its WSDL without Spyne (``Register.answer``)."""
+        assert self.register.answer is not None
+        try:
+            root = parse_untrusted(raw)
+        except XmlRejected as exc:
+            return "500 Internal Server Error", _soap_fault("soap:Client", f"not XML: {exc}")
+        body = root.find(f"{{{NS_SOAP11}}}Body")
+        if body is None or not len(body):
+            return "500 Internal Server Error", _soap_fault("soap:Client", "no SOAP 1.1 Body")
+        return self.register.answer(self.state, body[0], wsdl_path(self.register.name))
 
     # -- WS-Security (a provider that requires signed requests and signs its answers) --
 
