@@ -93,6 +93,8 @@ def migrate_scaffold(ctx: click.Context, wsdl: str, out: str, name: str | None, 
         for op, served in result.changes:
             click.echo(f"  {op}: change feed, " + ("mapped as a 'changes' operation of the same dataset"
                                                   if served else "not mapped (its records match no lookup)"))
+        for search in result.searches:
+            click.echo(f"  search: {search}")
         for skipped in result.skipped_operations:
             click.echo(f"  not mapped: {skipped}")
         click.echo(f"  {result.todo_count} TODO(decide) mark(s) to settle; check with: viss-bridge catalog validate {out}")
