@@ -29,6 +29,19 @@ def catalog_validate(ctx: click.Context, folder: str | None) -> None:
             click.echo(str(error), err=True)
         raise SystemExit(1) from None
     click.echo(f"{folder}: {len(loaded)} dataset(s) valid: {', '.join(d.dataset for d in loaded)}")
+    # the legacy contract mappings beside it, against their WSDLs and these datasets
+    from pathlib import Path
+
+    from viss_bridge.facade.legacy_contract import validate_contracts
+
+    contracts_dir = Path(folder) / "legacy"
+    valid, errors = validate_contracts(contracts_dir, loaded)
+    for error in errors:
+        click.echo(str(error), err=True)
+    if valid or errors:
+        click.echo(f"{contracts_dir}: {len(valid)} legacy contract(s) valid: {', '.join(valid)}")
+    if errors:
+        raise SystemExit(1)
 
 
 @catalog.command("list")

@@ -20,7 +20,7 @@ from viss_bridge.cli.root import main
 @click.option("--prepare-only", is_flag=True, help="Prepare the data folder and exit without serving.")
 @click.option("--database-url", help="Put the demo data in this database (e.g. PostgreSQL) instead of SQLite.")
 @click.option("--provider-port", default=8091, show_default=True,
-              help="First port of the demo legacy providers (persons, addresses); 0: do not start them.")
+              help="First port of the demo legacy providers (persons, addresses, vehicles); 0: do not start them.")
 @click.pass_context
 def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, workers: int, reset: bool,
          prepare_only: bool, database_url: str | None, provider_port: int) -> None:
@@ -83,7 +83,7 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
             f"  catalog folder        {paths.catalog_dir}  (add a manifest: it is published within seconds)",
             f"  access requests       {base}/access       WSDL {base}/access?wsdl   (docs/access.md)",
             f"  data tracker          {base}/xroad (findUsage...)  WSDL {base}/tracker?wsdl",
-            f"  legacy contracts      {base}/legacy/fpr  {base}/legacy/var   WSDL: add ?wsdl (original WSDLs)",
+            f"  legacy contracts      {base}/legacy/fpr  {base}/legacy/var  {base}/legacy/csdd   WSDL: add ?wsdl (original WSDLs)",
             f"  VISS request service  {base}/viss        WSDL {base}/viss?wsdl   (SOAP 1.2, WS-Addressing, WS-Security)",
             f"    try: python -m viss_bridge.demo.viss_client --data-dir {paths.data_dir} --url {base}/viss "
             f"--key person_code={person}",

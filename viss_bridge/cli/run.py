@@ -158,7 +158,7 @@ def sync(ctx: click.Context, datasets: tuple[str, ...], all_: bool, full: bool, 
 @click.option("--port", default=8091, show_default=True, help="Port of the first register; the next ones follow.")
 @click.option("--size", default=200, show_default=True, help="Synthetic world size (as for `demo`).")
 def provider(registers: tuple[str, ...], host: str, port: int, size: int) -> None:
-    """Run demo legacy providers (persons, addresses): generation-II registers with their own WSDLs."""
+    """Run demo legacy providers (persons, addresses, vehicles): generation-II registers with their own WSDLs."""
     from viss_bridge.demo.legacy_providers.registers import REGISTERS
     from viss_bridge.demo.legacy_providers.server import run_providers
 

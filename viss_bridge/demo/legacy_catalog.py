@@ -30,11 +30,26 @@ ADDRESS_FIELDS: dict[str, Any] = {
     "AtvkCode": "atvk_code", "Latitude": "latitude", "Longitude": "longitude",
 }
 
+VEHICLE_FIELDS: dict[str, Any] = {
+    "PlateNumber": "plate", "Vin": "vin", "KeeperCode": "holder_code", "Make": "make", "Model": "model",
+    "FirstRegistered": "first_registered",
+    "Technical": {"field": "technical", "fields": {
+        "Mass": {"fields": {"#text": "mass", "@unit": {"constant": "kg"}}}, "Fuel": "fuel", "PowerKw": "power_kw"}},
+    "Owners": {"field": "owners", "item": "Owner", "fields": {
+        "PersonCode": "person_code", "Share": "share", "From": "from",
+        "Contact": {"field": "contacts", "fields": {"@kind": "kind", "#text": "value"}}}},
+    "Holders": {"field": "holders", "item": "Holder", "fields": {"@kind": "kind", "Code": "code", "From": "from",
+                                                                   "To": "to"}},
+    "PreviousPlates": {"field": "previous_plates", "item": "Plate"},
+}
+
 SPECS = {
     "persons": {"provider": "pmlp-fpr", "key_element": "PersonCode", "key": "person_code", "result": "Person",
                 "after": "AfterPersonCode", "fields": PERSON_FIELDS},
     "addresses": {"provider": "vzd-var", "key_element": "AddressCode", "key": "address_code", "result": "Address",
                   "after": "AfterAddressCode", "fields": ADDRESS_FIELDS},
+    "vehicles": {"provider": "csdd-tl", "key_element": "PlateNumber", "key": "plate", "result": "Vehicle",
+                 "after": "AfterPlateNumber", "fields": VEHICLE_FIELDS},
 }
 
 

@@ -120,7 +120,7 @@ def prepare_demo(data_dir: str | Path, size: int = 200, seed: int = 2026, reset:
 
 
 def _copy_contracts(folder: Path) -> None:
-    """The demo legacy contracts (mapping + original WSDL) for /legacy/fpr and /legacy/var."""
+    """The demo legacy contracts (mapping + original WSDL and its schemas) for /legacy/fpr, /legacy/var, /legacy/csdd."""
     from viss_bridge.demo.legacy_providers.registers import wsdl_dir
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -128,7 +128,7 @@ def _copy_contracts(folder: Path) -> None:
         target = folder / mapping.name
         if not target.exists():
             shutil.copyfile(mapping, target)
-    for wsdl in sorted(wsdl_dir().glob("*.wsdl")):
+    for wsdl in sorted([*wsdl_dir().glob("*.wsdl"), *wsdl_dir().glob("*.xsd")]):  # and the schemas they import
         target = folder / wsdl.name
         if not target.exists():
             shutil.copyfile(wsdl, target)

@@ -39,17 +39,20 @@ from lxml import etree
 from pydantic import ValidationError
 
 from viss_bridge.catalog.catalog import Catalog
-from viss_bridge.catalog.contract_mapping import ContractMapping, OperationMapping, map_to_legacy, mapping_problems
+from viss_bridge.catalog.contract_mapping import (TEXT, ContractMapping, OperationMapping, map_to_legacy)
+from viss_bridge.catalog.search import SearchRequest
 from viss_bridge.catalog.manifest import Dataset, ManifestError
 from viss_bridge.catalog.values import compose_key
 from viss_bridge.catalog.yaml_lines import YamlSyntaxError, line_for, load_with_lines, validation_problem
 from viss_bridge.facade import faults
+from viss_bridge.facade.contract_check import dataset_problems, operation_problems
+from viss_bridge.facade.contract_files import ContractFiles, schema_problem
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse
 from viss_bridge.facade.guarded_read import GuardedRead
 from viss_bridge.facade.pipeline import HttpAnswer
-from viss_bridge.xml import NS_SOAP11, NS_WSDL_SOAP11, NS_WSDL_SOAP12, parse_trusted
+from viss_bridge.xml import NS_SOAP11
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +68,21 @@ class BoundOperation:
 
 
 class LegacyContract:
-    """One old service: its original WSDL, zeep's view of it, and the mapping."""
+    """One old service: its original WSDL (and the schemas it references), zeep's view of it, and the mapping."""
 
-    def __init__(self, name: str, file: Path, mapping: ContractMapping, lines: dict[Any, int]) -> None:
+    def __init__(self, name: str, file: Path, mapping: ContractMapping, lines: dict[Any, int],
+                 strict: bool = True) -> None:
         self.name = name
         self.file = file
         self.mapping = mapping
+        self.lines = lines
         self.wsdl_file = (file.parent / mapping.wsdl).resolve()
         try:
-            self.wsdl_bytes = self.wsdl_file.read_bytes()
+            self.files = ContractFiles(self.wsdl_file)
+            self.wsdl_bytes = self.files.wsdl_bytes
             settings = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True)
             self.client = zeep.Client(str(self.wsdl_file), settings=settings)
+            self.schemas = self.files.schemas()
         except Exception as exc:
             raise ManifestError(file, line_for(lines, ("wsdl",)), "wsdl", f"cannot load {self.wsdl_file}: {exc}") from None
         service = next(iter(self.client.wsdl.services.values()))
@@ -83,72 +90,54 @@ class LegacyContract:
         binding = port.binding
         self.operations: dict[str, BoundOperation] = {}
         self.by_request: dict[str, BoundOperation] = {}
+        self.problems: list[tuple[tuple[str, ...], str]] = []
         for op_name, op_mapping in mapping.operations.items():
             try:
                 operation = binding.get(op_name)
             except Exception:
-                raise ManifestError(file, line_for(lines, ("operations", op_name)), f"operations.{op_name}",
-                                    f"the WSDL has no operation {op_name} (it has: {', '.join(binding._operations)})") from None
+                self.problems.append((("operations", op_name),
+                                      f"the WSDL has no operation {op_name} (it has: {', '.join(binding._operations)})"))
+                continue
             request_element = operation.input.body
             response_element = operation.output.body
-            child_names = [n for n, _ in response_element.type.elements]
-            request_children = [n for n, _ in request_element.type.elements]
-            checks: list[tuple[tuple[str, ...], str, list[str], str]] = []
-            if op_mapping.kind == "lookup":
-                checks.append((("response",), op_mapping.response or "", child_names, response_element.qname.localname))
-                checks += [(("request", e), e, request_children, request_element.qname.localname) for e in op_mapping.request]
-            else:
-                for key in ("since", "after_key", "page_size_element"):
-                    if getattr(op_mapping, key):
-                        checks.append(((key,), getattr(op_mapping, key), request_children, request_element.qname.localname))
-                for key in ("items", "more"):
-                    if getattr(op_mapping, key):
-                        checks.append(((key,), getattr(op_mapping, key), child_names, response_element.qname.localname))
-                if op_mapping.items in child_names:
-                    item_type = dict(response_element.type.elements)[op_mapping.items].type
-                    item_children = [n for n, _ in getattr(item_type, "elements", [])]
-                    for key in ("record", "changed_at"):
-                        checks.append(((key,), getattr(op_mapping, key), item_children, op_mapping.items))
-            for path, element, allowed, parent in checks:
-                if element not in allowed:
-                    raise ManifestError(file, line_for(lines, ("operations", op_name) + path),
-                                        ".".join(("operations", op_name) + path),
-                                        f"{parent} has no child {element} (children: {', '.join(allowed)})")
+            self.problems += operation_problems(op_name, op_mapping, request_element, response_element)
             bound = BoundOperation(op_name, op_mapping, request_element, response_element)
             self.operations[op_name] = bound
             self.by_request[request_element.qname.text] = bound
-        self.lines = lines
+        if self.problems and strict:
+            raise self.error(self.problems[0])
+
+    def error(self, problem: tuple[tuple[str, ...], str]) -> ManifestError:
+        """A problem as a ManifestError naming this mapping file, the line and the element."""
+        path, message = problem
+        return ManifestError(self.file, line_for(self.lines, path), ".".join(path), message)
+
+    def dataset_errors(self, catalog: Catalog) -> list[ManifestError]:
+        """Every problem of the mapping against the catalog's datasets (missing datasets, fields, keys, indexes)."""
+        errors = []
+        for op_name, op in self.operations.items():
+            dataset = catalog.get(op.mapping.dataset)
+            if dataset is None:
+                errors.append(self.error((("operations", op_name, "dataset"),
+                                          f"no dataset '{op.mapping.dataset}' in the catalog")))
+                continue
+            errors += [self.error(p) for p in dataset_problems(op_name, op.mapping, dataset)]
+        return errors
 
     def check_against(self, catalog: Catalog) -> None:
         """Mapped datasets must exist and their fields must fit; raises ManifestError with the line."""
-        for op_name, op in self.operations.items():
-            dataset = catalog.get(op.mapping.dataset)
-            where = ("operations", op_name)
-            if dataset is None:
-                raise ManifestError(self.file, line_for(self.lines, where + ("dataset",)), f"operations.{op_name}.dataset",
-                                    f"no dataset '{op.mapping.dataset}' in the catalog")
-            for element, name in op.mapping.request.items():
-                if name not in dataset.key:
-                    raise ManifestError(self.file, line_for(self.lines, where + ("request", element)),
-                                        f"operations.{op_name}.request.{element}",
-                                        f"'{name}' is not a key field of {dataset.dataset} (key: {', '.join(dataset.key)})")
-            problems = mapping_problems(op.mapping.fields, dataset.fields, ())
-            problems = [p for p in problems if "is not mapped" not in p[1]]  # a contract may show fewer fields
-            if problems:
-                path, message = problems[0]
-                raise ManifestError(self.file, line_for(self.lines, where + ("fields",) + path),
-                                    ".".join(("operations", op_name, "fields") + path), message)
+        errors = self.dataset_errors(catalog)
+        if errors:
+            raise errors[0]
 
     def wsdl(self, location: str) -> bytes:
-        """The original WSDL, only the service address changed to this bridge."""
-        root = parse_trusted(self.wsdl_bytes)
-        for tag in (f"{{{NS_WSDL_SOAP11}}}address", f"{{{NS_WSDL_SOAP12}}}address"):
-            for address in root.iter(tag):
-                address.set("location", location)
-        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+        """The original WSDL, only the service address (and imported schemas' locations) changed to this bridge."""
+        return self.files.wsdl(location)
 
 
-def load_contract(file: Path) -> LegacyContract:
+def load_contract(file: Path, strict: bool = True) -> LegacyContract:
+    """A mapping file and its WSDL; ``strict``: raise the first problem against the WSDL (else keep them all
+    in ``problems``, for ``catalog validate``)."""
     try:
         text = file.read_text(encoding="utf-8")
         data, lines = load_with_lines(text)
@@ -166,7 +155,7 @@ def load_contract(file: Path) -> LegacyContract:
             "unknown key (allowed: wsdl, consumer, consumer_networks, operations; per operation: dataset, request, response, fields)",
             union_members=("str", "ElementMapping", "Constant", "RequestField"))
         raise ManifestError(file, line, label, message) from None
-    return LegacyContract(file.stem, file, mapping, lines)
+    return LegacyContract(file.stem, file, mapping, lines, strict)
 
 
 class LegacyContracts:
@@ -274,7 +263,13 @@ class LegacyContractFacade:
             contract = self.contract(name, published.catalog)
         except BridgeFault as exc:
             return HttpAnswer.text(404 if exc.code == faults.UNKNOWN_SERVICE else 503, exc.message + "\n")
-        return HttpAnswer.xml(contract.wsdl(f"{self.base_url}/legacy/{name}"))
+        url = f"{self.base_url}/legacy/{name}"
+        if "xsd" in query and not ("wsdl" in query or "WSDL" in query):
+            schema = contract.files.xsd((query["xsd"] or [""])[0], url)
+            if schema is None:  # only the schemas the WSDL references, inside its folder
+                return HttpAnswer.text(404, f"Legacy service '{name}' has no such schema\n")
+            return HttpAnswer.xml(schema)
+        return HttpAnswer.xml(contract.wsdl(url))
 
     def handle(self, published: Any, request: SoapRequest, environ: dict[str, Any], info: CallInfo) -> SoapResponse:
         name, catalog = contract_name(environ), published.catalog
@@ -291,12 +286,17 @@ class LegacyContractFacade:
         info.client, info.authenticated_by = caller.client_id, caller.authenticated_by
         dataset = catalog.get(operation.mapping.dataset)
         assert dataset is not None  # check_against
+        problem = schema_problem(contract.schemas, body)  # what the old service's own schema refuses
+        if problem:
+            raise BridgeFault(faults.INVALID_REQUEST, f"Invalid request for {operation.name}: {problem}")
         try:
             parsed = operation.request_element.parse(body, contract.client.wsdl.types)
         except Exception as exc:
             raise BridgeFault(faults.INVALID_REQUEST, f"Invalid request for {operation.name}: {exc}") from None
         if operation.mapping.kind == "changes":
             return SoapResponse(200, self._changes(operation, dataset, parsed, info, caller))
+        if operation.mapping.kind == "search":
+            return SoapResponse(200, self._search(operation, dataset, body, parsed, info, caller))
         key_values = {}
         for element, field_name in operation.mapping.request.items():
             value = getattr(parsed, element, None)
@@ -310,6 +310,66 @@ class LegacyContractFacade:
         record = self.reader.lookup(self.reader.decide(caller, dataset), dataset, key_values, info,
                                     empty_key_finds_nothing=True)
         return SoapResponse(200, self._render(operation, record))
+
+    def _search(self, operation: BoundOperation, dataset: Dataset, body: etree._Element, parsed: Any,
+                info: CallInfo, caller: Any) -> bytes:
+        """A search by request elements mapped to indexed fields: one record (``single``) or a page with a total."""
+        mapping = operation.mapping
+        criteria: dict[str, Any] = {}
+        for element, criterion in mapping.criteria_fields().items():
+            value = getattr(parsed, element, None)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                if criterion.optional:
+                    continue
+                if body.find(f"{{*}}{element}") is None:
+                    raise BridgeFault(faults.INVALID_REQUEST, f"Invalid request for {operation.name}: {element} is missing")
+                value = ""
+            criteria[criterion.field] = value
+        paging = mapping.paging
+        number, cursor, size = None, None, 1
+        if not mapping.single:
+            size = paging.default_page_size if paging else 20
+            maximum = paging.max_page_size if paging else 100
+            asked = getattr(parsed, paging.page_size, None) if paging and paging.page_size else None
+            if asked is not None:
+                if int(asked) < 1:
+                    raise BridgeFault(faults.INVALID_REQUEST,
+                                      f"Invalid request for {operation.name}: {paging.page_size if paging else ''} must be 1 or more")
+                size = min(int(asked), maximum)
+            if paging and paging.cursor:
+                cursor = getattr(parsed, paging.cursor, None) or None
+            else:
+                number = int(getattr(parsed, paging.page, None) or 1) if paging and paging.page else 1
+                if number < 1:
+                    raise BridgeFault(faults.INVALID_REQUEST,
+                                      f"Invalid request for {operation.name}: {paging.page if paging else ''} must be 1 or more")
+        decision = self.reader.decide(caller, dataset)
+        if any(str(v).strip() == "" for v in criteria.values()):  # as a lookup by an empty key: nothing found
+            from viss_bridge.catalog.search import SearchPage
+
+            self.reader.lookup(decision, dataset, {dataset.key[0]: ""}, info, empty_key_finds_nothing=True)
+            page = SearchPage(records=[], total=0, page=number, next_cursor=None)
+        else:
+            page = self.reader.search(decision, dataset, SearchRequest(criteria=criteria, page_size=size, page=number,
+                                                                        cursor=cursor), info)
+        if mapping.single:
+            return self._render(operation, page.records[0] if page.records else None)
+        found = page.total > 0
+        more = page.next_cursor is not None if cursor is not None or (paging and paging.cursor) else \
+            (number or 1) * size < page.total
+        computed = {"total": page.total, "page": page.page if page.page is not None else number, "page_size": size,
+                    "more": more, "found": found, "count": len(page.records)}
+        values = self._fixed(operation, found)
+        for path, what in mapping.computed.items():
+            _put(values, path, computed[what])
+        if paging and paging.cursor_out and page.next_cursor:
+            values[paging.cursor_out] = page.next_cursor
+        items = [zeep_values(map_to_legacy(mapping.fields, r)) for r in page.records]
+        if mapping.wrapper:
+            values[mapping.wrapper] = {mapping.items or "": items}
+        else:
+            values[mapping.items or ""] = items
+        return self._envelope(operation, values)
 
     def _changes(self, operation: BoundOperation, dataset: Dataset, parsed: Any, info: CallInfo, caller: Any) -> bytes:
         """A page of records changed after (since, after key) from the store's change times."""
@@ -328,18 +388,34 @@ class LegacyContractFacade:
 
         # a feed leaves out the records of persons who restricted the dataset (a lookup answers a fault)
         page, more = self.reader.feed(decision, dataset, read, size, info)
-        items = [{mapping.changed_at: item.change.changed_at, mapping.record: map_to_legacy(mapping.fields, item.record)}
+        items = [{mapping.changed_at: item.change.changed_at,
+                  mapping.record: zeep_values(map_to_legacy(mapping.fields, item.record))}
                  for item in page if item.record is not None]
-        values: dict[str, Any] = {mapping.items: items}
+        values: dict[str, Any] = dict(self._fixed(operation, True))
+        values[mapping.items or ""] = items
         if mapping.more:
             values[mapping.more] = more
         return self._envelope(operation, values)
 
+    @staticmethod
+    def _fixed(operation: BoundOperation, found: bool) -> dict[str, Any]:
+        """The constants of the answer, and the contract's not-found answer or fault when nothing was found."""
+        values: dict[str, Any] = {}
+        for path, value in operation.mapping.constants.items():
+            _put(values, path, value)
+        not_found = operation.mapping.not_found
+        if not found and not_found is not None:
+            if not_found.fault is not None:
+                raise BridgeFault(not_found.fault.code, not_found.fault.string)
+            for path, value in (not_found.answer or {}).items():
+                _put(values, path, value)
+        return values
+
     @classmethod
     def _render(cls, operation: BoundOperation, record: dict[str, Any] | None) -> bytes:
-        values = {}
+        values = cls._fixed(operation, record is not None)
         if record is not None:
-            values[operation.mapping.response or ""] = map_to_legacy(operation.mapping.fields, record)
+            values[operation.mapping.response or ""] = zeep_values(map_to_legacy(operation.mapping.fields, record))
         return cls._envelope(operation, values)
 
     @staticmethod
@@ -350,8 +426,46 @@ class LegacyContractFacade:
         element = operation.response_element
         try:
             element.render(body, element(**values))
-        except zeep.exceptions.ValidationError as exc:
+        except (zeep.exceptions.ValidationError, TypeError) as exc:
             # e.g. a permission reading fewer fields than the old contract requires
-            raise BridgeFault(faults.ACCESS_DENIED, f"The answer cannot be given in this contract: {exc.message} "
+            message = getattr(exc, "message", None) or str(exc)
+            raise BridgeFault(faults.ACCESS_DENIED, f"The answer cannot be given in this contract: {message} "
                                                     "(does the permission cover every field the contract requires?)") from None
         return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+
+
+def _put(values: dict[str, Any], path: str, value: Any) -> None:
+    """A value at a dotted response path (``Status.Code``)."""
+    parts = path.split(".")
+    for part in parts[:-1]:
+        values = values.setdefault(part, {})
+    values[parts[-1]] = value
+
+
+def zeep_values(tree: Any) -> Any:
+    """The mapping's neutral tree in zeep's spelling: attributes by their name, simple content as ``_value_1``."""
+    if isinstance(tree, list):
+        return [zeep_values(v) for v in tree]
+    if isinstance(tree, dict):
+        return {("_value_1" if k == TEXT else k[1:] if k.startswith("@") else k): zeep_values(v) for k, v in tree.items()}
+    return tree
+
+
+def validate_contracts(folder: Path, catalog: Catalog) -> tuple[list[str], list[ManifestError]]:
+    """Check every contract mapping of a folder against its WSDL and the catalog (``catalog validate``):
+    the names of the valid ones, and every problem found, each naming file, line and element."""
+    valid: list[str] = []
+    errors: list[ManifestError] = []
+    if not folder.is_dir():
+        return valid, errors
+    for file in sorted(folder.glob("*.yaml")):
+        try:
+            contract = load_contract(file, strict=False)
+        except ManifestError as exc:
+            errors.append(exc)
+            continue
+        found = [contract.error(p) for p in contract.problems] + contract.dataset_errors(catalog)
+        errors += found
+        if not found:
+            valid.append(contract.name)
+    return valid, errors
