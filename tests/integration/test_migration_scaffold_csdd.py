@@ -33,10 +33,7 @@ def _not_found(line: str, text: str) -> str:
     """What the register answered when nothing was found: learnt from its documentation (or a shadow run)."""
     if "fault" in line:
         return line.replace('"Vehicle not found"', json.dumps(VIN_NOT_FOUND_TEXT, ensure_ascii=False))
-    if "ResultText" in text and "search" not in text:
-        return line.replace("{ResultCode: 1}", "{ResultCode: 1, ResultText: " +
-                            json.dumps(NOT_FOUND_TEXT, ensure_ascii=False) + "}")
-    return line
+    return line.replace('"Vehicle not found"', json.dumps(NOT_FOUND_TEXT, ensure_ascii=False))
 
 
 DECISIONS = {

@@ -30,8 +30,10 @@ def migrate_inventory(ctx: click.Context, wsdls: tuple[str, ...], fmt: str, with
                       schema_dirs: tuple[str, ...], record: bool, output: str | None) -> None:
     """Services, ports, operations and flattened fields of WSDL files, folders or URLs.
 
-    A WSDL that cannot be read is reported (file and cause) and the others continue;
-    the exit status is 1 when any failed.
+    A WSDL that cannot be read is reported (file and cause) and the others continue; an
+    operation whose types cannot be resolved is reported as a problem naming the operation
+    and the type, and the rest of its WSDL is still listed. Each operation lists its
+    constructs. The exit status is 1 when any WSDL failed or any operation has a problem.
     """
     from viss_bridge.migration.inventory import render_csv, render_json, render_table, run_inventory
 
@@ -49,7 +51,9 @@ def migrate_inventory(ctx: click.Context, wsdls: tuple[str, ...], fmt: str, with
                 click.echo(f"recorded {name}", err=True)
     for error in result.errors:
         click.echo(f"error: {error}", err=True)
-    if result.errors:
+    for problem in result.problems:
+        click.echo(f"problem: {problem}", err=True)
+    if result.errors or result.problems:
         raise SystemExit(1)
 
 

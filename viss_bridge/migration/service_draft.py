@@ -158,8 +158,9 @@ def _beside_the_record(draft: OperationDraft, r: Roles, record_node: Node) -> No
     if r.result_codes:
         codes = {n.name: result_values(n) for n in r.result_codes}
         draft.constants.update({element: found for element, (found, _nf) in codes.items()})
-        texts = {n.name: ("OK", f"{name} not found") for n in r.result_texts if not n.row.optional}
-        draft.constants.update({element: found for element, (found, _nf) in texts.items()})
+        texts = {n.name: ("OK", f"{name} not found") for n in r.result_texts}
+        draft.constants.update({element: found for element, (found, _nf) in texts.items()
+                                if not any(n.name == element and n.row.optional for n in r.result_texts)})
         answer = {element: nf for element, (_f, nf) in codes.items()} | {e: nf for e, (_f, nf) in texts.items()}
         if draft.single and record_required:
             draft.not_found = {"fault": {"code": f"Client.{name}NotFound", "string": f"{name} not found"}}
@@ -170,8 +171,8 @@ def _beside_the_record(draft: OperationDraft, r: Roles, record_node: Node) -> No
             why = (f"the result code of a found answer ({', '.join(f'{e}={v}' for e, (v, _) in codes.items())}) and "
                    f"of a not-found one ({', '.join(f'{e}={v}' for e, v in answer.items())}) are guesses"
                    + (" from the enumeration" if any(len(n.row.enum) >= 2 for n in r.result_codes) else "")
-                   + "; add the text the old service sent"
-                   + (f" ({', '.join(n.name for n in r.result_texts)})" if r.result_texts else ""))
+                   + (f"; {', '.join(n.name for n in r.result_texts)}: the text the old service sent"
+                      if r.result_texts else ""))
             if not draft.single:
                 why += "; or remove not_found if an empty search answered the found code"
         draft.todos.append(("not_found", why))
@@ -181,7 +182,7 @@ def _beside_the_record(draft: OperationDraft, r: Roles, record_node: Node) -> No
                                          "with a fault: its code and text (guessed)"))
     for node in r.result_texts:
         if node.row.optional:
-            draft.notes.append(f"{node.name}: optional; left out of found answers")
+            draft.notes.append(f"{node.name}: optional; sent with the not-found answer only")
     if r.others:
         for node in r.others:
             if node.row.optional:
