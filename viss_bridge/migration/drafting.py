@@ -351,15 +351,15 @@ def _structure(node: Node, result: Content, names: _Names) -> None:
 
 # -- field paths (search criteria) ----------------------------------------------------------------
 
-def leaf_paths(fields: list[DraftField], prefix: str = "", joined: tuple[str, ...] = ()
+def leaf_paths(fields: list[DraftField], prefix: str = "", joined: tuple[tuple[str, ...], ...] = ()
                ) -> Iterator[tuple[str, DraftField, tuple[str, ...]]]:
     """Every scalar (or list of values) with its path (``owners[].person_code``) and the names it is
     known by in a request (``owner_person_code``, ``owners_person_code``, ``person_code``)."""
     for f in fields:
         if f.fields is not None:
             step = f"{prefix}{f.name}{'[]' if f.type == 'list' else ''}."
-            forms = (f.name, _singular(f.name)) if f.type == "list" else (f.name,)
-            yield from leaf_paths(f.fields, step, joined + (forms,))  # type: ignore[arg-type]
+            forms: tuple[str, ...] = (f.name, _singular(f.name)) if f.type == "list" else (f.name,)
+            yield from leaf_paths(f.fields, step, joined + (forms,))
         else:
             path = f"{prefix}{f.name}"
             aliases = [f.name]
@@ -370,7 +370,7 @@ def leaf_paths(fields: list[DraftField], prefix: str = "", joined: tuple[str, ..
             yield path, f, tuple(dict.fromkeys(aliases))
 
 
-def _combinations(joined: tuple[Any, ...]) -> Iterator[tuple[str, ...]]:
+def _combinations(joined: tuple[tuple[str, ...], ...]) -> Iterator[tuple[str, ...]]:
     if not joined:
         yield ()
         return

@@ -394,7 +394,7 @@ class _Reader:
         return (node.nsmap.get(None, default_ns or ""), value)
 
     def lookup(self, table: str, key: tuple[str, str], node: etree._Element, what: str) -> tuple[etree._Element, str]:
-        found = getattr(self.schemas, table).get(key)
+        found: tuple[etree._Element, str] | None = getattr(self.schemas, table).get(key)
         if found is None:
             raise WsdlError(_source(node), f"line {node.sourceline}: {what} {{{key[0]}}}{key[1]} is not defined in any "
                                            "schema the WSDL includes or imports")
@@ -755,10 +755,9 @@ class _Flattener:
                 facts = dict(self._facets(simple), type_name=key[1])
             else:
                 xsd_type = key[1]
-        elif type_node.find(_xs("simpleType")) is not None:
-            simple = type_node.find(_xs("simpleType"))
-            xsd_type = self._simple_base(simple)
-            facts = self._facets(simple)
+        elif (inline := type_node.find(_xs("simpleType"))) is not None:
+            xsd_type = self._simple_base(inline)
+            facts = self._facets(inline)
         else:
             xsd_type = "xs:anySimpleType"
         row_path = f"{path}/@{name}" if path else f"@{name}"
