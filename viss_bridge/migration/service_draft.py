@@ -288,8 +288,8 @@ def _dataset(members: list[OperationDraft], prefix: str, names: set[str], skippe
             if not draft.criteria:
                 skipped.append(f"{draft.op.name}: a search without any request element naming a field")
                 continue
-            for path in sorted(paths - set(dataset.key), key=list(paths).index):
-                if path not in dataset.indexes:
+            for path, _optional in draft.criteria.values():  # in the request's order
+                if path not in dataset.key and path not in dataset.indexes:
                     dataset.indexes.append(path)
         dataset.operations.append(draft)
     _subject(dataset)
