@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 
 from tests.conftest import DEMO_CONSUMER, cli, start_bridge
