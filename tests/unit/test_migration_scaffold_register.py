@@ -67,7 +67,10 @@ def covered(operation: dict[str, Any]) -> set[str]:
     walk(base, operation["fields"])
     beside = [*operation.get("constants", {}), *operation.get("computed", {}),
               *(operation.get("not_found") or {}).get("answer", {})]
-    paths |= {name.replace(".", "/") for name in beside}
+    beside += [operation["paging"]["cursor_out"]] if (operation.get("paging") or {}).get("cursor_out") else []
+    for name in beside:  # Status.Code: the Status element and its Code
+        parts = name.split(".")
+        paths |= {"/".join(parts[:end]) for end in range(1, len(parts) + 1)}
     return paths
 
 
@@ -212,3 +215,63 @@ def test_inventory_reports_each_construct_per_operation() -> None:
 def test_a_schema_outside_the_wsdls_folder_is_not_read() -> None:
     with pytest.raises(WsdlError, match="outside the WSDL's folder"):
         read_wsdl(str(FIXTURES / "broken" / "escape.wsdl"))
+
+
+CURSOR_WSDL = """<?xml version="1.0" encoding="UTF-8"?>
+<wsdl:definitions name="Licences" targetNamespace="http://ivis.eps.gov.lv/XMLSchemas/TLR/Licences/v1-0"
+    xmlns:tns="http://ivis.eps.gov.lv/XMLSchemas/TLR/Licences/v1-0" xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"
+    xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:xs="http://www.w3.org/2001/XMLSchema">
+  <wsdl:types>
+    <xs:schema targetNamespace="http://ivis.eps.gov.lv/XMLSchemas/TLR/Licences/v1-0" elementFormDefault="qualified">
+      <xs:complexType name="LicenceType"><xs:sequence>
+        <xs:element name="Number" type="xs:string"/><xs:element name="HolderCode" type="xs:string"/>
+        <xs:element name="Category" type="xs:string" maxOccurs="unbounded"/>
+      </xs:sequence></xs:complexType>
+      <xs:element name="FindLicencesRequest"><xs:complexType><xs:sequence>
+        <xs:element name="HolderCode" type="xs:string"/>
+        <xs:element name="Cursor" type="xs:string" minOccurs="0"/>
+        <xs:element name="PageSize" type="xs:int" minOccurs="0"/>
+      </xs:sequence></xs:complexType></xs:element>
+      <xs:element name="FindLicencesResponse"><xs:complexType><xs:sequence>
+        <xs:element name="Status"><xs:complexType><xs:sequence>
+          <xs:element name="Code" type="xs:string"/><xs:element name="Text" type="xs:string"/>
+        </xs:sequence></xs:complexType></xs:element>
+        <xs:element name="Licence" type="tns:LicenceType" minOccurs="0" maxOccurs="unbounded"/>
+        <xs:element name="NextCursor" type="xs:string" minOccurs="0"/>
+      </xs:sequence></xs:complexType></xs:element>
+    </xs:schema>
+  </wsdl:types>
+  <wsdl:message name="In"><wsdl:part name="parameters" element="tns:FindLicencesRequest"/></wsdl:message>
+  <wsdl:message name="Out"><wsdl:part name="parameters" element="tns:FindLicencesResponse"/></wsdl:message>
+  <wsdl:portType name="P"><wsdl:operation name="FindLicences"><wsdl:input message="tns:In"/>
+    <wsdl:output message="tns:Out"/></wsdl:operation></wsdl:portType>
+  <wsdl:binding name="B" type="tns:P"><soap:binding style="document" transport="http://schemas.xmlsoap.org/soap/http"/>
+    <wsdl:operation name="FindLicences"><soap:operation soapAction="FindLicences"/>
+      <wsdl:input><soap:body use="literal"/></wsdl:input><wsdl:output><soap:body use="literal"/></wsdl:output>
+    </wsdl:operation></wsdl:binding>
+  <wsdl:service name="LicencesService"><wsdl:port name="Port" binding="tns:B">
+    <soap:address location="http://tlr.example.invalid/ivis/Licences/v1-0"/></wsdl:port></wsdl:service>
+</wsdl:definitions>
+"""
+
+
+def test_cursor_paging_and_a_status_structure_beside_a_repeated_record(tmp_path: Path) -> None:
+    wsdl = tmp_path / "licences.wsdl"
+    wsdl.write_text(CURSOR_WSDL, encoding="utf-8")
+    out = tmp_path / "drafts"
+    result = CliRunner().invoke(main, ["migrate", "scaffold", str(wsdl), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    [operation] = yaml.safe_load((out / "legacy" / "tlr-licences-v1-0.yaml").read_text())["operations"].values()
+    assert (operation["kind"], operation["items"], operation["request"]) == ("search", "Licence",
+                                                                             {"HolderCode": "holder_code"})
+    assert operation["paging"] == {"cursor": "Cursor", "cursor_out": "NextCursor", "page_size": "PageSize",
+                                   "default_page_size": 20, "max_page_size": 100}
+    assert operation["constants"] == {"Status.Code": "OK", "Status.Text": "OK"}
+    assert operation["not_found"] == {"answer": {"Status.Code": "NOT_FOUND", "Status.Text": "Licence not found"}}
+    # no lookup: the key is a guess, and said so
+    assert {c for _f, c, _t, _l in todo_lines(out)} == {"name", "owner", "access", "subject", "key", "not_found"}
+    assert load_catalog(out).get("tlr_licence").fields[2].items.value == "string"
+    validated = CliRunner().invoke(main, ["catalog", "validate", str(out)])
+    assert validated.exit_code == 0 and "1 legacy contract(s) valid: tlr-licences-v1-0" in validated.output
+    in_schema = {row.path for row in read_wsdl(str(wsdl)).services[0].operations()[0].output.fields}
+    assert in_schema == covered(operation)
