@@ -428,6 +428,7 @@ class Roles:
     cursor_out: str | None = None
     constants: dict[str, Any] = field(default_factory=dict)  # fixed values beside the record
     others: list[Node] = field(default_factory=list)  # top-level elements with no role
+    uncarried: list[Node] = field(default_factory=list)  # attributes and wildcards of the response element
     structures: list[Node] = field(default_factory=list)  # complex top-level elements (candidates)
     page: Node | None = None
     page_size: Node | None = None
@@ -460,7 +461,7 @@ def roles(op: OperationInfo) -> Roles:
     for node in tree(op.output):
         name = snake(node.name)
         if node.row.attribute or node.name == "*":
-            result.others.append(node)
+            result.uncarried.append(node)
         elif _result_role(node, result):
             continue
         elif node.simple and name in COMPUTED_NAMES:

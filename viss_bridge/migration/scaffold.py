@@ -371,9 +371,8 @@ def scaffold(inventory: WsdlInventory, out: str | Path, *, name: str | None = No
         operations = [d for ds in draft.datasets for d in ds.operations]
         results.append(ScaffoldResult(
             service_id(service.namespace, service.name), contract, files, [d.name for d in draft.datasets],
-            [(d.op.name, True) for d in operations if d.kind == "changes"]
-            + [(s.split(":")[0], False) for s in draft.skipped if "change feed" in s],
-            [s for s in draft.skipped if "change feed" not in s], todos,
+            [(d.op.name, True) for d in operations if d.kind == "changes"] + [(n, False) for n in draft.unserved_feeds],
+            [s for s in draft.skipped if s.split(":")[0] not in draft.unserved_feeds], todos,
             [f"{d.op.name} ({', '.join(f'{e} -> {p}' for e, (p, _) in d.criteria.items())})"
              for d in operations if d.kind == "search"]))
     return results

@@ -61,7 +61,8 @@ class OperationDraft:
     def lookup_like(self) -> bool:
         """One record found by top-level fields only: it could give the dataset's key."""
         return (self.kind != "changes" and not self.wrapper and self.roles is not None and self.roles.item is None
-                and bool(self.criteria) and all("." not in path for path, _ in self.criteria.values()))
+                and bool(self.criteria) and all("." not in path and getattr(field_at(self.record.fields, path), "type", "")
+                                                not in ("list", "object") for path, _ in self.criteria.values()))
 
 
 @dataclass
@@ -90,6 +91,7 @@ class ServiceDraft:
     service: ServiceInfo
     datasets: list[DatasetDraft]
     skipped: list[str]  # operations not mapped, with why
+    unserved_feeds: list[str] = field(default_factory=list)  # change feeds whose records match no dataset
 
 
 def change_feed(op: OperationInfo) -> tuple[ChangeFeed, Node] | None:
@@ -180,6 +182,9 @@ def _beside_the_record(draft: OperationDraft, r: Roles, record_node: Node) -> No
         draft.not_found = {"fault": {"code": f"Client.{name}NotFound", "string": f"{name} not found"}}
         draft.todos.append(("not_found", f"the response requires {name}, so the old service answered 'not found' "
                                          "with a fault: its code and text (guessed)"))
+    for node in r.uncarried:
+        draft.notes.append(f"{node.row.path}: an attribute or wildcard of the response element itself; the mapping "
+                           "carries the elements beside the record only, so it is not sent")
     for node in r.result_texts:
         if node.row.optional:
             draft.notes.append(f"{node.name}: optional; sent with the not-found answer only")
@@ -224,6 +229,7 @@ def _prefix(service: ServiceInfo) -> str:
 def draft_service(service: ServiceInfo, prefix: str | None = None) -> ServiceDraft:
     prefix = prefix if prefix is not None else _prefix(service)
     skipped: list[str] = []
+    unserved: list[str] = []
     drafts: list[OperationDraft] = []
     for op in service.operations():
         draft = draft_operation(op)
@@ -240,13 +246,14 @@ def draft_service(service: ServiceInfo, prefix: str | None = None) -> ServiceDra
         served = [d for d in members if d.kind != "changes"]
         if not served:
             for d in members:
+                unserved.append(d.op.name)
                 skipped.append(f"{d.op.name}: a change feed ({d.feed.since if d.feed else '?'} -> repeated "
                                f"{d.feed.items if d.feed else '?'}) whose records match no other operation; not served")
             continue
         dataset = _dataset(members, prefix, names, skipped)
         if dataset is not None:
             datasets.append(dataset)
-    return ServiceDraft(service, datasets, skipped)
+    return ServiceDraft(service, datasets, skipped, unserved)
 
 
 def _dataset(members: list[OperationDraft], prefix: str, names: set[str], skipped: list[str]) -> DatasetDraft | None:
