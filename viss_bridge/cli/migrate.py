@@ -80,7 +80,13 @@ def migrate_inventory(ctx: click.Context, wsdls: tuple[str, ...], fmt: str, with
 def migrate_scaffold(ctx: click.Context, wsdl: str, out: str, name: str | None, prefix: str | None, owner: str | None,
                      access: str, consumer: str | None, consumer_networks: tuple[str, ...], provider_url: str | None,
                      mode: str, allow_network: bool, schema_dirs: tuple[str, ...], force: bool, record: bool) -> None:
-    """Draft dataset manifests and a /legacy contract mapping from a WSDL, marked TODO(decide) where a person decides."""
+    """Draft dataset manifests and a /legacy contract mapping (format v2) from a WSDL.
+
+    Every element of every response is carried (objects, lists, wrappers, attributes, simple
+    content, constants, result codes, paging); request elements naming a field, also inside a
+    nested list, become searches with their indexes. TODO(decide) marks what a person decides:
+    names, owner, access, subject, not-found answers (and a key only when it is a guess).
+    """
     from viss_bridge.migration.scaffold import ScaffoldError, scaffold
     from viss_bridge.migration.wsdl import WsdlError, read_wsdl
 
