@@ -235,3 +235,31 @@ def test_access_rules_apply_to_legacy_contracts(access_bridge, demo_world):  # t
         client.GetPerson(PersonCode=persons[0]["person_code"])
     assert caught.value.code == "Server.ServerProxy.AccessDenied"
     assert "cannot be given in this contract" in caught.value.message
+
+
+def test_every_fpr_and_var_answer_validates_against_the_original_wsdl_schema(bridge, demo_world):  # type: ignore[no-untyped-def]
+    """Every operation of both contracts, found and not found, answers in the original schema."""
+    from zeep.plugins import HistoryPlugin
+
+    from tests.legacy_helpers import schema_check
+
+    for wsdl, name, calls in (
+        (PERSONS_WSDL, "fpr", [("GetPerson", {"PersonCode": code}) for code in _person_codes(demo_world)]
+         + [("GetPerson", {"PersonCode": ""}),
+            ("GetPersonChanges", {"ChangedSince": dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), "PageSize": 50}),
+            ("GetPersonChanges", {"ChangedSince": dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)})]),
+        (ADDRESSES_WSDL, "var", [("GetAddress", {"AddressCode": a["address_code"]}) for a in demo_world["vzd_address"][:3]]
+         + [("GetAddress", {"AddressCode": "nothing"}),
+            ("GetAddressChanges", {"ChangedSince": dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), "PageSize": 40})]),
+    ):
+        history = HistoryPlugin(maxlen=1)
+        client = zeep.Client(str(wsdl), plugins=[history])
+        binding = next(iter(next(iter(client.wsdl.services.values())).ports.values())).binding
+        service = client.create_service(binding.name, f"{bridge.url}/legacy/{name}")
+        check = schema_check(wsdl)
+        operations = set()
+        for operation, arguments in calls:
+            getattr(service, operation)(**arguments)
+            check(etree.tostring(history.last_received["envelope"]))
+            operations.add(operation)
+        assert operations == set(binding._operations), name

@@ -9,6 +9,8 @@ the mapping) and validate against the original schema, not-found answers and fau
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -279,3 +281,52 @@ def test_catalog_validate_checks_contract_mappings(tmp_path: Path, bridge):  # t
     assert "requires element KeeperCode, which is not mapped" in refused.stderr
     assert "'owners[].contacts[].value' is not indexed in csdd_vehicle" in refused.stderr
     assert "maps to 'fuels', which is not a dataset field" in refused.stderr
+
+
+# -- Java (JAX-WS wsimport), from the original file and from /legacy/csdd?wsdl ------------------------
+
+
+def _wsimport(work: Path, wsdl: str) -> list[str]:
+    """wsimport + javac of the vehicle client against ``wsdl``; returns the java command prefix."""
+    from tests.integration.test_legacy_contract import JAVA_DIR, JAXWS_CLASSPATH, _java_tools
+
+    _java_tools()
+    src, classes = work / "src", work / "classes"
+    src.mkdir(parents=True)
+    classes.mkdir()
+    generated = subprocess.run(["wsimport", "-quiet", "-keep", "-Xnocompile", "-s", str(src), "-d", str(classes),
+                                "-p", "lv.gov.csdd", wsdl], capture_output=True, text=True, timeout=180)
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    classpath = os.pathsep.join([str(classes), JAXWS_CLASSPATH])
+    sources = [str(p) for p in (src / "lv" / "gov" / "csdd").glob("*.java")] + [str(JAVA_DIR / "LegacyVehicleClient.java")]
+    compiled = subprocess.run(["javac", "-nowarn", "-cp", classpath, "-d", str(classes), *sources],
+                              capture_output=True, text=True, timeout=240)
+    assert compiled.returncode == 0, compiled.stderr
+    return ["java", "-XX:TieredStopAtLevel=1", "-cp", classpath, "LegacyVehicleClient"]
+
+
+@pytest.mark.java
+@pytest.mark.parametrize("source", ["original file", "served ?wsdl"])
+def test_wsimport_client_calls_every_operation_like_the_provider(bridge, vehicles_provider, demo_world, source,
+                                                                 tmp_path):  # type: ignore[no-untyped-def]
+    address = f"{bridge.url}/legacy/csdd"
+    wsdl = VEHICLES_WSDL.as_uri() if source == "original file" else f"{address}?wsdl"
+    java = _wsimport(tmp_path, wsdl)
+    vehicle = next(v for v in _vehicles(demo_world) if len(v["holders"]) > 1 and v["technical"]["power_kw"] is None)
+
+    def run(endpoint: str) -> list[str]:
+        result = subprocess.run([*java, wsdl, endpoint, vehicle["plate"], vehicle["vin"], FLEET_OWNER],
+                                capture_output=True, text=True, timeout=180)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.splitlines()
+
+    from_bridge, from_provider = run(address), run(vehicles_provider.url)
+    assert from_bridge == from_provider
+    assert from_bridge[0].startswith(f"plate|0|null|{vehicle['plate']}|{vehicle['vin']}|{vehicle['holder_code']}|")
+    assert f"|{vehicle['technical']['mass']} kg|{vehicle['technical']['fuel']}|" in from_bridge[0]
+    assert from_bridge[1] == "plate|1|Transportlīdzeklis nav atrasts|NONE"
+    assert from_bridge[3] == "vin|FAULT|Client.VehicleNotFound|Transportlīdzeklis ar šādu VIN nav atrasts"
+    fleet = [v for v in _vehicles(demo_world) if any(o["person_code"] == FLEET_OWNER for o in v["owners"])]
+    owner_pages = [line for line in from_bridge if line.startswith("owner|")]
+    assert len(owner_pages) == -(-len(fleet) // 3) and all(f"|{len(fleet)}|" in line for line in owner_pages)
+    assert from_bridge[-1] == f"changes|{len(_vehicles(demo_world))}|false"

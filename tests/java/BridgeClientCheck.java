@@ -359,6 +359,13 @@ public final class BridgeClientCheck {
         for (int k = 0; k < plates.size(); k++) {
             line.put("previous_plates[" + k + "]", plates.get(k));
         }
+        line.put("holders", r.getHolders().size());
+        int h = 0;
+        for (lv.gov.vissbridge.xroad.datasets.CsddVehicleHolders holder : r.getHolders()) {
+            String p = "holders[" + h++ + "].";
+            line.put(p + "kind", holder.getKind().value()).put(p + "code", holder.getCode())
+                .put(p + "from", holder.getFrom()).put(p + "to", holder.getTo());
+        }
         line.print();
     }
 
@@ -384,6 +391,13 @@ public final class BridgeClientCheck {
         line.put("previous_plates", plates.size());
         for (int k = 0; k < plates.size(); k++) {
             line.put("previous_plates[" + k + "]", plates.get(k));
+        }
+        line.put("holders", r.getHolders().size());
+        int h = 0;
+        for (lv.gov.vissbridge.catalog.CsddVehicleHolders holder : r.getHolders()) {
+            String p = "holders[" + h++ + "].";
+            line.put(p + "kind", holder.getKind().value()).put(p + "code", holder.getCode())
+                .put(p + "from", holder.getFrom()).put(p + "to", holder.getTo());
         }
         line.print();
     }

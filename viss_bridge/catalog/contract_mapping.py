@@ -333,7 +333,8 @@ def mapping_problems(mapping: FieldMap, fields: tuple[Any, ...], path: tuple[str
 def _problems(mapping: FieldMap, fields: tuple[Any, ...], path: tuple[str, ...]
               ) -> tuple[list[tuple[tuple[str, ...], str]], set[str]]:
     problems: list[tuple[tuple[str, ...], str]] = []
-    mapped: set[str] = set()
+    mapped: set[str] = set()  # top-level fields reached (for the required check)
+    seen: set[str] = set()  # field paths mapped (a path twice is a mistake)
     for element, target in mapping.items():
         where = path + (element,)
         if isinstance(target, Constant):
@@ -355,8 +356,9 @@ def _problems(mapping: FieldMap, fields: tuple[Any, ...], path: tuple[str, ...]
             problems.append((where, why))
             continue
         top = name.split(".")[0]
-        if name == top and top in mapped:
+        if name in seen:
             problems.append((where, f"dataset field '{name}' is mapped twice"))
+        seen.add(name)
         mapped.add(top)
         kind = field.type.value
         is_object_list = kind == "list" and field.fields is not None

@@ -178,6 +178,23 @@ def operation_problems(name: str, mapping: OperationMapping, request_element: An
     return problems
 
 
+def record_type(mapping: OperationMapping, response_element: Any) -> Any:
+    """The zeep type of the element that carries one record in an operation's answer (None if not found)."""
+    children = _elements(response_element.type)
+    if mapping.kind == "changes":
+        item = children.get(mapping.items or "")
+        record = _elements(item.type).get(mapping.record or "") if item is not None else None
+        return record.type if record is not None else None
+    if mapping.kind == "lookup" or mapping.single:
+        element = children.get(mapping.response or "")
+        return element.type if element is not None else None
+    if mapping.wrapper:
+        wrapper = children.get(mapping.wrapper)
+        children = _elements(wrapper.type) if wrapper is not None else {}
+    element = children.get(mapping.items or "")
+    return element.type if element is not None else None
+
+
 def dataset_problems(name: str, mapping: OperationMapping, dataset: Dataset) -> list[Problem]:
     """Field paths, key fields and searched fields of one operation against its dataset."""
     base = ("operations", name)
@@ -196,4 +213,78 @@ def dataset_problems(name: str, mapping: OperationMapping, dataset: Dataset) -> 
                                  f"{', '.join(dataset.indexes) or 'none'}; add it to the manifest's indexes)"))
     found = mapping_problems(mapping.fields, dataset.fields, ())
     problems.extend((base + ("fields",) + p, m) for p, m in found if "is not mapped" not in m)
+    return problems
+
+
+# -- value types: a dataset field against the XSD type of the element or attribute carrying it ------
+
+# the XSD built-in (zeep's class name, found in the type's MRO) each dataset type may travel in
+_COMPATIBLE = {
+    "string": ("String",),
+    "integer": ("Decimal", "Float", "Double"),  # xs:int, xs:long, ... derive from xs:decimal
+    "decimal": ("Decimal", "Float", "Double"),
+    "boolean": ("Boolean",),
+    "date": ("Date",),
+    "datetime": ("DateTime",),
+}
+
+
+def _builtins(ztype: Any) -> list[str]:
+    return [k.__name__ for k in type(ztype).__mro__]
+
+
+def _compatible(kind: str, ztype: Any) -> bool:
+    names = _builtins(ztype)
+    if "ComplexType" in names or "AnySimpleType" not in names:
+        return True  # reported (or not) by the structural check
+    if "AnyType" in names and names.index("AnySimpleType") == 0:
+        return True  # xs:anySimpleType carries anything
+    if kind == "decimal" and "Integer" in names:
+        return False  # a decimal value would lose its fraction
+    return any(name in names for name in _COMPATIBLE.get(kind, ()))
+
+
+def _slot(ztype: Any, key: str) -> Any:
+    if key == "#text":
+        element = _elements(ztype).get(TEXT_SLOT)
+        return element.type if element is not None else None
+    if key.startswith("@"):
+        attribute = _attributes(ztype).get(key[1:])
+        return attribute.type if attribute is not None else None
+    element = _elements(ztype).get(key)
+    return element.type if element is not None else None
+
+
+def type_problems(mapping: FieldMap, ztype: Any, fields: tuple[Any, ...], path: tuple[str, ...]) -> list[Problem]:
+    """Every mapped value whose dataset type the XSD type of its element or attribute cannot carry."""
+    from viss_bridge.catalog.contract_mapping import Constant, _resolve
+
+    problems: list[Problem] = []
+    for key, target in mapping.items():
+        if isinstance(target, Constant):
+            continue
+        slot = _slot(ztype, key)
+        if slot is None:
+            continue
+        at = path + (key,)
+        if isinstance(target, ElementMapping) and target.field is None:
+            problems += type_problems(target.fields or {}, slot, fields, at + ("fields",))
+            continue
+        name = target if isinstance(target, str) else target.field
+        field = _resolve(fields, name or "")[0] if name and "[]" not in name else None
+        if field is None:
+            continue
+        kind = field.type.value
+        if isinstance(target, str):
+            scalar = field.items.value if kind == "list" and field.items is not None else kind
+            if scalar in _COMPATIBLE and not _compatible(scalar, slot):
+                problems.append((at, f"'{name}' is {scalar}, but {key} is {_builtins(slot)[0]}: the types do not fit"))
+            continue
+        inner = _elements(slot).get(target.item).type if target.item and target.item in _elements(slot) else slot
+        if kind == "list" and field.items is not None:
+            if not _compatible(field.items.value, inner):
+                problems.append((at, f"'{name}' holds {field.items.value} values, but {target.item or key} is "
+                                     f"{_builtins(inner)[0]}: the types do not fit"))
+        elif field.fields is not None and target.fields:
+            problems += type_problems(target.fields, inner, field.fields, at + ("fields",))
     return problems

@@ -45,7 +45,7 @@ from viss_bridge.catalog.manifest import Dataset, ManifestError
 from viss_bridge.catalog.values import compose_key
 from viss_bridge.catalog.yaml_lines import YamlSyntaxError, line_for, load_with_lines, validation_problem
 from viss_bridge.facade import faults
-from viss_bridge.facade.contract_check import dataset_problems, operation_problems
+from viss_bridge.facade.contract_check import dataset_problems, operation_problems, record_type, type_problems
 from viss_bridge.facade.contract_files import ContractFiles, schema_problem
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
@@ -122,7 +122,14 @@ class LegacyContract:
                                           f"no dataset '{op.mapping.dataset}' in the catalog")))
                 continue
             errors += [self.error(p) for p in dataset_problems(op_name, op.mapping, dataset)]
+            errors += [self.error(p) for p in type_problems(op.mapping.fields, self.record_type(op), dataset.fields,
+                                                            ("operations", op_name, "fields"))]
         return errors
+
+    @staticmethod
+    def record_type(operation: BoundOperation) -> Any:
+        """The zeep type of the element carrying one record in the operation's answer."""
+        return record_type(operation.mapping, operation.response_element)
 
     def check_against(self, catalog: Catalog) -> None:
         """Mapped datasets must exist and their fields must fit; raises ManifestError with the line."""
