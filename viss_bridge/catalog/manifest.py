@@ -292,12 +292,17 @@ class Dataset(_Strict):
                 raise ValueError(f"subject field '{self.subject}' is not among the fields")
             if by_name[self.subject].type is not FieldType.STRING:
                 raise ValueError(f"subject field '{self.subject}' must be a string")
-        from viss_bridge.catalog.search import index_problem  # search reads this module's types
+        from viss_bridge.catalog.search import criterion_element, index_problem  # search reads this module's types
 
+        elements: dict[str, str] = {}
         for position, path in enumerate(self.indexes):
             problem = index_problem(self, path)
             if problem is None and path in self.indexes[:position]:
                 problem = "is listed twice"
+            if problem is None and criterion_element(path) in elements:
+                problem = (f"has the same X-Road criterion element '{criterion_element(path)}' as "
+                           f"'{elements[criterion_element(path)]}'")
+            elements.setdefault(criterion_element(path), path)
             if problem is None and isinstance(self.source, LegacySoapSource) and self.source.mode == "live":
                 problem = "cannot be searched: a live legacy_soap dataset has no records here (use mode: replicated)"
             if problem is not None:

@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 
 # The data subject's internal index path: '@' is no field-name character, so it never meets a manifest path.
 SUBJECT_PATH = "@subject"
-# Names the REST face reads as paging parameters (docs/rest.md): no index may be called so.
+# Names the faces read as paging parameters (REST: docs/rest.md; X-Road: pageSize): no index may be called so.
 PAGING_NAMES = frozenset({"page", "page_size", "cursor"})
+PAGING_ELEMENTS = frozenset({"page", "pageSize", "cursor"})
 # Bumped when index values are computed differently: every dataset's entries are rebuilt once.
 INDEX_FORMAT = "1"
 
@@ -80,14 +81,19 @@ def path_steps(path: str) -> list[tuple[str, bool]]:
     return steps
 
 
+def criterion_element(path: str) -> str:
+    """The XML element name of a criterion on the X-Road face: ``owners[].person_code`` -> ``owners_person_code``."""
+    return path.replace("[]", "").replace(".", "_")
+
+
 def index_problem(dataset: "Dataset", path: str) -> str | None:
     """Why ``path`` cannot be an index of ``dataset`` (a message starting with a verb), or None."""
     from viss_bridge.catalog.manifest import FieldType
 
     if not isinstance(path, str) or not path:
         return "is not a field path"
-    if path in PAGING_NAMES:
-        return f"is a paging parameter name on the REST face ({', '.join(sorted(PAGING_NAMES))}); rename the field"
+    if path in PAGING_NAMES or criterion_element(path) in PAGING_ELEMENTS:
+        return f"is a paging parameter name ({', '.join(sorted(PAGING_NAMES | PAGING_ELEMENTS))}); rename the field"
     fields: tuple["Field", ...] | None = dataset.fields
     steps = path_steps(path)
     walked: list[str] = []
@@ -128,7 +134,11 @@ def end_field(dataset: "Dataset", path: str) -> "Field":
 
 
 def search_paths(dataset: "Dataset") -> tuple[str, ...]:
-    """Every path the store keeps entries for: the declared indexes, and the subject (internally)."""
+    """Every path the store keeps entries for: the declared indexes, and (internally) the subject of a
+    dataset that has some. A dataset without indexes has no entries at all, so a catalog of datasets
+    that declare none costs no index storage and no rebuild."""
+    if not dataset.indexes:
+        return ()
     return tuple(dataset.indexes) + ((SUBJECT_PATH,) if dataset.subject else ())
 
 
@@ -206,7 +216,10 @@ def criterion_text(dataset: "Dataset", path: str, value: Any) -> str:
         raise SearchProblem(str(exc)) from None
     if python is None:
         raise SearchProblem(f"criterion '{path}' is empty")
-    return value_text(python)
+    text = value_text(python)
+    if "\x00" in text:  # no stored value holds one, and PostgreSQL refuses it in a query
+        raise SearchProblem(f"criterion '{path}' holds a NUL character")
+    return text
 
 
 # -- cursors ----------------------------------------------------------------------------------------
@@ -218,6 +231,9 @@ def encode_cursor(record_key: str) -> str:
 
 def decode_cursor(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise SearchProblem(f"cursor {cursor[:40]!r} is not one this service gave out") from None
+        key = "\x00"
+    if "\x00" in key:
+        raise SearchProblem(f"cursor {cursor[:40]!r} is not one this service gave out")
+    return key

@@ -88,6 +88,17 @@ def subjects_of(dataset: Dataset, records: Iterable[dict[str, Any] | None]) -> l
     return [person for person in (subject_of(dataset, r) for r in records) if person is not None]
 
 
+def refuse_unreadable_criteria(dataset: Dataset, fields: Sequence[str] | None, paths: Iterable[str]) -> None:
+    """AccessDenied naming the field when a criterion is a field the permission does not read (a search by
+    it would tell its value); every search face asks this, through :meth:`GuardedRead.search` or before."""
+    readable = readable_names(dataset, fields)
+    for path in paths:
+        top = path_steps(path)[0][0]
+        if readable is not None and top not in readable:
+            raise BridgeFault(faults.ACCESS_DENIED, f"Request is not allowed: your permission does not read "
+                                                    f"'{top}', so it may not search by '{path}'")
+
+
 # -- answers ----------------------------------------------------------------------------------------
 
 def withheld_fault(dataset: Dataset) -> BridgeFault:
@@ -185,12 +196,7 @@ class GuardedRead:
         if getattr(source, "kind", "store") == "legacy_soap" and getattr(source, "mode", None) == "live":
             raise BridgeFault(faults.INVALID_REQUEST, f"{dataset.dataset} is answered live by its provider and "
                                                       "cannot be searched; look records up by key")
-        readable = readable_names(dataset, decision.fields)
-        for path in request.criteria:
-            top = path_steps(path)[0][0]
-            if readable is not None and top not in readable:
-                raise BridgeFault(faults.ACCESS_DENIED, f"Request is not allowed: your permission does not read "
-                                                        f"'{top}', so it may not search by '{path}'")
+        refuse_unreadable_criteria(dataset, decision.fields, request.criteria)
         exclude = self._guarded(lambda: self.permissions.withheld_subjects(decision, dataset), "restriction register")
         try:
             page = self._read(dataset, lambda: self.store.search(dataset, request, exclude_subjects=exclude))
