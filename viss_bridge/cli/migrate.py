@@ -30,8 +30,10 @@ def migrate_inventory(ctx: click.Context, wsdls: tuple[str, ...], fmt: str, with
                       schema_dirs: tuple[str, ...], record: bool, output: str | None) -> None:
     """Services, ports, operations and flattened fields of WSDL files, folders or URLs.
 
-    A WSDL that cannot be read is reported (file and cause) and the others continue;
-    the exit status is 1 when any failed.
+    A WSDL that cannot be read is reported (file and cause) and the others continue; an
+    operation whose types cannot be resolved is reported as a problem naming the operation
+    and the type, and the rest of its WSDL is still listed. Each operation lists its
+    constructs. The exit status is 1 when any WSDL failed or any operation has a problem.
     """
     from viss_bridge.migration.inventory import render_csv, render_json, render_table, run_inventory
 
@@ -49,7 +51,9 @@ def migrate_inventory(ctx: click.Context, wsdls: tuple[str, ...], fmt: str, with
                 click.echo(f"recorded {name}", err=True)
     for error in result.errors:
         click.echo(f"error: {error}", err=True)
-    if result.errors:
+    for problem in result.problems:
+        click.echo(f"problem: {problem}", err=True)
+    if result.errors or result.problems:
         raise SystemExit(1)
 
 
@@ -76,7 +80,13 @@ def migrate_inventory(ctx: click.Context, wsdls: tuple[str, ...], fmt: str, with
 def migrate_scaffold(ctx: click.Context, wsdl: str, out: str, name: str | None, prefix: str | None, owner: str | None,
                      access: str, consumer: str | None, consumer_networks: tuple[str, ...], provider_url: str | None,
                      mode: str, allow_network: bool, schema_dirs: tuple[str, ...], force: bool, record: bool) -> None:
-    """Draft dataset manifests and a /legacy contract mapping from a WSDL, marked TODO(decide) where a person decides."""
+    """Draft dataset manifests and a /legacy contract mapping (format v2) from a WSDL.
+
+    Every element of every response is carried (objects, lists, wrappers, attributes, simple
+    content, constants, result codes, paging); request elements naming a field, also inside a
+    nested list, become searches with their indexes. TODO(decide) marks what a person decides:
+    names, owner, access, subject, not-found answers (and a key only when it is a guess).
+    """
     from viss_bridge.migration.scaffold import ScaffoldError, scaffold
     from viss_bridge.migration.wsdl import WsdlError, read_wsdl
 
@@ -93,6 +103,8 @@ def migrate_scaffold(ctx: click.Context, wsdl: str, out: str, name: str | None, 
         for op, served in result.changes:
             click.echo(f"  {op}: change feed, " + ("mapped as a 'changes' operation of the same dataset"
                                                   if served else "not mapped (its records match no lookup)"))
+        for search in result.searches:
+            click.echo(f"  search: {search}")
         for skipped in result.skipped_operations:
             click.echo(f"  not mapped: {skipped}")
         click.echo(f"  {result.todo_count} TODO(decide) mark(s) to settle; check with: viss-bridge catalog validate {out}")

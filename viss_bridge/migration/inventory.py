@@ -1,7 +1,11 @@
 """``migrate inventory``: many WSDLs at once, rendered as a table, JSON or CSV.
 
 A WSDL that cannot be read does not stop the others: its error (file and
-cause) is collected and reported after the ones that could be read.
+cause) is collected and reported after the ones that could be read. Within a
+WSDL, an operation whose types cannot be resolved (a type missing from the
+schemas) is a problem of that operation, naming it and the type; the other
+operations are still inventoried. Each operation lists the constructs it is
+made of (``viss_bridge.migration.constructs``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from viss_bridge.migration.constructs import service_constructs, summary
 from viss_bridge.migration.wsdl import WsdlError, WsdlInventory, complexity_band, read_wsdl
 
 WSDL_SUFFIXES = (".wsdl", ".xml")
@@ -26,6 +31,12 @@ class InventoryResult:
     @property
     def operation_count(self) -> int:
         return sum(len(s.operations()) for inv in self.inventories for s in inv.services)
+
+    @property
+    def problems(self) -> list[str]:
+        """Per operation, what could not be read (``source: operation direction: cause``)."""
+        return [f"{inv.source}: {problem}" for inv in self.inventories for s in inv.services for op in s.operations()
+                for problem in op.problems]
 
 
 def expand(locations: Iterable[str]) -> list[str]:
@@ -58,8 +69,19 @@ def run_inventory(locations: Iterable[str], *, allow_network: bool = False,
     return result
 
 
+def _with_constructs(inv: WsdlInventory) -> dict[str, object]:
+    data = inv.to_json()
+    for service, sdata in zip(inv.services, data["services"]):
+        constructs = service_constructs(service, inv)
+        for pdata in sdata["ports"]:
+            for odata in pdata["operations"]:
+                odata["constructs"] = constructs.get(odata["name"], {})
+    return data
+
+
 def render_json(result: InventoryResult) -> str:
-    data = {"wsdls": [inv.to_json() for inv in result.inventories],
+    data = {"wsdls": [_with_constructs(inv) for inv in result.inventories],
+            "problems": result.problems,
             "errors": [{"source": e.source, "cause": e.cause} for e in result.errors],
             "totals": {"wsdls": len(result.inventories), "failed": len(result.errors),
                        "services": sum(len(i.services) for i in result.inventories),
@@ -105,19 +127,28 @@ def render_table(result: InventoryResult, with_fields: bool = False) -> str:
         rows: list[tuple[str, ...]] = []
         extra: dict[int, list[str]] = {}
         for service in inv.services:
+            constructs = service_constructs(service, inv)
             for port in service.ports:
                 for op in port.operations:
                     rows.append((service.name, port.name, port.soap_version, op.style, op.name,
                                  op.input.element if op.input else "-", op.output.element if op.output else "-",
                                  str(op.field_count), str(op.max_depth), str(op.repeated_count),
                                  f"{op.complexity} {complexity_band(op.complexity)}"))
+                    field_lines = [f"      problem: {problem}" for problem in op.problems]
+                    if constructs.get(op.name):
+                        field_lines.append(f"      constructs: {summary(constructs[op.name])}")
+                    extra[len(rows) - 1] = field_lines
                     if with_fields:
-                        field_lines = []
                         for direction, message in (("in ", op.input), ("out", op.output)):
                             for row in (message.fields if message else []):
-                                flags = ",".join(f for f, on in (("optional", row.optional), ("repeated", row.repeated))
-                                                 if on)
-                                note = f"  ({row.note})" if row.note else ""
+                                flags = ",".join(f for f, on in (("optional", row.optional), ("repeated", row.repeated),
+                                                                 ("nillable", row.nillable)) if on)
+                                facts = [row.note] if row.note else []
+                                if row.enum:
+                                    facts.append(f"enum: {', '.join(row.enum)}")
+                                if row.fixed is not None:
+                                    facts.append(f"fixed: {row.fixed}")
+                                note = f"  ({'; '.join(facts)})" if facts else ""
                                 field_lines.append(f"      {direction} {'  ' * (row.depth - 1)}{row.name}: "
                                                    f"{row.xsd_type}{' [' + flags + ']' if flags else ''}{note}")
                         extra[len(rows) - 1] = field_lines
@@ -129,5 +160,6 @@ def render_table(result: InventoryResult, with_fields: bool = False) -> str:
             lines.append(f"  note: {warning}")
         lines.append("")
     lines.append(f"{len(result.inventories)} WSDL(s) read, {len(result.errors)} failed; "
-                 f"{sum(len(i.services) for i in result.inventories)} service(s), {result.operation_count} operation(s)")
+                 f"{sum(len(i.services) for i in result.inventories)} service(s), {result.operation_count} operation(s)"
+                 + (f"; {len(result.problems)} operation problem(s)" if result.problems else ""))
     return "\n".join(lines)

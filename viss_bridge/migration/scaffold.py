@@ -1,22 +1,20 @@
-"""``migrate scaffold``: draft dataset manifests and a draft legacy contract mapping from a WSDL.
+"""``migrate scaffold``: draft dataset manifests and a draft contract mapping (v2) from a WSDL.
 
-For each lookup operation of a legacy service (a request with a few scalar
-elements, a response carrying one record) the scaffold writes
+For a legacy service the scaffold writes
 
-* ``<out>/<dataset>.yaml``: a dataset manifest whose fields and types come from
-  the record's XSD type, and whose key is guessed from the request elements
-  that also appear in the record;
-* ``<out>/legacy/<name>.yaml``: the contract mapping that ``/legacy/<name>``
-  reads (``viss_bridge.facade.legacy_contract``), next to a copy of the WSDL
-  and the schemas it includes.
+* ``<out>/<dataset>.yaml`` per dataset (operations whose records have one shape share one): fields
+  and types from the record's XSD type at every depth (objects, lists of objects, lists of values,
+  attributes, simple content, enumerations, nillable values), the key, and ``indexes:`` for every
+  search criterion that is not the key;
+* ``<out>/legacy/<name>.yaml``: the contract mapping ``/legacy/<name>`` serves (lookups, searches
+  with paging and computed totals, change feeds; result codes as ``constants`` and ``not_found``),
+  next to a copy of the WSDL and the schemas it imports and includes.
 
-Everything a person must decide carries a ``# TODO(decide): ...`` comment, but
-the drafts are valid as they are: ``viss-bridge catalog validate <out>``
-passes and a bridge serves them, so a team can shadow-compare early and refine.
-Operations that look like change feeds (a time in the request, a repeated
-record in the response) are mapped as ``kind: changes`` operations of the same
-dataset when their records match a lookup's, and offered as the ``changes``
-section of a ``legacy_soap`` source (``--provider-url``).
+Nothing of a response is left out: every element and attribute is a field or a constant; what
+cannot be carried (a wildcard, a recursive type) is a ``# NOTE`` naming it. ``# TODO(decide):
+<category>: ...`` marks, on the line right below it, what only a person can decide: names, owner,
+access, subject, a guessed key, the not-found answer, an unknown constant. The drafts are valid
+as they are: ``catalog validate`` passes and a bridge serves them.
 """
 
 from __future__ import annotations
@@ -25,82 +23,24 @@ import json
 import os
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from viss_bridge.migration.drafting import DraftField, snake
+from viss_bridge.migration.service_draft import DatasetDraft, OperationDraft, ServiceDraft, draft_service
 from viss_bridge.migration.tracking import service_id
-from viss_bridge.migration.wsdl import FieldRow, MessageInfo, OperationInfo, ServiceInfo, WsdlInventory
+from viss_bridge.migration.wsdl import ServiceInfo, WsdlInventory
 
-TYPE_MAP = {
-    "string": "string", "normalizedString": "string", "token": "string", "anyURI": "string", "language": "string",
-    "Name": "string", "NCName": "string", "ID": "string", "NMTOKEN": "string",
-    "int": "integer", "integer": "integer", "long": "integer", "short": "integer", "byte": "integer",
-    "nonNegativeInteger": "integer", "positiveInteger": "integer", "nonPositiveInteger": "integer",
-    "negativeInteger": "integer", "unsignedLong": "integer", "unsignedInt": "integer", "unsignedShort": "integer",
-    "unsignedByte": "integer",
-    "decimal": "decimal", "float": "decimal", "double": "decimal",
-    "boolean": "boolean", "date": "date", "dateTime": "datetime",
-}
-PERSON_CODE_NAMES = {"person_code", "personal_code", "personas_kods", "pk", "person_id_code"}
-RESERVED = {"record", "records"}
-TIME_TYPES = {"xs:dateTime", "xs:date"}
+__all__ = ["CONTRACT_NAME", "ScaffoldError", "ScaffoldResult", "TODO_CATEGORIES", "contract_name", "scaffold", "snake"]
+
 CONTRACT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")  # what /legacy/<name> accepts
+TODO_CATEGORIES = ("name", "owner", "access", "subject", "key", "not_found", "value")
+TODO = "# TODO(decide): "
 
 
 class ScaffoldError(ValueError):
     pass
-
-
-def snake(name: str) -> str:
-    """``GivenName`` -> ``given_name``; ``AtvkCode`` -> ``atvk_code``; ``personCode`` -> ``person_code``."""
-    text = re.sub(r"[^A-Za-z0-9]+", "_", name)
-    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
-    text = re.sub(r"_+", "_", text).strip("_").lower()
-    if not text or not text[0].isalpha():
-        text = f"f_{text}"
-    return text[:63]
-
-
-def _q(value: str) -> str:
-    """A YAML double-quoted scalar (JSON strings are valid YAML)."""
-    return json.dumps(value, ensure_ascii=False)
-
-
-@dataclass
-class DraftField:
-    name: str
-    type: str
-    required: bool
-    description: str
-    element: str
-    todo: list[str] = field(default_factory=list)
-    fields: list["DraftField"] = field(default_factory=list)
-
-
-@dataclass
-class DraftOperation:
-    operation: OperationInfo
-    dataset: str
-    record_element: str
-    fields: list[DraftField]
-    key: list[str]
-    request_map: dict[str, str]
-    todos: list[str]  # operation-level decisions
-    skipped: list[str]  # legacy elements left out of the mapping, with why
-    subject: str | None = None
-
-
-@dataclass
-class ChangeFeed:
-    operation: OperationInfo
-    since: str
-    after_key: str | None
-    page_size_element: str | None
-    items: str
-    record: str | None
-    changed_at: str | None
-    more: str | None
 
 
 @dataclass
@@ -112,100 +52,17 @@ class ScaffoldResult:
     changes: list[tuple[str, bool]]  # change-feed operations, and whether the mapping serves them
     skipped_operations: list[str]
     todo_count: int
+    searches: list[str]  # search operations, with their criteria
 
 
-def _children(message: MessageInfo, parent: str) -> list[FieldRow]:
-    prefix = f"{parent}/" if parent else ""
-    depth = parent.count("/") + 2 if parent else 1
-    return [r for r in message.fields if r.path.startswith(prefix) and r.depth == depth]
+def _q(value: Any) -> str:
+    """A YAML scalar: JSON strings, numbers and booleans are valid YAML."""
+    return json.dumps(value, ensure_ascii=False)
 
 
-def _draft_fields(message: MessageInfo, parent: str, skipped: list[str], in_list: bool = False) -> list[DraftField]:
-    fields: list[DraftField] = []
-    used: set[str] = set()
-    for row in _children(message, parent):
-        where = row.path
-        if row.attribute:
-            skipped.append(f"{where}: an attribute; contract mappings map elements only")
-            continue
-        if row.name == "*":
-            skipped.append(f"{where}: a wildcard (xs:any); its content is not described")
-            continue
-        name = snake(row.name)
-        todo: list[str] = []
-        if name in RESERVED:
-            todo.append(f"'{name}' is reserved in manifests; renamed to '{name}_value'")
-            name = f"{name}_value"
-        base = name
-        counter = 2
-        while name in used:
-            name = f"{base}_{counter}"
-            counter += 1
-        if name != base:
-            todo.append(f"two legacy elements give the name '{base}'; this one is '{name}'")
-        if row.note.startswith("choice"):
-            todo.append(f"{row.name} is one branch of an xs:choice; made optional")
-        if row.complex:
-            if not row.repeated:
-                skipped.append(f"{where}: a nested structure that is not repeated; contract mappings map scalar "
-                               "elements and repeated elements only (flatten it into fields by hand, or leave it out)")
-                continue
-            nested = _draft_fields(message, row.path, skipped, in_list=True)
-            if not nested:
-                skipped.append(f"{where}: a repeated structure without mappable children")
-                continue
-            fields.append(DraftField(name, "list", not row.optional, f"Legacy element {where} (repeated {row.xsd_type})",
-                                     row.name, todo, nested))
-            used.add(name)
-            continue
-        if row.repeated:
-            skipped.append(f"{where}: a repeated simple value ({row.xsd_type}); contract mappings map repeated "
-                           "elements with children only")
-            continue
-        local = row.xsd_type.removeprefix("xs:")
-        ftype = TYPE_MAP.get(local)
-        if ftype is None:
-            ftype = "string"
-            todo.append(f"XSD type {row.xsd_type} has no manifest type; carried as a string")
-        fields.append(DraftField(name, ftype, not row.optional and not row.note.startswith("choice"),
-                                 f"Legacy element {where} ({row.xsd_type})", row.name, todo))
-        used.add(name)
-    return fields
-
-
-def _record_element(message: MessageInfo) -> FieldRow | None:
-    """The response child that carries the record: the only complex child, or the only child."""
-    top = _children(message, "")
-    complex_rows = [r for r in top if r.complex]
-    if len(complex_rows) == 1:
-        return complex_rows[0]
-    return None
-
-
-def change_feed(op: OperationInfo) -> ChangeFeed | None:
-    """A change-feed operation: a time in the request, a repeated structure in the response."""
-    if op.input is None or op.output is None:
-        return None
-    request = _children(op.input, "")
-    since = next((r for r in request if r.xsd_type in TIME_TYPES and not r.repeated), None)
-    items = next((r for r in _children(op.output, "") if r.complex and r.repeated), None)
-    if since is None or items is None:
-        return None
-    inner = _children(op.output, items.path)
-    record = next((r for r in inner if r.complex and not r.repeated), None)
-    changed_at = next((r for r in inner if r.xsd_type in TIME_TYPES), None)
-    more = next((r for r in _children(op.output, "") if r.xsd_type == "xs:boolean"), None)
-    after = next((r for r in request if r is not since and r.xsd_type == "xs:string" and r.optional), None)
-    page = next((r for r in request if r.xsd_type in ("xs:int", "xs:integer", "xs:long", "xs:short")), None)
-    return ChangeFeed(op, since.name, after.name if after else None, page.name if page else None, items.name,
-                      record.name if record else None, changed_at.name if changed_at else None,
-                      more.name if more else None)
-
-
-def _prefix(service: ServiceInfo) -> str:
-    ident = service_id(service.namespace, service.name)
-    first = ident.split("/")[0] if "/" in ident else ident
-    return snake(first)[:20]
+def _todo(category: str, text: str) -> str:
+    assert category in TODO_CATEGORIES, category
+    return f"{TODO}{category}: {text}"
 
 
 def contract_name(service: ServiceInfo) -> str:
@@ -215,199 +72,222 @@ def contract_name(service: ServiceInfo) -> str:
     return (name or "legacy")[:63]
 
 
-def draft_operations(service: ServiceInfo, prefix: str | None = None) -> tuple[list[DraftOperation], list[ChangeFeed],
-                                                                               list[str]]:
-    prefix = prefix if prefix is not None else _prefix(service)
-    drafts: list[DraftOperation] = []
-    feeds: list[ChangeFeed] = []
-    skipped_ops: list[str] = []
-    names: set[str] = set()
-    for op in service.operations():
-        feed = change_feed(op)
-        if feed is not None:
-            feeds.append(feed)
-            continue
-        if op.input is None or op.output is None:
-            skipped_ops.append(f"{op.name}: one-way operation (no response): not a lookup")
-            continue
-        if op.style == "rpc":
-            skipped_ops.append(f"{op.name}: rpc style; /legacy contracts serve document/literal operations only")
-            continue
-        record = _record_element(op.output)
-        if record is None:
-            skipped_ops.append(f"{op.name}: the response has no single structure carrying a record")
-            continue
-        skipped: list[str] = []
-        fields = _draft_fields(op.output, record.path, skipped)
-        if not fields:
-            skipped_ops.append(f"{op.name}: the record {record.name} has no mappable fields")
-            continue
-        todos: list[str] = []
-        if record.repeated:
-            todos.append(f"the response repeats {record.name}: a lookup serves one record per key; check the key")
-        by_element = {f.element: f for f in fields if f.type != "list"}
-        request_map: dict[str, str] = {}
-        for row in _children(op.input, ""):
-            if row.complex or row.repeated:
-                todos.append(f"request element {row.name} is structured or repeated; not used as a key")
-                continue
-            match = by_element.get(row.name)
-            if match is None:
-                match = next((f for f in fields if f.type != "list" and f.name == snake(row.name)), None)
-            if match is not None:
-                request_map[row.name] = match.name
-            else:
-                todos.append(f"request element {row.name} matches no response field; it is not used for the lookup")
-        if not request_map:
-            scalars = [f for f in fields if f.type != "list"]
-            first = next((f for f in scalars if f.required), scalars[0] if scalars else None)
-            if first is None:
-                skipped_ops.append(f"{op.name}: no scalar field could serve as the key")
-                continue
-            todos.append(f"no request element matches a response field; the key '{first.name}' is a guess and the "
-                         "mapping's request section must be written by hand")
-            key = [first.name]
-        else:
-            key = list(dict.fromkeys(request_map.values()))
-        for name in key:
-            for f in fields:
-                if f.name == name:
-                    f.required = True
-        stem = snake(record.name)
-        if stem in ("result", "response", "return", "data", "item"):
-            stem = snake(op.name.removeprefix("Get").removeprefix("get"))
-        dataset = f"{prefix}_{stem}" if prefix else stem
-        dataset = dataset[:63]
-        while dataset in names:
-            dataset = f"{dataset[:55]}_{snake(op.name)}"[:63]
-        names.add(dataset)
-        subject = next((f.name for f in fields if f.name in PERSON_CODE_NAMES and f.type == "string"), None)
-        drafts.append(DraftOperation(op, dataset, record.name, fields, key, request_map, todos, skipped, subject))
-    return drafts, feeds, skipped_ops
-
-
-# -- writing -------------------------------------------------------------------------------------
+# -- manifests ----------------------------------------------------------------------------------
 
 def _field_lines(fields: list[DraftField], indent: str) -> list[str]:
     lines: list[str] = []
     for f in fields:
-        for todo in f.todo:
-            lines.append(f"{indent}# TODO(decide): {todo}")
-        if f.type == "list":
-            lines.append(f"{indent}- name: {f.name}")
-            lines.append(f"{indent}  type: list")
-            lines.append(f"{indent}  required: {'true' if f.required else 'false'}")
-            lines.append(f"{indent}  description: {_q(f.description)}")
-            lines.append(f"{indent}  fields:")
-            lines.extend(_field_lines(f.fields, indent + "    "))
-        else:
-            lines.append(f"{indent}- {{name: {f.name}, type: {f.type}, required: {'true' if f.required else 'false'}, "
-                         f"description: {_q(f.description)}}}")
+        for category, text in f.todos:
+            lines.append(f"{indent}{_todo(category, text)}")
+        facts = [f"name: {f.name}", f"type: {f.type}", f"required: {'true' if f.required else 'false'}"]
+        if f.items:
+            facts.append(f"items: {f.items}")
+        if f.nillable:
+            facts.append("nillable: true")
+        if f.max_length is not None:
+            facts.append(f"max_length: {f.max_length}")
+        if f.enum:
+            facts.append("enum: [" + ", ".join(_q(v) for v in f.enum) + "]")
+        if f.xml:
+            facts.append(f"xml: {f.xml}")
+        if f.fields is None:
+            lines.append(f"{indent}- {{{', '.join(facts)}, description: {_q(f.description)}}}")
+            continue
+        lines.append(f"{indent}- {facts[0]}")
+        lines.extend(f"{indent}  {fact}" for fact in facts[1:])
+        lines.append(f"{indent}  description: {_q(f.description)}")
+        lines.append(f"{indent}  fields:")
+        lines.extend(_field_lines(f.fields, indent + "    "))
     return lines
 
 
-def _mapping_lines(fields: list[DraftField], indent: str) -> list[str]:
-    lines = []
-    for f in fields:
-        if f.type == "list":
-            lines.append(f"{indent}{f.element}:")
-            lines.append(f"{indent}  field: {f.name}")
-            lines.append(f"{indent}  fields:")
-            lines.extend(_mapping_lines(f.fields, indent + "    "))
+def _key(text: str) -> str:
+    return _q(text) if text[0] in "@#" else text
+
+
+def _path(text: str) -> str:
+    return _q(text) if "[" in text else text
+
+
+def mapping_lines(mapping: dict[str, Any], indent: str) -> list[str]:
+    """A v2 ``fields:`` mapping as YAML (blocks for nested elements, flow for constants)."""
+    lines: list[str] = []
+    for key, target in mapping.items():
+        if isinstance(target, str):
+            lines.append(f"{indent}{_key(key)}: {_path(target)}")
+        elif "constant" in target:
+            lines.append(f"{indent}{_key(key)}: {{constant: {_q(target['constant'])}}}")
         else:
-            lines.append(f"{indent}{f.element}: {f.name}")
+            lines.append(f"{indent}{_key(key)}:")
+            if target.get("field"):
+                lines.append(f"{indent}  field: {target['field']}")
+            if target.get("item"):
+                lines.append(f"{indent}  item: {target['item']}")
+            if target.get("fields"):
+                lines.append(f"{indent}  fields:")
+                lines.extend(mapping_lines(target["fields"], indent + "    "))
     return lines
 
 
-def manifest_text(draft: DraftOperation, service: ServiceInfo, inventory: WsdlInventory, contract: str,
-                  wsdl_ref: str, owner: str | None, access: str, provider_url: str | None, mode: str,
-                  feed: ChangeFeed | None) -> str:
+def manifest_text(dataset: DatasetDraft, service: ServiceInfo, inventory: WsdlInventory, contract: str,
+                  wsdl_ref: str, owner: str | None, access: str, provider_url: str | None, mode: str) -> str:
     ident = service_id(service.namespace, service.name)
-    op = draft.operation
+    ops = ", ".join(d.op.name for d in dataset.operations)
     lines = [
         "# DRAFT dataset manifest scaffolded by `viss-bridge migrate scaffold` from",
-        f"#   {Path(inventory.source).name}: service {service.name}, operation {op.name}",
-        f"# (record element {draft.record_element} of {op.output.element if op.output else '?'}).",
-        "# It loads as it is; every TODO(decide) below needs a person's decision before switch-over.",
-        f"dataset: {draft.dataset}",
+        f"#   {Path(inventory.source).name}: service {service.name}, operation(s) {ops}.",
+        "# It loads and serves as it is. Each TODO(decide) is about the line right below it.",
+        _todo("name", "the dataset's name (also its X-Road serviceCode). Field names are the legacy element "
+                      "names in snake_case: rename a field here and in the contract mapping together."),
+        f"dataset: {dataset.name}",
         "version: v1",
-        "# TODO(decide): real Latvian and English titles for the catalog.",
-        f"title: {{lv: {_q(f'{op.name} ({ident})')}, en: {_q(f'{op.name} ({ident})')}}}",
-        f"description: {{lv: {_q(f'Pārnests no VISS servisa {ident}, operācija {op.name}.')}, "
-        f"en: {_q(f'Migrated from the generation-II service {ident}, operation {op.name}.')}}}",
+        _todo("name", "Latvian and English titles for the catalog."),
+        f"title: {{lv: {_q(f'{service.name} ({ident})')}, en: {_q(f'{service.name} ({ident})')}}}",
+        f"description: {{lv: {_q(f'Pārnests no VISS servisa {ident} ({ops}).')}, "
+        f"en: {_q(f'Migrated from the generation-II service {ident} ({ops}).')}}}",
     ]
     if owner:
         lines.append(f"owner: {owner}")
     else:
         inst = ident.split("/")[0].upper() if "/" in ident else "LEGACY"
         inst = re.sub(r"[^A-Za-z0-9-]", "-", inst) or "LEGACY"
-        lines += ["# TODO(decide): the data owner's X-Road member and subsystem (placeholder registration number).",
+        lines += [_todo("owner", "the data owner's X-Road member and subsystem (placeholder registration number)."),
                   f"owner: LV/GOV/00000000000/{inst}"]
-    if draft.request_map:
-        matched = ", ".join(f"{element} -> {name}" for element, name in draft.request_map.items())
-        lines.append(f"# TODO(decide): key guessed from the request elements that also appear in the record: {matched}")
-    for todo in draft.todos:
-        lines.append(f"# TODO(decide): {todo}")
-    lines.append(f"key: [{', '.join(draft.key)}]")
-    if draft.subject:
-        lines += [f"# TODO(decide): '{draft.subject}' looks like a personal code, so it is taken as the data subject "
-                  "(data tracker, restrictions); remove if records are not about persons.",
-                  f"subject: {draft.subject}"]
+    for category, text in dataset.todos:
+        lines.append(_todo(category, text))
+    lookup = dataset.lookup
+    if lookup is not None:
+        matched = ", ".join(f"{element} -> {path}" for element, (path, _) in lookup.criteria.items())
+        lines.append(f"# key: the request of {lookup.op.name} ({matched})")
+    lines.append(f"key: [{', '.join(dataset.key)}]")
+    if dataset.indexes:
+        searches = ", ".join(d.op.name for d in dataset.operations if d.kind == "search")
+        lines.append(f"indexes:  # the criteria of {searches}")
+        lines.extend(f"  - {_path(path)}" for path in dataset.indexes)
+    if dataset.subject:
+        lines += [_todo("subject", f"{dataset.subject_hint}, so it is taken as the data subject (data tracker, "
+                                   "restrictions); remove the line if records are not about persons."),
+                  f"subject: {dataset.subject}"]
     else:
-        lines.append("# TODO(decide): if records are personal data, name the field holding the person's code: "
-                     "subject: <field>")
-    lines += ["# TODO(decide): access level: open | public | restricted | private (drafts default to restricted).",
+        hint = f" ({dataset.subject_hint})" if dataset.subject_hint else ""
+        lines += [_todo("subject", f"if records are personal data, the top-level field holding the person's "
+                                   f"code{hint}."),
+                  "# subject: <field>"]
+    lines += [_todo("access", "open | public | restricted | private (drafts default to restricted)."),
               f"access: {access}", "fields:"]
-    lines.extend(_field_lines(draft.fields, "  "))
-    if draft.skipped:
-        lines.append("# Legacy elements NOT carried into the dataset:")
-        for skip in draft.skipped:
-            lines.append(f"# TODO(decide): {skip}")
+    lines.extend(_field_lines(dataset.record.fields, "  "))
+    notes = list(dict.fromkeys(dataset.record.notes + dataset.notes))
+    lines.extend(f"# NOTE: {note}" for note in notes)
     lines.append("source:")
-    if provider_url:
-        lines += ["  # Answered by the legacy provider through zeep: live (every lookup calls it) or replicated",
-                  "  # (`viss-bridge sync` copies its records into the store; needs the changes section).",
-                  "  # TODO(decide): live or replicated; timeouts, retries and the breaker for this provider.",
-                  "  kind: legacy_soap",
-                  f"  mode: {mode}",
-                  f"  provider: {contract}",
-                  f"  wsdl: {wsdl_ref}",
-                  f"  address: {provider_url}",
-                  "  lookup:",
-                  f"    operation: {op.name}",
-                  f"    request: {{{', '.join(f'{k}: {v}' for k, v in draft.request_map.items())}}}",
-                  f"    result: {draft.record_element}"]
-        if feed is not None and feed.record and feed.changed_at:
-            lines += ["  changes:",
-                      f"    operation: {feed.operation.name}",
-                      f"    since: {feed.since}"]
-            if feed.after_key:
-                lines.append(f"    after_key: {feed.after_key}")
-            if feed.page_size_element:
-                lines += [f"    page_size_element: {feed.page_size_element}", "    page_size: 200"]
-            lines += [f"    items: {feed.items}", f"    record: {feed.record}", f"    changed_at: {feed.changed_at}"]
-            if feed.more:
-                lines.append(f"    more: {feed.more}")
-        lines.append("  fields:")
-        lines.extend(_mapping_lines(draft.fields, "    "))
-        lines += ["  timeouts: {connect: 3, operation: 10}", "  retries: {attempts: 3, backoff: 0.2}",
-                  "  breaker: {failures: 5, reset_after: 30}"]
+    if provider_url and lookup is not None:
+        lines += _source_lines(dataset, lookup, contract, wsdl_ref, provider_url, mode)
     else:
-        lines += ["  # TODO(decide): store (records replicated into the platform and loaded with `catalog load` or",
-                  "  # `sync`), or legacy_soap (answered by the old provider; scaffold with --provider-url).",
+        lines += ["  # store: records replicated into the platform (`catalog load`, or `sync` from a legacy_soap",
+                  "  # source: scaffold with --provider-url URL --mode replicated).",
                   "  kind: store"]
-    lines += ["legacy:", f"  - {{dialect: legacy, service: {contract}/{op.name}}}", ""]
+    lines.append("legacy:")
+    lines.extend(f"  - {{dialect: legacy, service: {contract}/{d.op.name}}}" for d in dataset.operations)
+    lines.append("")
     return "\n".join(lines)
 
 
-def contract_text(drafts: list[DraftOperation], feeds: list[ChangeFeed], skipped_ops: list[str], service: ServiceInfo,
-                  inventory: WsdlInventory, wsdl_ref: str, contract: str, consumer: str | None,
+def _source_lines(dataset: DatasetDraft, lookup: OperationDraft, contract: str, wsdl_ref: str, provider_url: str,
+                  mode: str) -> list[str]:
+    lines = ["  # Answered by the legacy provider through zeep: live (every lookup calls it) or replicated",
+             "  # (`viss-bridge sync` copies its records into the store through the changes section).",
+             "  kind: legacy_soap",
+             f"  mode: {mode}",
+             f"  provider: {contract}",
+             f"  wsdl: {wsdl_ref}",
+             f"  address: {provider_url}",
+             "  lookup:",
+             f"    operation: {lookup.op.name}",
+             "    request: {" + ", ".join(f"{e}: {p}" for e, (p, _) in lookup.criteria.items()) + "}",
+             f"    result: {lookup.record_element}"]
+    feed = dataset.feed
+    if feed is not None and feed.feed is not None:
+        f = feed.feed
+        lines += ["  changes:", f"    operation: {feed.op.name}", f"    since: {f.since}"]
+        if f.after_key:
+            lines.append(f"    after_key: {f.after_key}")
+        if f.page_size_element:
+            lines += [f"    page_size_element: {f.page_size_element}", "    page_size: 200"]
+        lines += [f"    items: {f.items}", f"    record: {f.record}", f"    changed_at: {f.changed_at}"]
+        if f.more:
+            lines.append(f"    more: {f.more}")
+    lines.append("  fields:")
+    lines.extend(mapping_lines(dataset.record.mapping, "    "))
+    lines += ["  timeouts: {connect: 3, operation: 10}", "  retries: {attempts: 3, backoff: 0.2}",
+              "  breaker: {failures: 5, reset_after: 30}"]
+    return lines
+
+
+# -- the contract mapping -------------------------------------------------------------------------
+
+def _flow(values: dict[str, Any]) -> str:
+    parts = []
+    for key, value in values.items():
+        parts.append(f"{key}: {_flow(value) if isinstance(value, dict) else _q(value)}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def _operation_lines(draft: OperationDraft, dataset: DatasetDraft) -> list[str]:
+    lines = [f"  {draft.op.name}:", f"    dataset: {dataset.name}"]
+    for note in draft.notes:
+        lines.append(f"    # NOTE: {note}")
+    if draft.kind == "changes" and draft.feed is not None:
+        f = draft.feed
+        lines += ["    # NOTE: an old 'changed since' feed, answered from the store by the time each record changed in",
+                  "    # the platform (for a replicated dataset: when sync applied it), not the register's own time;",
+                  "    # deletions are not reported. A live dataset has nothing in the store: replicate it.",
+                  "    kind: changes", f"    since: {f.since}"]
+        if f.after_key:
+            lines.append(f"    after_key: {f.after_key}")
+        if f.page_size_element:
+            lines.append(f"    page_size_element: {f.page_size_element}")
+        lines += ["    page_size: 100", f"    items: {f.items}", f"    record: {f.record}", f"    changed_at: {f.changed_at}"]
+        if f.more:
+            lines.append(f"    more: {f.more}")
+    else:
+        if draft.kind == "search":
+            lines.append("    kind: search")
+        request = []
+        for element, (path, optional) in draft.criteria.items():
+            request.append(f"{element}: {{field: {path}, optional: true}}" if optional else f"{element}: {_path(path)}")
+        lines.append("    request: {" + ", ".join(request) + "}")
+        if draft.single:
+            if draft.kind == "search":
+                lines.append("    single: true")
+            lines.append(f"    response: {draft.record_element}")
+        else:
+            if draft.paging:
+                lines.append(f"    paging: {_flow(draft.paging)}")
+            if draft.wrapper:
+                lines.append(f"    wrapper: {draft.wrapper}")
+            lines.append(f"    items: {draft.record_element}")
+        if draft.computed:
+            lines.append("    computed: {" + ", ".join(f"{e}: {v}" for e, v in draft.computed.items()) + "}")
+        todos = dict(draft.todos)
+        if "value" in todos:
+            lines.append(f"    {_todo('value', todos['value'])}")
+        if draft.constants:
+            lines.append(f"    constants: {_flow(draft.constants)}")
+        if draft.not_found is not None:
+            lines.append(f"    {_todo('not_found', todos.get('not_found', 'what the old service answered'))}")
+            lines.append(f"    not_found: {_flow(draft.not_found)}")
+    lines.append("    fields:")
+    lines.extend(mapping_lines(draft.record.mapping, "      "))
+    return lines
+
+
+def contract_text(draft: ServiceDraft, inventory: WsdlInventory, wsdl_ref: str, contract: str, consumer: str | None,
                   consumer_networks: tuple[str, ...] = ()) -> str:
+    service = draft.service
     ident = service_id(service.namespace, service.name)
     lines = [
         f"# DRAFT contract mapping scaffolded by `viss-bridge migrate scaffold` from {Path(inventory.source).name}",
         f"# (service {service.name}, {ident}). Served at /legacy/{contract} with the original WSDL:",
-        "# old consumers change only their endpoint address.",
+        "# old consumers change only their endpoint address. Each TODO(decide) is about the line right below it.",
         f"wsdl: {wsdl_ref}",
     ]
     if consumer:
@@ -417,49 +297,20 @@ def contract_text(drafts: list[DraftOperation], feeds: list[ChangeFeed], skipped
         if consumer_networks:
             lines.append("consumer_networks: [" + ", ".join(f'"{n}"' for n in consumer_networks) + "]")
         else:
-            lines += ["# TODO(decide): the old clients' networks whose unauthenticated calls stand for the consumer;",
-                      "# without it only callers authenticated as the consumer are served as it.",
+            lines += [_todo("access", "the old clients' networks whose unauthenticated calls stand for the consumer; "
+                                      "without it only callers authenticated as the consumer are served as it."),
                       "# consumer_networks: [10.0.0.0/24]"]
     else:
-        lines += ["# TODO(decide): the identity old callers get for permission checks (register and grant it with",
-                  "# `viss-bridge clients add/grant`); without it only open datasets are served.",
+        lines += [_todo("access", "the identity old callers get for permission checks (register and grant it with "
+                                  "`viss-bridge clients add/grant`); without it only open datasets are served."),
                   "# consumer: LV/GOV/<member code>/<subsystem>"]
     lines.append("operations:")
-    for draft in drafts:
-        lines += [f"  {draft.operation.name}:", f"    dataset: {draft.dataset}"]
-        if not draft.request_map:
-            lines.append("    # TODO(decide): no request element matched a record field; name the key element(s) here")
-            lines.append(f"    request: {{{draft.operation.input.fields[0].name if draft.operation.input and draft.operation.input.fields else 'Key'}: {draft.key[0]}}}")
-        else:
-            lines.append(f"    request: {{{', '.join(f'{k}: {v}' for k, v in draft.request_map.items())}}}")
-        lines += [f"    response: {draft.record_element}", "    fields:"]
-        lines.extend(_mapping_lines(draft.fields, "      "))
-    for feed in feeds:
-        draft = served_feed(feed, drafts)
-        if draft is None:
-            lines.append(f"# TODO(decide): {feed.operation.name} is a change feed ({feed.since} -> repeated "
-                         f"{feed.items}) whose records match no lookup above; it is not served here. Map it by hand "
-                         "(kind: changes) or keep it on the old provider until retired.")
-            continue
-        lines += [f"  {feed.operation.name}:",
-                  "    # TODO(decide): an old 'changed since' feed, answered from the store by the time each record",
-                  "    # changed in the platform (for a replicated dataset: when sync applied it), not the register's",
-                  "    # own time; deletions are not reported. A live dataset has nothing in the store: replicate it.",
-                  f"    dataset: {draft.dataset}",
-                  "    kind: changes",
-                  f"    since: {feed.since}"]
-        if feed.after_key:
-            lines.append(f"    after_key: {feed.after_key}")
-        if feed.page_size_element:
-            lines.append(f"    page_size_element: {feed.page_size_element}")
-        lines += ["    page_size: 100", f"    items: {feed.items}", f"    record: {feed.record}",
-                  f"    changed_at: {feed.changed_at}"]
-        if feed.more:
-            lines.append(f"    more: {feed.more}")
-        lines.append("    fields:")
-        lines.extend(_mapping_lines(draft.fields, "      "))
-    for skipped in skipped_ops:
-        lines.append(f"# TODO(decide): not mapped: {skipped}")
+    by_op = {d.op.name: (d, ds) for ds in draft.datasets for d in ds.operations}
+    for op in service.operations():
+        if op.name in by_op:
+            lines.extend(_operation_lines(*by_op[op.name]))
+    for skipped in draft.skipped:
+        lines.append(f"# NOTE: not mapped: {skipped}")
     lines.append("")
     return "\n".join(lines)
 
@@ -494,60 +345,34 @@ def scaffold(inventory: WsdlInventory, out: str | Path, *, name: str | None = No
                             f"{len(inventory.services)}")
     for service in inventory.services:
         contract = name or contract_name(service)
-        drafts, feeds, skipped_ops = draft_operations(service, prefix)
-        if not drafts:
-            raise ScaffoldError(f"{inventory.source}: service {service.name} has no operation that can be served as a "
-                                "dataset lookup: " + "; ".join(skipped_ops + [f"{f.operation.name}: change feed"
-                                                                              for f in feeds]))
+        draft = draft_service(service, prefix)
+        if not draft.datasets:
+            raise ScaffoldError(f"{inventory.source}: service {service.name} has no operation that can be served from "
+                                "a dataset: " + "; ".join(draft.skipped))
         legacy_dir = out / "legacy"
-        targets = [out / f"{d.dataset}.yaml" for d in drafts] + [legacy_dir / f"{contract}.yaml"]
+        targets = [out / f"{d.name}.yaml" for d in draft.datasets] + [legacy_dir / f"{contract}.yaml"]
         existing = [t for t in targets if t.exists()]
         if existing and not force:
             raise ScaffoldError(f"would overwrite {', '.join(str(t) for t in existing)} (use --force)")
         legacy_dir.mkdir(parents=True, exist_ok=True)
         wsdl_ref = _copy_wsdl(inventory, legacy_dir)
         files: list[Path] = []
-        feed_for = {id(d): _feed_for(d, feeds) for d in drafts}
         manifest_wsdl = os.path.relpath(legacy_dir / wsdl_ref, out)
-        for draft in drafts:
-            path = out / f"{draft.dataset}.yaml"
-            path.write_text(manifest_text(draft, service, inventory, contract, manifest_wsdl, owner, access,
-                                          provider_url, mode, feed_for[id(draft)]), encoding="utf-8")
+        for dataset in draft.datasets:
+            path = out / f"{dataset.name}.yaml"
+            path.write_text(manifest_text(dataset, service, inventory, contract, manifest_wsdl, owner, access,
+                                          provider_url, mode), encoding="utf-8")
             files.append(path)
         mapping = legacy_dir / f"{contract}.yaml"
-        mapping.write_text(contract_text(drafts, feeds, skipped_ops, service, inventory, wsdl_ref, contract, consumer,
-                                         consumer_networks),
+        mapping.write_text(contract_text(draft, inventory, wsdl_ref, contract, consumer, consumer_networks),
                            encoding="utf-8")
         files.append(mapping)
         todos = sum(p.read_text(encoding="utf-8").count("TODO(decide)") for p in files)
-        results.append(ScaffoldResult(service_id(service.namespace, service.name), contract, files,
-                                      [d.dataset for d in drafts],
-                                      [(f.operation.name, served_feed(f, drafts) is not None) for f in feeds],
-                                      skipped_ops, todos))
+        operations = [d for ds in draft.datasets for d in ds.operations]
+        results.append(ScaffoldResult(
+            service_id(service.namespace, service.name), contract, files, [d.name for d in draft.datasets],
+            [(d.op.name, True) for d in operations if d.kind == "changes"] + [(n, False) for n in draft.unserved_feeds],
+            [s for s in draft.skipped if s.split(":")[0] not in draft.unserved_feeds], todos,
+            [f"{d.op.name} ({', '.join(f'{e} -> {p}' for e, (p, _) in d.criteria.items())})"
+             for d in operations if d.kind == "search"]))
     return results
-
-
-def served_feed(feed: ChangeFeed, drafts: list[DraftOperation]) -> DraftOperation | None:
-    """The lookup whose dataset a change feed can be served from: same record element, same legacy elements."""
-    if not feed.record or not feed.changed_at or feed.operation.output is None:
-        return None
-    for draft in drafts:
-        if draft.record_element != feed.record:
-            continue
-        skipped: list[str] = []
-        fields = _draft_fields(feed.operation.output, f"{feed.items}/{feed.record}", skipped)
-        if _elements(fields) == _elements(draft.fields):
-            return draft
-    return None
-
-
-def _elements(fields: list[DraftField]) -> list[tuple[str, object]]:
-    return [(f.element, _elements(f.fields) if f.fields else f.type) for f in fields]
-
-
-def _feed_for(draft: DraftOperation, feeds: list[ChangeFeed]) -> ChangeFeed | None:
-    """The change feed carrying the same record element as this lookup, if any."""
-    for feed in feeds:
-        if feed.record == draft.record_element:
-            return feed
-    return None

@@ -57,6 +57,19 @@ class FieldRow:
     namespace: str = ""
     # set on the rows of a choice (only one branch is present) and on recursive references
     note: str = ""
+    # what the schema says about the values (the scaffold turns them into enum/nillable/constants)
+    enum: tuple[str, ...] = ()  # xs:enumeration values of the (simple) type
+    nillable: bool = False
+    fixed: str | None = None  # fixed="..." of an element or attribute
+    default: str | None = None  # default="..." of an element or attribute
+    max_length: int | None = None  # xs:maxLength (or xs:length)
+    max_inclusive: str | None = None  # xs:maxInclusive of a number
+    simple_content: bool = False  # a complex type with simple content: text plus attributes
+    type_name: str = ""  # the named XSD type (PersonCodeType), empty for builtins and anonymous types
+
+    @property
+    def choice(self) -> bool:
+        return self.note.startswith("choice")
 
 
 @dataclass
@@ -82,6 +95,10 @@ class OperationInfo:
     input: MessageInfo | None
     output: MessageInfo | None
     faults: list[str] = field(default_factory=list)
+    # what could not be read for this operation (a type missing from the schemas, ...): the rest of
+    # the WSDL is still inventoried
+    problems: list[str] = field(default_factory=list)
+    documents: list[str] = field(default_factory=list)  # schema files (besides the WSDL) its types come from
 
     @property
     def field_count(self) -> int:
@@ -138,6 +155,8 @@ class WsdlInventory:
     documents: list[str]  # every file read: the WSDL and what it imports and includes
     schema_count: int
     warnings: list[str] = field(default_factory=list)
+    # (kind, from document, to document): wsdl:import, xs:import, xs:include, xs:redefine
+    links: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def complexity(self) -> int:
@@ -168,8 +187,12 @@ class _Loader:
     timeout: float = 20.0
     documents: dict[str, etree._Element] = field(default_factory=dict)
 
+    root_dir: Path | None = None  # the WSDL's folder: relative imports may not leave its tree
+
     def load(self, location: str, base: str | None, referrer: str | None) -> tuple[str, etree._Element]:
         resolved = self._resolve(location, base, referrer)
+        if not _is_url(resolved):
+            self._inside_tree(resolved, location, referrer)
         if resolved in self.documents:
             return resolved, self.documents[resolved]
         data = self._read(resolved, referrer)
@@ -180,6 +203,18 @@ class _Loader:
         root.getroottree().docinfo.URL = resolved  # error messages name the file a node came from
         self.documents[resolved] = root
         return resolved, root
+
+    def _inside_tree(self, resolved: str, location: str, referrer: str | None) -> None:
+        """Local files are read from the WSDL's folder tree (or a --schema-dir) only, never from elsewhere."""
+        path = Path(resolved).resolve()
+        if self.root_dir is None:
+            self.root_dir = path.parent
+            return
+        allowed = (self.root_dir, *(d.resolve() for d in self.schema_dirs))
+        if not any(path.is_relative_to(folder) for folder in allowed):
+            raise WsdlError(referrer or resolved, f"refers to {location}, which is outside the WSDL's folder "
+                            f"{self.root_dir}; only files in that folder tree are read (copy the file there, or "
+                            "give its folder as --schema-dir)")
 
     def _resolve(self, location: str, base: str | None, referrer: str | None) -> str:
         if _is_url(location):
@@ -270,6 +305,8 @@ class _Reader:
         self.bindings: dict[tuple[str, str], etree._Element] = {}
         self.services: list[tuple[etree._Element, str]] = []
         self.warnings: list[str] = []
+        self.links: list[tuple[str, str, str]] = []
+        self.used: set[str] = set()  # documents whose definitions the operation being read uses
         self._wsdl_seen: set[str] = set()
 
     # documents
@@ -290,6 +327,7 @@ class _Reader:
                 if not where:
                     continue
                 resolved, imported = self.loader.load(where, location, location)
+                self.links.append(("wsdl:import", location, resolved))
                 if etree.QName(imported).namespace == NS_XSD:
                     self.read_schema(resolved, imported, None)
                 elif etree.QName(imported) == etree.QName(NS_WSDL, "definitions"):
@@ -327,6 +365,7 @@ class _Reader:
                 if not where:
                     continue  # an import of a namespace defined elsewhere in the WSDL (or a builtin)
                 resolved, doc = self.loader.load(where, location, location)
+                self.links.append((f"xs:{local}", location, resolved))
                 if etree.QName(doc) != etree.QName(NS_XSD, "schema"):
                     raise WsdlError(resolved, f"named by {location} as a schema but it is not an xs:schema")
                 self.read_schema(resolved, doc, tns if local != "import" else None)
@@ -355,11 +394,18 @@ class _Reader:
         return (node.nsmap.get(None, default_ns or ""), value)
 
     def lookup(self, table: str, key: tuple[str, str], node: etree._Element, what: str) -> tuple[etree._Element, str]:
-        found = getattr(self.schemas, table).get(key)
+        found: tuple[etree._Element, str] | None = getattr(self.schemas, table).get(key)
         if found is None:
             raise WsdlError(_source(node), f"line {node.sourceline}: {what} {{{key[0]}}}{key[1]} is not defined in any "
                                            "schema the WSDL includes or imports")
+        self.used.add(_source(found[0]))
         return found
+
+    def table(self, table: str, key: tuple[str, str]) -> etree._Element:
+        """A definition known to exist (checked with ``in``), noting the document it comes from."""
+        node: etree._Element = getattr(self.schemas, table)[key][0]
+        self.used.add(_source(node))
+        return node
 
     # the model
 
@@ -382,7 +428,7 @@ class _Reader:
         return WsdlInventory(source=source, target_namespace=root.get("targetNamespace", ""),
                              name=root.get("name", "") or Path(urlparse(source).path).stem,
                              services=services, documents=list(self.loader.documents),
-                             schema_count=self.schemas.count, warnings=self.warnings)
+                             schema_count=self.schemas.count, warnings=self.warnings, links=self.links)
 
     def port(self, port: etree._Element, tns: str) -> PortInfo | None:
         binding_key = self.qname(port, port.get("binding", ""))
@@ -416,6 +462,8 @@ class _Reader:
         operations = []
         for bop in binding.findall(f"{{{NS_WSDL}}}operation"):
             op_name = bop.get("name", "")
+            self.used = set()
+            problems: list[str] = []
             aop = abstract.get(op_name)
             if aop is None:
                 raise WsdlError(_source(bop), f"line {bop.sourceline}: binding operation '{op_name}' is not in portType "
@@ -434,9 +482,15 @@ class _Reader:
                 body = bmsg.find(f"{{{soap_ns}}}body") if bmsg is not None else None
                 if body is not None and body.get("use"):
                     use = body.get("use", "literal")
-                messages[direction] = self.message(amsg, bmsg, body, style, op_name, direction, tns, soap_ns)
+                try:
+                    messages[direction] = self.message(amsg, bmsg, body, style, op_name, direction, tns, soap_ns)
+                except WsdlError as exc:  # e.g. a type missing from the schemas: this operation only
+                    problems.append(f"{op_name} {direction}: {Path(urlparse(exc.source).path).name}: {exc.cause}")
+                    messages[direction] = MessageInfo(amsg.get("message", ""), "", "", [], [])
             faults = [f.get("name", "") for f in aop.findall(f"{{{NS_WSDL}}}fault")]
-            operations.append(OperationInfo(op_name, style, use, action, messages["input"], messages["output"], faults))
+            documents = sorted(d for d in self.used if d != _source(binding))
+            operations.append(OperationInfo(op_name, style, use, action, messages["input"], messages["output"], faults,
+                                            problems, documents))
         return PortInfo(name, binding.get("name", ""), version, address, operations)
 
     def message(self, amsg: etree._Element, bmsg: etree._Element | None, body: etree._Element | None, style: str,
@@ -544,7 +598,7 @@ class _Flattener:
         if node.get("type"):
             key = self.r.qname(node, node.get("type", ""))
             if key[0] != NS_XSD and key in self.r.schemas.complex_types:
-                return self.r.schemas.complex_types[key][0], key
+                return self.r.table("complex_types", key), key
         return None, None
 
     def element(self, node: etree._Element, ns: str, path: str, depth: int, stack: tuple[tuple[str, str], ...],
@@ -560,8 +614,16 @@ class _Flattener:
                          or _qualified(node)) else ""
         if node.get("type"):
             key = self.r.qname(node, node.get("type", ""))
-            yield from self.typed(name, form_ns, key, node, path, depth, stack, occurs, optional_ctx, repeated_ctx, note)
+            yield from _element_facts(node, self.typed(name, form_ns, key, node, path, depth, stack, occurs,
+                                                       optional_ctx, repeated_ctx, note))
             return
+        yield from _element_facts(node, self._inline(node, name, form_ns, ns, path, depth, stack, occurs, optional_ctx,
+                                                     repeated_ctx, note))
+
+    def _inline(self, node: etree._Element, name: str, form_ns: str, ns: str, path: str, depth: int,
+                stack: tuple[tuple[str, str], ...], occurs: tuple[int, int | None], optional_ctx: bool,
+                repeated_ctx: bool, note: str) -> Iterator[FieldRow]:
+        """An element with an anonymous (inline) type, or none."""
         inline_complex = node.find(_xs("complexType"))
         inline_simple = node.find(_xs("simpleType"))
         row_path = f"{path}/{name}" if path else name
@@ -570,12 +632,13 @@ class _Flattener:
         if inline_complex is not None:
             base = self._simple_content_base(inline_complex)
             yield FieldRow(row_path, name, base or "(anonymous complex type)", optional, repeated, depth,
-                           complex=base is None, namespace=form_ns, note=note)
+                           complex=base is None, namespace=form_ns, note=note, simple_content=base is not None)
             if depth < MAX_DEPTH:
                 yield from self.complex_content(inline_complex, ns, row_path, depth + 1, stack, False, False)
             return
         xsd_type = self._simple_base(inline_simple) if inline_simple is not None else "xs:anyType"
-        yield FieldRow(row_path, name, xsd_type, optional, repeated, depth, namespace=form_ns, note=note)
+        yield FieldRow(row_path, name, xsd_type, optional, repeated, depth, namespace=form_ns, note=note,
+                       **(self._facets(inline_simple) if inline_simple is not None else {}))
 
     def typed(self, name: str, ns: str, key: tuple[str, str], node: etree._Element, path: str, depth: int,
               stack: tuple[tuple[str, str], ...], occurs: tuple[int, int | None], optional_ctx: bool = False,
@@ -587,8 +650,9 @@ class _Flattener:
             yield FieldRow(row_path, name, f"xs:{key[1]}", optional, repeated, depth, namespace=ns, note=note)
             return
         if key in self.r.schemas.simple_types:
-            simple, _ = self.r.schemas.simple_types[key]
-            yield FieldRow(row_path, name, self._simple_base(simple), optional, repeated, depth, namespace=ns, note=note)
+            simple = self.r.table("simple_types", key)
+            yield FieldRow(row_path, name, self._simple_base(simple), optional, repeated, depth, namespace=ns, note=note,
+                           type_name=key[1], **self._facets(simple))
             return
         complex_node, type_ns = self.r.lookup("complex_types", key, node, "type")
         array_of = self._soapenc_array(complex_node)
@@ -600,10 +664,11 @@ class _Flattener:
         base = self._simple_content_base(complex_node)
         if key in stack:
             yield FieldRow(row_path, name, key[1], optional, repeated, depth, complex=True, namespace=ns,
-                           note=(note + "; " if note else "") + f"recursive: {key[1]} contains itself; not expanded")
+                           note=(note + "; " if note else "") + f"recursive: {key[1]} contains itself; not expanded",
+                           type_name=key[1])
             return
         yield FieldRow(row_path, name, base or key[1], optional, repeated, depth, complex=base is None, namespace=ns,
-                       note=note)
+                       note=note, simple_content=base is not None, type_name=key[1])
         if depth < MAX_DEPTH:
             yield from self.complex_content(complex_node, type_ns, row_path, depth + 1, stack + (key,), False, False)
 
@@ -679,16 +744,57 @@ class _Flattener:
             type_node = node
         if node.get("use") == "prohibited":
             return
+        facts: dict[str, Any] = {}
         if type_node.get("type"):
             key = self.r.qname(type_node, type_node.get("type", ""))
-            xsd_type = f"xs:{key[1]}" if key[0] == NS_XSD else (
-                self._simple_base(self.r.schemas.simple_types[key][0]) if key in self.r.schemas.simple_types else key[1])
-        elif type_node.find(_xs("simpleType")) is not None:
-            xsd_type = self._simple_base(type_node.find(_xs("simpleType")))
+            if key[0] == NS_XSD:
+                xsd_type = f"xs:{key[1]}"
+            elif key in self.r.schemas.simple_types:
+                simple = self.r.table("simple_types", key)
+                xsd_type = self._simple_base(simple)
+                facts = dict(self._facets(simple), type_name=key[1])
+            else:
+                xsd_type = key[1]
+        elif (inline := type_node.find(_xs("simpleType"))) is not None:
+            xsd_type = self._simple_base(inline)
+            facts = self._facets(inline)
         else:
             xsd_type = "xs:anySimpleType"
         row_path = f"{path}/@{name}" if path else f"@{name}"
-        yield FieldRow(row_path, f"@{name}", xsd_type, node.get("use") != "required", False, depth, attribute=True)
+        yield FieldRow(row_path, f"@{name}", xsd_type, node.get("use") != "required", False, depth, attribute=True,
+                       fixed=node.get("fixed", type_node.get("fixed")), default=node.get("default", type_node.get("default")),
+                       **facts)
+
+    def _facets(self, simple: etree._Element, seen: int = 0) -> dict[str, Any]:
+        """enumeration, maxLength and maxInclusive of a simpleType, following its restriction chain."""
+        facts: dict[str, Any] = {}
+        restriction = simple.find(_xs("restriction"))
+        if restriction is None or seen > 20:
+            return facts
+        enum = tuple(e.get("value", "") for e in restriction.findall(_xs("enumeration")))
+        if enum:
+            facts["enum"] = enum
+        for facet in ("maxLength", "length"):
+            found = restriction.find(_xs(facet))
+            if found is not None and (found.get("value") or "").isdigit():
+                facts["max_length"] = int(found.get("value", "0"))
+        found = restriction.find(_xs("maxInclusive"))
+        if found is not None and found.get("value"):
+            facts["max_inclusive"] = found.get("value")
+        base = restriction.get("base")
+        inner: etree._Element | None = None
+        if base:
+            key = self.r.qname(restriction, base)
+            if key[0] != NS_XSD and key in self.r.schemas.simple_types:
+                inner = self.r.table("simple_types", key)
+        else:
+            inner = restriction.find(_xs("simpleType"))
+        if inner is not None:
+            for name, value in self._facets(inner, seen + 1).items():
+                if name == "max_length" and "max_length" in facts:
+                    value = min(value, facts["max_length"])
+                facts.setdefault(name, value) if name != "max_length" else facts.__setitem__(name, value)
+        return facts
 
     def _simple_base(self, simple: etree._Element, seen: int = 0) -> str:
         """The builtin type a simpleType derives from (lists and unions named as such)."""
@@ -699,7 +805,7 @@ class _Flattener:
                 if key[0] == NS_XSD:
                     return f"xs:{key[1]}"
                 if key in self.r.schemas.simple_types and seen < 20:
-                    return self._simple_base(self.r.schemas.simple_types[key][0], seen + 1)
+                    return self._simple_base(self.r.table("simple_types", key), seen + 1)
                 return key[1]
             inner = restriction.find(_xs("simpleType"))
             return self._simple_base(inner, seen + 1) if inner is not None and seen < 20 else "xs:anySimpleType"
@@ -719,9 +825,9 @@ class _Flattener:
                 if key[0] == NS_XSD:
                     return f"xs:{key[1]}"
                 if key in self.r.schemas.simple_types:
-                    return self._simple_base(self.r.schemas.simple_types[key][0])
+                    return self._simple_base(self.r.table("simple_types", key))
                 if key in self.r.schemas.complex_types:
-                    return self._simple_content_base(self.r.schemas.complex_types[key][0]) or key[1]
+                    return self._simple_content_base(self.r.table("complex_types", key)) or key[1]
                 return key[1]
         return "xs:anySimpleType"
 
@@ -736,6 +842,18 @@ class _Flattener:
                 if etree.QName(name).localname == "arrayType":
                     return self.r.qname(attribute, value.split("[")[0])
         return (NS_XSD, "anyType")
+
+
+def _element_facts(node: etree._Element, rows: Iterator[FieldRow]) -> Iterator[FieldRow]:
+    """Set what the element declaration itself says (nillable, fixed, default) on its own (first) row."""
+    first = True
+    for row in rows:
+        if first:
+            row.nillable = row.nillable or node.get("nillable") in ("true", "1")
+            row.fixed = node.get("fixed", row.fixed)
+            row.default = node.get("default", row.default)
+            first = False
+        yield row
 
 
 class _Holder:
