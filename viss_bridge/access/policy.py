@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
+from viss_bridge.access.batch import AccessWrites
 from viss_bridge.access.identity import Caller
 from viss_bridge.access.registry import AccessRegistry, Permission, UsageRow, now_utc
 from viss_bridge.access.tracker import DataTracker, person_key
@@ -76,6 +77,8 @@ class RegistryPolicy:
     def __init__(self, registry: AccessRegistry, ttl: float = 1.0, tracker: DataTracker | None = None) -> None:
         self.registry = registry
         self.tracker = tracker or DataTracker(registry.engine, registry.audit)
+        # Uses and tracker entries of concurrent answers share one transaction (exact: see access.batch).
+        self.writes = AccessWrites(registry.engine)
         self.ttl = ttl
         self._cache: dict[str, tuple[float, bool, tuple[Permission, ...]]] = {}
         self._lock = threading.Lock()
@@ -199,7 +202,7 @@ class RegistryPolicy:
             return None
         if number is not None:
             try:
-                self.registry.reserve(number)
+                self.writes.reserve(number)
             except Exception:
                 if decision.client_id:
                     self.forget(decision.client_id)  # let the next decision see why
@@ -239,7 +242,7 @@ class PendingUse:
         if self.settled:
             return
         self.settled = True
-        self.policy.registry.write_usage(self.rows)
+        self.policy.writes.track(self.rows)
 
     def release(self) -> None:
         """The answer was refused (or replaced by a fault): give the use back and write no tracker entry."""
@@ -247,5 +250,5 @@ class PendingUse:
             return
         self.settled = True
         if self.number is not None:
-            self.policy.registry.release(self.number)
+            self.policy.writes.release(self.number)
             self.policy._forget_count(self.decision)

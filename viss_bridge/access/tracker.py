@@ -26,7 +26,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
 from viss_bridge.access import audit
@@ -98,6 +98,12 @@ def _scope(dataset: "str | Dataset") -> tuple[str, str]:
 def _covering(name: str, register: str) -> Any:
     """Restrictions that apply to a dataset: those of its register, and any made under its own name."""
     return or_(restrictions.c.register == register, restrictions.c.dataset == name)
+
+
+# Asked for every answer that carries a person's record: built once (compiled form and cache key reused).
+_RESTRICTED = select(restrictions.c.person).where(
+    or_(restrictions.c.register == bindparam("register"), restrictions.c.dataset == bindparam("name")),
+    restrictions.c.lifted_at.is_(None), restrictions.c.person.in_(bindparam("persons", expanding=True)))
 
 
 class DataTracker:
@@ -201,9 +207,7 @@ class DataTracker:
             return set()
         try:
             with self.engine.connect() as conn:
-                rows = conn.execute(select(restrictions.c.person).where(
-                    _covering(name, register), restrictions.c.lifted_at.is_(None),
-                    restrictions.c.person.in_(list(by_key)))).all()
+                rows = conn.execute(_RESTRICTED, {"name": name, "register": register, "persons": list(by_key)}).all()
         except SQLAlchemyError as exc:
             raise AccessStoreUnavailable(f"restriction read failed: {exc.__class__.__name__}") from exc
         return {given for row in rows for given in by_key.get(row.person, [])}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
-                        delete, func, insert, select)
+                        bindparam, delete, func, insert, select)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -37,6 +37,12 @@ records = Table(
     Index("ix_dataset_records_seq", "dataset", "seq"),
     sqlite_autoincrement=True,
 )
+
+
+# The lookup by key, built once: its compiled form and cache key are reused by every lookup (building the
+# statement per call cost more than SQLite's own work for it).
+_BY_KEY = select(records.c.data).where(records.c.dataset == bindparam("dataset"), records.c.record_key == bindparam("key"),
+                                       records.c.deleted.is_(False))
 
 
 class StoreUnavailable(RuntimeError):
@@ -77,11 +83,7 @@ class DatasetStore:
         """The record with this key as Python values, or None. Raises ValueProblem for a bad key."""
         key = compose_key(dataset.key_fields, key_values)
         with self._guard("read"), self.engine.connect() as conn:
-            row = conn.execute(
-                select(records.c.data).where(records.c.dataset == dataset.dataset,
-                                             records.c.record_key == key,
-                                             records.c.deleted.is_(False))
-            ).first()
+            row = conn.execute(_BY_KEY, {"dataset": dataset.dataset, "key": key}).first()
         if row is None:
             return None
         return record_to_python(dataset.fields, json.loads(row.data))
