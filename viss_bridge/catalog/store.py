@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from viss_bridge.catalog.manifest import Dataset
+from viss_bridge.catalog.sqlreads import DirectReads
 from viss_bridge.catalog.values import compose_key, record_to_python, to_json
 
 metadata = MetaData()
@@ -39,8 +40,10 @@ records = Table(
 )
 
 
-# The lookup by key, built once: its compiled form and cache key are reused by every lookup (building the
-# statement per call cost more than SQLite's own work for it).
+# The lookup by key: plain SQL on the thread's own connection (catalog.sqlreads), or, for in-memory SQLite,
+# a statement built once (its compiled form and cache key reused; building it per call cost more than
+# SQLite's own work for it).
+_BY_KEY_SQL = f"SELECT data FROM {records.name} WHERE dataset = ? AND record_key = ? AND deleted = ?"
 _BY_KEY = select(records.c.data).where(records.c.dataset == bindparam("dataset"), records.c.record_key == bindparam("key"),
                                        records.c.deleted.is_(False))
 
@@ -70,6 +73,7 @@ class DatasetStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.direct = DirectReads(engine)  # the lookup by key, on every answer
 
     def create_schema(self) -> None:
         metadata.create_all(self.engine)
@@ -82,11 +86,20 @@ class DatasetStore:
     def get(self, dataset: Dataset, key_values: dict[str, Any]) -> dict[str, Any] | None:
         """The record with this key as Python values, or None. Raises ValueProblem for a bad key."""
         key = compose_key(dataset.key_fields, key_values)
-        with self._guard("read"), self.engine.connect() as conn:
-            row = conn.execute(_BY_KEY, {"dataset": dataset.dataset, "key": key}).first()
-        if row is None:
+        if self.direct.enabled:
+            try:
+                rows = self.direct.rows(_BY_KEY_SQL, (dataset.dataset, key, False))
+            except Exception as exc:  # the driver's own error types: sqlite3, psycopg
+                raise StoreUnavailable(f"dataset store read failed: {exc.__class__.__name__}: "
+                                       f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from exc
+            data = rows[0][0] if rows else None
+        else:
+            with self._guard("read"), self.engine.connect() as conn:
+                row = conn.execute(_BY_KEY, {"dataset": dataset.dataset, "key": key}).first()
+            data = row.data if row is not None else None
+        if data is None:
             return None
-        return record_to_python(dataset.fields, json.loads(row.data))
+        return record_to_python(dataset.fields, json.loads(data))
 
     def changes(self, dataset: Dataset, since: int = 0, limit: int = 100) -> list[Change]:
         """Records changed after cursor ``since``, oldest first; the last seq is the next cursor."""
