@@ -36,7 +36,10 @@ class _Ticket(Generic[Item, Result]):
 
     def __init__(self, item: Item) -> None:
         self.item = item
-        self.wake = threading.Event()
+        # A bare lock used as a one-shot signal (held from the start; another thread's release wakes the
+        # waiter): the cheapest wake-up Python has, where an Event builds a Condition and its waiter locks.
+        self.wake = threading.Lock()
+        self.wake.acquire()
         self.lead = False
         self.finished = False
         self.result: Result | None = None
@@ -77,10 +80,9 @@ class GroupCommit(Generic[Item, Result]):
         while not ticket.finished:
             if ticket.lead:
                 ticket.lead = False
-                self._lead()
+                self._lead(ticket)
             else:
-                ticket.wake.wait()
-                ticket.wake.clear()
+                ticket.wake.acquire()  # released once: to lead, or because a leader finished this ticket
         error = ticket.error
         if error is not None:
             if not isinstance(error, Exception):
@@ -95,7 +97,7 @@ class GroupCommit(Generic[Item, Result]):
             del self._queue[:self.max_batch]
         return batch
 
-    def _lead(self) -> None:
+    def _lead(self, own: _Ticket[Item, Result]) -> None:
         batch: list[_Ticket[Item, Result]] = []
         taken = False
 
@@ -120,9 +122,9 @@ class GroupCommit(Generic[Item, Result]):
             for ticket, result in zip(batch, results):
                 ticket.result = result
         finally:
-            self._hand_over(batch)
+            self._hand_over(batch, own)
 
-    def _hand_over(self, batch: list[_Ticket[Item, Result]]) -> None:
+    def _hand_over(self, batch: list[_Ticket[Item, Result]], own: _Ticket[Item, Result]) -> None:
         with self._lock:
             for ticket in batch:
                 ticket.finished = True
@@ -132,9 +134,10 @@ class GroupCommit(Generic[Item, Result]):
             else:
                 self._leading = False
         for ticket in batch:
-            ticket.wake.set()
+            if ticket is not own:  # the leader's thread is not waiting; every other ticket is released once
+                ticket.wake.release()
         if successor is not None:
-            successor.wake.set()
+            successor.wake.release()
 
 
 def run_alone(write: Callable[[Callable[[], list[Item]]], list[Result]], item: Item) -> Result:
