@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
@@ -210,6 +210,7 @@ class DataTracker:
             by_key.setdefault(person_key(person), []).append(person)
         if not by_key:
             return set()
+        rows: Sequence[Any]
         try:
             if self.direct.enabled:
                 marks = ", ".join("?" * len(by_key))

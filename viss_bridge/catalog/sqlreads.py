@@ -69,6 +69,7 @@ class DirectReads:
             fairy = self.engine.raw_connection()
             fairy.detach()  # this thread's own from now on; the pool may open another for others
             conn = fairy.dbapi_connection
+            assert conn is not None  # a fresh checkout always holds a connection
             if self.pg:
                 conn.autocommit = True
             self._local.fairy, self._local.conn = fairy, conn
