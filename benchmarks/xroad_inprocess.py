@@ -97,7 +97,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size", type=int, default=10000)
     parser.add_argument("--data-dir", type=Path, default=None, help="reuse (or prepare) demo data here")
-    parser.add_argument("--database-url", default=None, help="the store and access registry (default: SQLite)")
     parser.add_argument("--log-url", default=None, help="the message log (default: SQLite beside the store)")
     parser.add_argument("--profile", type=Path, default=None)
     parser.add_argument("--no-baseline", action="store_true")
@@ -115,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     paths = demo_paths(data_dir)
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="viss-inproc-metrics-"))
-    settings = Settings(database_url=args.database_url or paths.database_url, catalog_dir=str(paths.catalog_dir),
+    settings = Settings(database_url=paths.database_url, catalog_dir=str(paths.catalog_dir),
                         trust_client_header=True, log_level="WARNING",
                         **({"log_database_url": args.log_url} if args.log_url else {}))
     bridge = create_app(settings)

@@ -133,3 +133,38 @@ def test_two_processes_never_exceed_a_quota(url: str) -> None:
         process.join(30)
     assert sum(given) == 30  # 96 tries for 30 uses
     assert registry.permission(number).used == 30  # type: ignore[union-attr]
+
+
+def test_unlimited_permission_is_checked_before_and_counted_once_served(url: str) -> None:
+    registry, number = registry_with(url, quota=None)
+    limited = registry.grant("LV/GOV/1/C", "fpr_person", purpose="q", legal_basis="law", quota=3).number
+    writes = AccessWrites(registry.engine)
+    assert writes.unlimited(number) is True and writes.unlimited(limited) is False
+    writes.track([row(1, number)], count=number)  # served: counted with its entry
+    writes.track([], count=number)  # served, no person in the answer: counted all the same
+    assert registry.permission(number).used == 2  # type: ignore[union-attr]
+    registry.revoke_permission(number, reason="over")
+    with pytest.raises(UseRefused, match="revoked: over"):
+        writes.unlimited(number)  # the very next check sees the revocation
+
+
+def test_policy_counts_an_unlimited_use_only_when_served(url: str) -> None:
+    from viss_bridge.access.policy import RegistryPolicy
+    from viss_bridge.catalog.manifest import Dataset
+
+    registry, number = registry_with(url, quota=None)
+    policy = RegistryPolicy(registry)
+    dataset = Dataset.model_validate({"dataset": "fpr_person", "version": "v1", "title": {"lv": "p", "en": "p"},
+                                      "owner": "LV/GOV/90000000001/FPR", "key": ["person_code"],
+                                      "subject": "person_code", "access": "restricted",
+                                      "fields": [{"name": "person_code", "type": "string"}]})
+    decision = policy.decide("LV/GOV/1/C", dataset)
+    refused = policy.reserve_use(decision, dataset, ["010190-10009"], message_id="m-1")
+    assert refused is not None
+    refused.release()  # e.g. LoggingFailed: nothing counted, nothing tracked
+    served = policy.reserve_use(decision, dataset, ["010190-10009"], message_id="m-2")
+    assert served is not None
+    served.commit()
+    assert registry.permission(number).used == 1  # type: ignore[union-attr]
+    with registry.engine.connect() as conn:
+        assert [r.message_id for r in conn.execute(usage_entries.select()).all()] == ["m-2"]

@@ -39,9 +39,28 @@ from typing import Any, Callable
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from viss_bridge.access.registry import (RELEASE, RESERVE, TRACK, AccessStoreUnavailable, UsageRow, UseRefused,
-                                         UseWrite, apply_use_writes)
+from sqlalchemy import bindparam, or_, select
+
+from viss_bridge.access.registry import (_ROW, RELEASE, RESERVE, TRACK, AccessStoreUnavailable, UsageRow,
+                                         UseRefused, UseWrite, _permission, apply_use_writes, now_utc)
+from viss_bridge.access.tables import permissions
+from viss_bridge.catalog.sqlreads import DirectReads
 from viss_bridge.grouping import GroupCommit
+
+
+# Usable now (state, validity), and its quota: the check before an answer under an unlimited permission.
+_USABLE_SQL = (f"SELECT quota FROM {permissions.name} WHERE number = ? AND status = 'active' AND valid_from <= ? "
+               "AND (valid_to IS NULL OR valid_to > ?)")
+_USABLE = (select(permissions.c.quota)
+           .where(permissions.c.number == bindparam("n"), permissions.c.status == "active",
+                  permissions.c.valid_from <= bindparam("at"),
+                  or_(permissions.c.valid_to.is_(None), permissions.c.valid_to > bindparam("at"))))
+
+
+def _sql_time(engine: Engine, moment: Any) -> Any:
+    """``moment`` as the driver must get it to compare with stored timestamps (SQLite: SQLAlchemy's text form)."""
+    process = permissions.c.valid_from.type.bind_processor(engine.dialect)
+    return process(moment) if process is not None else moment
 
 
 def writer_lock_path(engine: Engine) -> str | None:
@@ -61,12 +80,41 @@ class AccessWrites:
     def __init__(self, engine: Engine, max_batch: int = 256) -> None:
         self.engine = engine
         self._lock_path = writer_lock_path(engine)
+        self.direct = DirectReads(engine)
         self._local = threading.local()
         self._group: GroupCommit[UseWrite, UseRefused | None] = GroupCommit(
             self._write, max_batch=max_batch, failure=AccessStoreUnavailable)
         self.commits = 0  # transactions this process committed, and the writes they held (tests, benchmarks)
         self.writes = 0
         self._stats = threading.Lock()
+
+    def unlimited(self, number: str) -> bool:
+        """Is permission ``number`` usable now and without quota? Raises UseRefused if it is not usable.
+
+        One read (no write lock): for a permission without quota nothing needs reserving, its use is
+        counted with the answer's tracker entries once served (``track(..., count=number)``), so an
+        answer that is not served counts nothing. The read checks state and validity in the database,
+        like the reservation's UPDATE, so a revocation committed before it refuses the call. False:
+        the permission has a quota, and the caller reserves the use exactly (:meth:`reserve`).
+        """
+        at = _sql_time(self.engine, now_utc())
+        try:
+            if self.direct.enabled:
+                rows = self.direct.rows(_USABLE_SQL, (number, at, at))
+            else:
+                with self.engine.connect() as conn:
+                    rows = [tuple(r) for r in conn.execute(_USABLE, {"n": number, "at": now_utc()}).all()]
+        except Exception as exc:  # SQLAlchemy's or the driver's own error types
+            raise AccessStoreUnavailable(f"permission store read failed: {exc.__class__.__name__}") from exc
+        if rows:
+            return rows[0][0] is None
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(_ROW, {"n": number}).first()
+        except SQLAlchemyError as exc:
+            raise AccessStoreUnavailable(f"permission store read failed: {exc.__class__.__name__}") from exc
+        permission = _permission(row) if row else None
+        raise UseRefused(permission, permission.refusal() if permission else f"permission {number} no longer exists")
 
     def reserve(self, number: str) -> None:
         """Take one use of permission ``number`` (raises UseRefused, or AccessStoreUnavailable)."""
@@ -76,10 +124,11 @@ class AccessWrites:
         """Give back a use whose answer was not served."""
         self._submit(UseWrite(RELEASE, number))
 
-    def track(self, rows: list[UsageRow]) -> None:
-        """Write the tracker entries of an answer whose log records have committed."""
-        if rows:
-            self._submit(UseWrite(TRACK, rows=tuple(rows)))
+    def track(self, rows: list[UsageRow], count: str | None = None) -> None:
+        """Write the tracker entries of an answer whose log records have committed (and count one use of the
+        unlimited permission ``count``)."""
+        if rows or count is not None:
+            self._submit(UseWrite(TRACK, number=count, rows=tuple(rows), count=count is not None))
 
     def _submit(self, write: UseWrite) -> None:
         refused = self._group.submit(write)

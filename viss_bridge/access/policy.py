@@ -200,15 +200,19 @@ class RegistryPolicy:
         number = permission.number if permission is not None else None
         if number is None and not rows:
             return None
+        counted_when_served = False
         if number is not None:
             try:
-                self.writes.reserve(number)
+                # Unlimited: checked now, counted with the tracker entries once served; a quota: reserved now.
+                counted_when_served = self.writes.unlimited(number)
+                if not counted_when_served:
+                    self.writes.reserve(number)
             except Exception:
                 if decision.client_id:
                     self.forget(decision.client_id)  # let the next decision see why
                 raise
         self._forget_count(decision)
-        return PendingUse(self, decision, number, rows)
+        return PendingUse(self, decision, number, rows, counted_when_served=counted_when_served)
 
     def record_use(self, decision: Decision, dataset: "Dataset", persons: Iterable[str], *,
                    user_id: str | None = None, message_id: str | None = None) -> None:
@@ -235,20 +239,22 @@ class PendingUse:
     decision: Decision
     number: str | None
     rows: list[UsageRow]
+    counted_when_served: bool = False  # an unlimited permission: its use is counted here, with the entries
     settled: bool = False
 
     def commit(self) -> None:
-        """The answer's log records committed: write its tracker entries (the use is already counted)."""
+        """The answer's log records committed: write its tracker entries (and count an unlimited permission's use;
+        a quota's use was reserved already)."""
         if self.settled:
             return
         self.settled = True
-        self.policy.writes.track(self.rows)
+        self.policy.writes.track(self.rows, count=self.number if self.counted_when_served else None)
 
     def release(self) -> None:
         """The answer was refused (or replaced by a fault): give the use back and write no tracker entry."""
         if self.settled:
             return
         self.settled = True
-        if self.number is not None:
+        if self.number is not None and not self.counted_when_served:
             self.policy.writes.release(self.number)
             self.policy._forget_count(self.decision)

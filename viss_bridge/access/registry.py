@@ -483,6 +483,7 @@ class UseWrite:
     kind: str  # RESERVE | RELEASE | TRACK
     number: str | None = None
     rows: tuple[UsageRow, ...] = ()
+    count: bool = False  # TRACK: also count one use of ``number`` (a permission without quota, counted once served)
 
 
 # Built once: a statement object is compiled once and its cache key memoised, where a statement built
@@ -496,11 +497,15 @@ _TAKE = (update(permissions)
 _GIVE_BACK = (update(permissions).where(permissions.c.number == bindparam("n"), permissions.c.used > 0)
               .values(used=case((permissions.c.used > bindparam("k"), permissions.c.used - bindparam("k")), else_=0)))
 _ROW = select(permissions).where(permissions.c.number == bindparam("n"))
+_COUNT = update(permissions).where(permissions.c.number == bindparam("n")).values(used=permissions.c.used + bindparam("k"))
 _TRACK = insert(usage_entries)
 
 
 def apply_use_writes(conn: Connection, writes: list[UseWrite], now: dt.datetime | None = None) -> list[UseRefused | None]:
     """Apply ``writes`` in the caller's transaction; one result per write: None, or why a reserve was refused.
+
+    A TRACK with ``count`` also adds one use of an unlimited permission whose answer was served (checked
+    usable before it was logged: :meth:`access.batch.AccessWrites.unlimited`).
 
     Exact however many writes share the transaction: give-backs first (they free quota), then every
     permission's reserves as one conditional ``UPDATE ... used = used + k WHERE ... used + k <= quota``;
@@ -511,6 +516,7 @@ def apply_use_writes(conn: Connection, writes: list[UseWrite], now: dt.datetime 
     now = now or now_utc()
     results: list[UseRefused | None] = [None] * len(writes)
     give_back: dict[str, int] = {}
+    served: dict[str, int] = {}
     take: dict[str, list[int]] = {}
     rows: list[dict[str, Any]] = []
     for index, write in enumerate(writes):
@@ -519,6 +525,8 @@ def apply_use_writes(conn: Connection, writes: list[UseWrite], now: dt.datetime 
         elif write.kind == RESERVE and write.number is not None:
             take.setdefault(write.number, []).append(index)
         elif write.kind == TRACK:
+            if write.count and write.number is not None:
+                served[write.number] = served.get(write.number, 0) + 1
             rows.extend({"at": now, "person": u.person, "client_id": u.client_id, "dataset": u.dataset,
                          "purpose": u.purpose, "permission_number": u.permission_number, "user_id": u.user_id,
                          "message_id": u.message_id} for u in write.rows)
@@ -536,6 +544,8 @@ def apply_use_writes(conn: Connection, writes: list[UseWrite], now: dt.datetime 
             for rest in indexes[position:]:  # the row refused one use: it refuses every later one too
                 results[rest] = UseRefused(permission, message)  # one exception object per caller's thread
             break
+    for number, count in served.items():
+        conn.execute(_COUNT, {"n": number, "k": count})
     if rows:
         conn.execute(_TRACK, rows)
     return results
