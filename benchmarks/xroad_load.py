@@ -592,8 +592,10 @@ def profile_server(server: Server, spec_args: dict[str, Any], output: Path) -> t
 
     A separate run, never pooled with the measured ones: py-spy takes CPU
     from the same 2 cores. ``--nonblocking`` keeps it from pausing the worker,
-    ``--function`` aggregates by function rather than line, and idle time
-    (waiting in accept/select) is not sampled, so the profile is where one
+    ``--function`` aggregates by function rather than line, and ``--gil``
+    samples only the thread holding the GIL: with threaded workers the other
+    threads wait (for the group commit, a lock, the next request) and would
+    otherwise be sampled as if they were working. So the profile is where one
     worker spends CPU while it serves lookups. Python frames only: time in
     lxml, SQLite or the kernel (socket writes) is charged to the Python
     function that called it.
@@ -606,7 +608,7 @@ def profile_server(server: Server, spec_args: dict[str, Any], output: Path) -> t
         raise RuntimeError(f"no {server.name} worker to profile")
     seconds = max(1, int(spec_args["warmup"] + spec_args["duration"]))
     recorder = subprocess.Popen([py_spy, "record", "--pid", str(workers[0]), "--duration", str(seconds),
-                                 "--rate", "250", "--nonblocking", "--function", "--format", "raw",
+                                 "--rate", "250", "--nonblocking", "--gil", "--function", "--format", "raw",
                                  "--output", str(output)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     err = b""
     try:

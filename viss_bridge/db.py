@@ -20,6 +20,11 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+            # Enough pooled connections for a worker's threads (``worker_threads``, 8 by default) plus the
+            # sealer and the reload watcher: past the pool, SQLAlchemy opens and closes an overflow
+            # connection (and runs the pragmas below) per checkout, on every request.
+            kwargs.setdefault("pool_size", 16)
+            kwargs.setdefault("max_overflow", 16)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
         @event.listens_for(engine, "connect")

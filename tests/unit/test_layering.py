@@ -16,7 +16,7 @@ import viss_bridge
 ROOT = Path(viss_bridge.__file__).parent
 
 # Leaf modules every layer may use: they import no other part of the project.
-LEAVES = {"xml", "config", "db", "observability", "namespaces"}
+LEAVES = {"xml", "config", "db", "observability", "namespaces", "grouping"}
 BELOW_FACADE = {"catalog", "access", "msglog", "security", "upstream"}
 TOP = {"cli", "server", "serving"}
 
@@ -27,11 +27,12 @@ ALLOWED: dict[str, set[str]] = {
     "xml": {"namespaces"},
     "config": set(),
     "db": set(),
+    "grouping": set(),
     "observability": set(),
     "catalog": {"namespaces"},
     "security": {"namespaces"},
-    "msglog": {"security", "xml", "namespaces"},
-    "access": {"catalog", "xml", "db", "config", "observability", "namespaces"},
+    "msglog": {"security", "xml", "namespaces", "grouping"},
+    "access": {"catalog", "xml", "db", "config", "observability", "namespaces", "grouping"},
     "upstream": {"catalog", "security", "msglog", "xml", "db", "config", "observability", "namespaces"},
     "migration": BELOW_FACADE | LEAVES,
     "facade": BELOW_FACADE | LEAVES,

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
+from viss_bridge.access.batch import AccessWrites
 from viss_bridge.access.identity import Caller
 from viss_bridge.access.registry import AccessRegistry, Permission, UsageRow, now_utc
 from viss_bridge.access.tracker import DataTracker, person_key
@@ -76,6 +77,8 @@ class RegistryPolicy:
     def __init__(self, registry: AccessRegistry, ttl: float = 1.0, tracker: DataTracker | None = None) -> None:
         self.registry = registry
         self.tracker = tracker or DataTracker(registry.engine, registry.audit)
+        # Uses and tracker entries of concurrent answers share one transaction (exact: see access.batch).
+        self.writes = AccessWrites(registry.engine)
         self.ttl = ttl
         self._cache: dict[str, tuple[float, bool, tuple[Permission, ...]]] = {}
         self._lock = threading.Lock()
@@ -204,15 +207,19 @@ class RegistryPolicy:
         number = permission.number if permission is not None else None
         if number is None and not rows:
             return None
+        counted_when_served = False
         if number is not None:
             try:
-                self.registry.reserve(number)
+                # Unlimited: checked now, counted with the tracker entries once served; a quota: reserved now.
+                counted_when_served = self.writes.unlimited(number)
+                if not counted_when_served:
+                    self.writes.reserve(number)
             except Exception:
                 if decision.client_id:
                     self.forget(decision.client_id)  # let the next decision see why
                 raise
         self._forget_count(decision)
-        return PendingUse(self, decision, number, rows)
+        return PendingUse(self, decision, number, rows, counted_when_served=counted_when_served)
 
     def record_use(self, decision: Decision, dataset: "Dataset", persons: Iterable[str], *,
                    user_id: str | None = None, message_id: str | None = None) -> None:
@@ -239,20 +246,22 @@ class PendingUse:
     decision: Decision
     number: str | None
     rows: list[UsageRow]
+    counted_when_served: bool = False  # an unlimited permission: its use is counted here, with the entries
     settled: bool = False
 
     def commit(self) -> None:
-        """The answer's log records committed: write its tracker entries (the use is already counted)."""
+        """The answer's log records committed: write its tracker entries (and count an unlimited permission's use;
+        a quota's use was reserved already)."""
         if self.settled:
             return
         self.settled = True
-        self.policy.registry.write_usage(self.rows)
+        self.policy.writes.track(self.rows, count=self.number if self.counted_when_served else None)
 
     def release(self) -> None:
         """The answer was refused (or replaced by a fault): give the use back and write no tracker entry."""
         if self.settled:
             return
         self.settled = True
-        if self.number is not None:
-            self.policy.registry.release(self.number)
+        if self.number is not None and not self.counted_when_served:
+            self.policy.writes.release(self.number)
             self.policy._forget_count(self.decision)

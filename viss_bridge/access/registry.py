@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Iterable, overload
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -407,15 +407,17 @@ class AccessRegistry:
         is active, valid and under quota, so concurrent workers can never exceed
         the quota. If it does not succeed, nothing is written and :class:`UseRefused`
         says why. ``number`` None (open or public data) writes only the entries.
-        Serving paths use :meth:`reserve` / :meth:`release` / :meth:`write_usage` instead, so
-        that an answer the message log refuses is neither counted nor tracked.
+        Serving paths use :meth:`reserve` / :meth:`release` / :meth:`write_usage` (through
+        ``access.batch.AccessWrites``) instead, so that an answer the message log refuses is
+        neither counted nor tracked.
         """
-        now = now_utc()
         try:
-            with self.audit.begin() as conn:
+            with self.engine.begin() as conn:
                 if number is not None:
-                    self._count(conn, number, now)
-                self._insert_usage(conn, usage, now)
+                    refused = apply_use_writes(conn, [UseWrite(RESERVE, number)])[0]
+                    if refused is not None:
+                        raise refused
+                apply_use_writes(conn, [UseWrite(TRACK, rows=tuple(usage))])
         except SQLAlchemyError as exc:
             raise AccessStoreUnavailable(f"permission store write failed: {exc.__class__.__name__}") from exc
 
@@ -425,54 +427,25 @@ class AccessRegistry:
         Committing the reservation before the answer is logged keeps quotas exact under concurrency;
         :meth:`release` gives it back when the answer is not served after all.
         """
-        now = now_utc()
-        try:
-            with self.audit.begin() as conn:
-                self._count(conn, number, now)
-        except SQLAlchemyError as exc:
-            raise AccessStoreUnavailable(f"permission store write failed: {exc.__class__.__name__}") from exc
+        self._alone(UseWrite(RESERVE, number))
 
     def release(self, number: str) -> None:
         """Give back a use taken by :meth:`reserve` whose answer was refused (e.g. LoggingFailed)."""
-        try:
-            with self.audit.begin() as conn:
-                conn.execute(update(permissions).where(permissions.c.number == number, permissions.c.used > 0)
-                             .values(used=permissions.c.used - 1))
-        except SQLAlchemyError as exc:
-            raise AccessStoreUnavailable(f"permission store write failed: {exc.__class__.__name__}") from exc
+        self._alone(UseWrite(RELEASE, number))
 
     def write_usage(self, usage: list[UsageRow]) -> None:
         """Write the tracker entries of an answer whose log records have committed."""
-        if not usage:
-            return
+        if usage:
+            self._alone(UseWrite(TRACK, rows=tuple(usage)))
+
+    def _alone(self, write: "UseWrite") -> None:
         try:
-            with self.audit.begin() as conn:
-                self._insert_usage(conn, usage, now_utc())
+            with self.engine.begin() as conn:
+                refused = apply_use_writes(conn, [write])[0]
         except SQLAlchemyError as exc:
             raise AccessStoreUnavailable(f"permission store write failed: {exc.__class__.__name__}") from exc
-
-    @staticmethod
-    def _count(conn: Any, number: str, now: dt.datetime) -> None:
-        result = conn.execute(
-            update(permissions)
-            .where(permissions.c.number == number, permissions.c.status == "active",
-                   permissions.c.valid_from <= now,
-                   or_(permissions.c.valid_to.is_(None), permissions.c.valid_to > now),
-                   or_(permissions.c.quota.is_(None), permissions.c.used < permissions.c.quota))
-            .values(used=permissions.c.used + 1))
-        if result.rowcount != 1:
-            row = conn.execute(select(permissions).where(permissions.c.number == number)).first()
-            permission = _permission(row) if row else None
-            raise UseRefused(permission, permission.refusal(now) if permission
-                             else f"permission {number} no longer exists")
-
-    @staticmethod
-    def _insert_usage(conn: Any, usage: list[UsageRow], now: dt.datetime) -> None:
-        if usage:
-            conn.execute(insert(usage_entries), [
-                {"at": now, "person": u.person, "client_id": u.client_id, "dataset": u.dataset,
-                 "purpose": u.purpose, "permission_number": u.permission_number, "user_id": u.user_id,
-                 "message_id": u.message_id} for u in usage])
+        if refused is not None:
+            raise refused
 
     def _reading(self) -> _ReadGuard:
         return _ReadGuard(self.engine)
@@ -496,3 +469,83 @@ class _ReadGuard:
         self.conn.close()
         if exc is not None and isinstance(exc, SQLAlchemyError):
             raise AccessStoreUnavailable(f"permission store read failed: {exc.__class__.__name__}") from exc
+
+
+# -- per-answer writes: the one place that counts uses and writes tracker entries ---------------------
+
+RESERVE, RELEASE, TRACK = "reserve", "release", "track"
+
+
+@dataclass(frozen=True)
+class UseWrite:
+    """One answer's write to the access store: reserve a use, give one back, or its tracker entries."""
+
+    kind: str  # RESERVE | RELEASE | TRACK
+    number: str | None = None
+    rows: tuple[UsageRow, ...] = ()
+    count: bool = False  # TRACK: also count one use of ``number`` (a permission without quota, counted once served)
+
+
+# Built once: a statement object is compiled once and its cache key memoised, where a statement built
+# per call paid SQLAlchemy's construction and cache-key work on every answer.
+_TAKE = (update(permissions)
+         .where(permissions.c.number == bindparam("n"), permissions.c.status == "active",
+                permissions.c.valid_from <= bindparam("at"),
+                or_(permissions.c.valid_to.is_(None), permissions.c.valid_to > bindparam("at")),
+                or_(permissions.c.quota.is_(None), permissions.c.used + bindparam("k") <= permissions.c.quota))
+         .values(used=permissions.c.used + bindparam("k")))
+_GIVE_BACK = (update(permissions).where(permissions.c.number == bindparam("n"), permissions.c.used > 0)
+              .values(used=case((permissions.c.used > bindparam("k"), permissions.c.used - bindparam("k")), else_=0)))
+_ROW = select(permissions).where(permissions.c.number == bindparam("n"))
+_COUNT = update(permissions).where(permissions.c.number == bindparam("n")).values(used=permissions.c.used + bindparam("k"))
+_TRACK = insert(usage_entries)
+
+
+def apply_use_writes(conn: Connection, writes: list[UseWrite], now: dt.datetime | None = None) -> list[UseRefused | None]:
+    """Apply ``writes`` in the caller's transaction; one result per write: None, or why a reserve was refused.
+
+    A TRACK with ``count`` also adds one use of an unlimited permission whose answer was served (checked
+    usable before it was logged: :meth:`access.batch.AccessWrites.unlimited`).
+
+    Exact however many writes share the transaction: give-backs first (they free quota), then every
+    permission's reserves as one conditional ``UPDATE ... used = used + k WHERE ... used + k <= quota``;
+    when that does not fit, one at a time, so exactly as many as the quota holds succeed, and the rest
+    are refused with the reason the row gives. The tracker entries go in one multi-row INSERT.
+    Concurrent transactions (other workers, other nodes) serialise on the permission row.
+    """
+    now = now or now_utc()
+    results: list[UseRefused | None] = [None] * len(writes)
+    give_back: dict[str, int] = {}
+    served: dict[str, int] = {}
+    take: dict[str, list[int]] = {}
+    rows: list[dict[str, Any]] = []
+    for index, write in enumerate(writes):
+        if write.kind == RELEASE and write.number is not None:
+            give_back[write.number] = give_back.get(write.number, 0) + 1
+        elif write.kind == RESERVE and write.number is not None:
+            take.setdefault(write.number, []).append(index)
+        elif write.kind == TRACK:
+            if write.count and write.number is not None:
+                served[write.number] = served.get(write.number, 0) + 1
+            rows.extend({"at": now, "person": u.person, "client_id": u.client_id, "dataset": u.dataset,
+                         "purpose": u.purpose, "permission_number": u.permission_number, "user_id": u.user_id,
+                         "message_id": u.message_id} for u in write.rows)
+    for number, count in give_back.items():
+        conn.execute(_GIVE_BACK, {"n": number, "k": count})
+    for number, indexes in take.items():
+        if conn.execute(_TAKE, {"n": number, "at": now, "k": len(indexes)}).rowcount == 1:
+            continue
+        for position, index in enumerate(indexes):
+            if len(indexes) > 1 and conn.execute(_TAKE, {"n": number, "at": now, "k": 1}).rowcount == 1:
+                continue
+            row = conn.execute(_ROW, {"n": number}).first()
+            permission = _permission(row) if row else None
+            message = permission.refusal(now) if permission else f"permission {number} no longer exists"
+            for rest in indexes[position:]:  # the row refused one use: it refuses every later one too
+                results[rest] = UseRefused(permission, message)  # one exception object per caller's thread
+            break
+    for number, count in served.items():
+        conn.execute(_COUNT, {"n": number, "k": count})
+    if rows:
+        conn.execute(_TRACK, rows)
+    return results

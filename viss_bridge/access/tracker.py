@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
 from viss_bridge.access import audit
@@ -34,6 +34,7 @@ from viss_bridge.access.audit import AuditEvent, AuditTrail
 from viss_bridge.access.registry import AccessStoreUnavailable, PermissionProblem, aware, now_utc
 from viss_bridge.access.tables import restrictions, usage_entries
 from viss_bridge.catalog.search import subject_key
+from viss_bridge.catalog.sqlreads import DirectReads
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -99,11 +100,21 @@ def _covering(name: str, register: str) -> Any:
     return or_(restrictions.c.register == register, restrictions.c.dataset == name)
 
 
+# Asked for every answer that carries a person's record: plain SQL on the thread's own connection
+# (catalog.sqlreads), or, for in-memory SQLite, a statement built once.
+_RESTRICTED_SQL = (f"SELECT person FROM {restrictions.name} WHERE (register = ? OR dataset = ?) AND lifted_at IS NULL "
+                   "AND person IN")
+_RESTRICTED = select(restrictions.c.person).where(
+    or_(restrictions.c.register == bindparam("register"), restrictions.c.dataset == bindparam("name")),
+    restrictions.c.lifted_at.is_(None), restrictions.c.person.in_(bindparam("persons", expanding=True)))
+
+
 class DataTracker:
     def __init__(self, engine: Engine, audit_trail: AuditTrail | None = None) -> None:
         self.engine = engine
         self.audit = audit_trail or AuditTrail(engine)
         self._restricting: dict[tuple[str, str], Any] = {}
+        self.direct = DirectReads(engine)  # the restriction check, on every answer with a data subject
 
     # -- usage ---------------------------------------------------------------------
 
@@ -210,11 +221,15 @@ class DataTracker:
             by_key.setdefault(person_key(person), []).append(person)
         if not by_key:
             return set()
+        rows: Sequence[Any]
         try:
-            with self.engine.connect() as conn:
-                rows = conn.execute(select(restrictions.c.person).where(
-                    _covering(name, register), restrictions.c.lifted_at.is_(None),
-                    restrictions.c.person.in_(list(by_key)))).all()
-        except SQLAlchemyError as exc:
+            if self.direct.enabled:
+                marks = ", ".join("?" * len(by_key))
+                rows = self.direct.rows(f"{_RESTRICTED_SQL} ({marks})", (register, name, *by_key))
+            else:
+                with self.engine.connect() as conn:
+                    rows = conn.execute(_RESTRICTED, {"name": name, "register": register,
+                                                      "persons": list(by_key)}).all()
+        except Exception as exc:  # SQLAlchemy's or the driver's own error types
             raise AccessStoreUnavailable(f"restriction read failed: {exc.__class__.__name__}") from exc
-        return {given for row in rows for given in by_key.get(row.person, [])}
+        return {given for row in rows for given in by_key.get(row[0], [])}

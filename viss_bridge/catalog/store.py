@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
-                        delete, func, insert, select)
+                        bindparam, delete, func, insert, select)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from viss_bridge.catalog import search_index
 from viss_bridge.catalog.manifest import Dataset
 from viss_bridge.catalog.search import SearchPage, SearchRequest
+from viss_bridge.catalog.sqlreads import DirectReads
 from viss_bridge.catalog.values import compose_key, record_to_python, to_json
 
 metadata = MetaData()
@@ -39,6 +40,14 @@ records = Table(
     Index("ix_dataset_records_seq", "dataset", "seq"),
     sqlite_autoincrement=True,
 )
+
+
+# The lookup by key: plain SQL on the thread's own connection (catalog.sqlreads), or, for in-memory SQLite,
+# a statement built once (its compiled form and cache key reused; building it per call cost more than
+# SQLite's own work for it).
+_BY_KEY_SQL = f"SELECT data FROM {records.name} WHERE dataset = ? AND record_key = ? AND deleted = ?"
+_BY_KEY = select(records.c.data).where(records.c.dataset == bindparam("dataset"), records.c.record_key == bindparam("key"),
+                                       records.c.deleted.is_(False))
 
 
 class StoreUnavailable(RuntimeError):
@@ -66,6 +75,7 @@ class DatasetStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.direct = DirectReads(engine)  # the lookup by key, on every answer
 
     def create_schema(self) -> None:
         metadata.create_all(self.engine)
@@ -79,15 +89,20 @@ class DatasetStore:
     def get(self, dataset: Dataset, key_values: dict[str, Any]) -> dict[str, Any] | None:
         """The record with this key as Python values, or None. Raises ValueProblem for a bad key."""
         key = compose_key(dataset.key_fields, key_values)
-        with self._guard("read"), self.engine.connect() as conn:
-            row = conn.execute(
-                select(records.c.data).where(records.c.dataset == dataset.dataset,
-                                             records.c.record_key == key,
-                                             records.c.deleted.is_(False))
-            ).first()
-        if row is None:
+        if self.direct.enabled:
+            try:
+                rows = self.direct.rows(_BY_KEY_SQL, (dataset.dataset, key, False))
+            except Exception as exc:  # the driver's own error types: sqlite3, psycopg
+                raise StoreUnavailable(f"dataset store read failed: {exc.__class__.__name__}: "
+                                       f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from exc
+            data = rows[0][0] if rows else None
+        else:
+            with self._guard("read"), self.engine.connect() as conn:
+                row = conn.execute(_BY_KEY, {"dataset": dataset.dataset, "key": key}).first()
+            data = row.data if row is not None else None
+        if data is None:
             return None
-        return record_to_python(dataset.fields, json.loads(row.data))
+        return record_to_python(dataset.fields, json.loads(data))
 
     def search(self, dataset: Dataset, request: SearchRequest, exclude_subjects: Any = None) -> SearchPage:
         """Records matching every criterion (index paths or the key), one page in record-key order, and the total.

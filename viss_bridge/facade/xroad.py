@@ -11,7 +11,6 @@ namespace, not the datasets'.
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import logging
 import threading
@@ -86,7 +85,7 @@ class XRoadCall:
     decision: Decision | None = None
 
     def response_header(self) -> list[etree._Element]:
-        elements = [copy.deepcopy(e) for e in self.header.elements]
+        elements = [e.__copy__() for e in self.header.elements]  # lxml: a deep copy, without copy.deepcopy's dispatch
         request_hash = etree.Element(f"{{{NS_XROAD}}}requestHash", nsmap={"xrd": NS_XROAD})
         request_hash.set("algorithmId", SHA512_URI)
         request_hash.text = base64.b64encode(hashlib.sha512(self.request.raw).digest()).decode()

@@ -1,138 +1,27 @@
-"""Group commit: the exchanges that wait to be logged are written in one transaction, one disk flush.
+"""Group commit of the message log: the exchanges that wait to be logged share one transaction.
 
-Why: a durable commit costs one fsync (SQLite WAL, ``synchronous=FULL``) or one WAL flush
-(PostgreSQL), and a node's appends are serialised on its chain head. With one transaction per
-exchange, callers queue behind each other's flushes; with one transaction for everything that is
-waiting, a flush is paid once for the whole queue and the chain lock is held once.
-
-How (leader/follower, no extra thread to supervise): a caller puts its work in the queue. If no
-commit is in progress in this process, it becomes the *leader*: it calls ``write(take)``, which opens
-the transaction, takes the node's cross-process lock (SQLite: the writer lock and ``BEGIN
-IMMEDIATE``; PostgreSQL: the head row ``FOR UPDATE``) and only *then* calls ``take()``, so everyone
-who queued while the leader waited for that lock rides in the same transaction. Each caller returns
-only once the transaction holding its work has committed; if it fails, every caller in that batch
-gets the same error and none of them is acknowledged. After a commit the leader hands the lead to
-the first caller still queued and returns.
-
-Across processes the store's lock does the grouping: while one process holds the node's lock and
-flushes, the other processes' callers queue up, and each of those processes writes its whole queue
-in its next transaction.
+The mechanism is :mod:`viss_bridge.grouping` (shared with the access writes); here a failed batch
+raises :class:`LogUnavailable`, so every caller in it answers ``LoggingFailed`` and none is
+acknowledged. The log's ``write`` takes the node's lock (SQLite: the writer lock and ``BEGIN
+IMMEDIATE``; PostgreSQL: the head row ``FOR UPDATE``) before it takes the batch.
 """
 
 from __future__ import annotations
 
-import threading
-from typing import Callable, Generic, TypeVar, cast
+from typing import Callable, TypeVar
 
+from viss_bridge.grouping import GroupCommit as _GroupCommit
+from viss_bridge.grouping import run_alone
 from viss_bridge.msglog.store import LogUnavailable
+
+__all__ = ["GroupCommit", "run_alone"]
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
-class _Ticket(Generic[Item, Result]):
-    __slots__ = ("item", "wake", "lead", "finished", "result", "error")
-
-    def __init__(self, item: Item) -> None:
-        self.item = item
-        self.wake = threading.Event()
-        self.lead = False
-        self.finished = False
-        self.result: Result | None = None
-        self.error: BaseException | None = None
-
-
-class GroupCommit(Generic[Item, Result]):
-    """Batches concurrent ``submit`` calls of one process into calls of ``write``.
-
-    ``write(take)`` must call ``take()`` exactly once, when it holds the lock the batch needs, and
-    return one result per item taken, in order; it raises if the batch was not committed.
-    """
+class GroupCommit(_GroupCommit[Item, Result]):
+    """:class:`viss_bridge.grouping.GroupCommit` whose failed batches raise :class:`LogUnavailable`."""
 
     def __init__(self, write: Callable[[Callable[[], list[Item]]], list[Result]], max_batch: int = 256) -> None:
-        self._write = write
-        self.max_batch = max(1, max_batch)
-        self._lock = threading.Lock()
-        self._queue: list[_Ticket[Item, Result]] = []
-        self._leading = False
-
-    @property
-    def waiting(self) -> int:
-        """How many submissions are queued and not yet taken into a transaction (tests, metrics)."""
-        with self._lock:
-            return len(self._queue)
-
-    def submit(self, item: Item) -> Result:
-        """Return ``item``'s result once the transaction holding it committed; raise LogUnavailable if not."""
-        ticket: _Ticket[Item, Result] = _Ticket(item)
-        with self._lock:
-            self._queue.append(ticket)
-            if not self._leading:  # invariant: a non-empty queue always has a leader
-                self._leading = True
-                ticket.lead = True
-        while not ticket.finished:
-            if ticket.lead:
-                ticket.lead = False
-                self._lead()
-            else:
-                ticket.wake.wait()
-                ticket.wake.clear()
-        error = ticket.error
-        if error is not None:
-            if not isinstance(error, Exception):
-                raise error  # SystemExit or KeyboardInterrupt in this very thread: let it through
-            raise LogUnavailable(str(error)) from error
-        # finished without an error, so the leader stored this ticket's result (None is its placeholder before)
-        return cast(Result, ticket.result)
-
-    def _take(self) -> list[_Ticket[Item, Result]]:
-        with self._lock:
-            batch = self._queue[:self.max_batch]
-            del self._queue[:self.max_batch]
-        return batch
-
-    def _lead(self) -> None:
-        batch: list[_Ticket[Item, Result]] = []
-        taken = False
-
-        def take() -> list[Item]:
-            nonlocal batch, taken
-            if taken:
-                raise RuntimeError("a group commit batch is taken once")
-            taken = True
-            batch = self._take()
-            return [t.item for t in batch]
-
-        try:
-            results = self._write(take)
-            if len(results) != len(batch):
-                raise RuntimeError(f"group commit wrote {len(results)} results for {len(batch)} submissions")
-        except BaseException as exc:  # noqa: BLE001 - every waiter must learn the outcome, whatever it is
-            if not taken:  # failed before the batch was formed: fail those it would have held (the leader too)
-                batch = self._take()
-            for ticket in batch:
-                ticket.error = exc
-        else:
-            for ticket, result in zip(batch, results):
-                ticket.result = result
-        finally:
-            self._hand_over(batch)
-
-    def _hand_over(self, batch: list[_Ticket[Item, Result]]) -> None:
-        with self._lock:
-            for ticket in batch:
-                ticket.finished = True
-            successor = self._queue[0] if self._queue else None
-            if successor is not None:
-                successor.lead = True
-            else:
-                self._leading = False
-        for ticket in batch:
-            ticket.wake.set()
-        if successor is not None:
-            successor.wake.set()
-
-
-def run_alone(write: Callable[[Callable[[], list[Item]]], list[Result]], item: Item) -> Result:
-    """One submission in its own transaction (the pre-group-commit behaviour; a baseline for benchmarks)."""
-    return write(lambda: [item])[0]
+        super().__init__(write, max_batch, failure=LogUnavailable)

@@ -47,7 +47,7 @@ from typing import Any, Callable
 
 from viss_bridge.msglog import merkle
 from viss_bridge.msglog.group import GroupCommit, run_alone
-from viss_bridge.msglog.records import GENESIS, RecordInput, canonical_meta, chain_next, utc_text
+from viss_bridge.msglog.records import GENESIS, RecordInput, chain_next, row_record_hash, utc_text
 from viss_bridge.msglog.seals import build_seal
 from viss_bridge.msglog.store import LogStore, LogUnavailable
 from viss_bridge.msglog.tsp import TimestampError, request_timestamp
@@ -59,6 +59,9 @@ INSERT = ("INSERT INTO msglog_record (node_id, seq, recorded_at, exchange_id, le
           " service, message_id, user_id, subjects, status, fault_code, fault_id, duration_us, remote_addr, body,"
           " record_hash, chain_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
+
+# The stored subjects column: a JSON list as json.dumps(..., ensure_ascii=False) writes it, one encoder for all.
+_subjects_json = json.JSONEncoder(ensure_ascii=False).encode
 
 _Prepared = tuple[RecordInput, bytes, str]  # an entry, its bytes and their SHA-256 (hex)
 
@@ -190,16 +193,15 @@ class MessageLog:
                 receipts = []
                 for entry, body, digest in item:
                     seq += 1
-                    values = {"node_id": self.node_id, "seq": seq, "recorded_at": now,
-                              "exchange_id": entry.exchange_id, "leg": entry.leg, "direction": entry.direction,
-                              "endpoint": entry.endpoint, "dialect": entry.dialect, "client": entry.client,
-                              "service": entry.service, "message_id": entry.message_id, "user_id": entry.user_id,
-                              "subjects": json.dumps(list(entry.subjects), ensure_ascii=False),
-                              "status": entry.status, "fault_code": entry.fault_code, "fault_id": entry.fault_id,
-                              "duration_us": entry.duration_us, "remote_addr": entry.remote_addr}
-                    leaf = hashlib.sha256(canonical_meta(values, digest, len(body))).digest()
+                    # META_COLUMNS order; row_record_hash writes the canonical JSON directly (same bytes as
+                    # canonical_meta, which it falls back to for any value it does not write itself).
+                    row = (self.node_id, seq, now, entry.exchange_id, entry.leg, entry.direction, entry.endpoint,
+                           entry.dialect, entry.client, entry.service, entry.message_id, entry.user_id,
+                           _subjects_json(list(entry.subjects)), entry.status, entry.fault_code, entry.fault_id,
+                           entry.duration_us, entry.remote_addr)
+                    leaf = row_record_hash(row, body, digest)
                     chain = chain_next(chain, leaf)
-                    params.append((*values.values(), body, leaf, chain))
+                    params.append((*row, body, leaf, chain))
                     receipts.append(Receipt(self.node_id, seq, now, chain.hex()))
                 results.append(receipts)
             cur.executemany(store.sql(INSERT), params)

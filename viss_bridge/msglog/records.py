@@ -114,14 +114,14 @@ _TEMPLATE = ('{"body_length":%d,"body_sha256":"%s","client":%s,"dialect":%s,"dir
 _ODD = "\x00"  # no JSON text the encoder writes contains a raw NUL: it marks a value for the slow path
 
 
-def row_record_hash(row: tuple[Any, ...] | list[Any], body: bytes) -> bytes:
+def row_record_hash(row: tuple[Any, ...] | list[Any], body: bytes, body_sha256: str | None = None) -> bytes:
     """The record hash of a stored row whose first columns are :data:`META_COLUMNS` (the verifier's hot path).
 
     The canonical JSON is written directly (keys in sorted order, the json module's own string escaping)
     when every value is a string, integer or null and the subjects are a plain list of strings; anything
     else goes through :func:`canonical_meta`. Same bytes either way (tested against it).
     """
-    digest = hashlib.sha256(body).hexdigest()
+    digest = body_sha256 or hashlib.sha256(body).hexdigest()  # the appender hashed the body before its lock
     enc, odd = _encode_str, _ODD
     values = [enc(x) if x.__class__ is str else "null" if x is None else int.__repr__(x) if x.__class__ is int else odd
               for x in (row[8], row[7], row[5], row[16], row[6], row[3], row[14], row[15], row[4], row[10], row[0],
