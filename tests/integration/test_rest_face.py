@@ -356,12 +356,13 @@ def test_schemathesis_finds_no_server_error_and_only_conforming_answers(node, tm
 
 
 def test_the_curl_examples_of_docs_rest_run(node, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """docs/rest.md: every shell block runs as written against a development-mode node with the demo data."""
+    """docs/rest.md: every shell block (DAGR face, then X-Road REST) runs as written against a development-mode
+    node with the demo data."""
     import os
 
     guide = (Path(__file__).resolve().parents[2] / "docs" / "rest.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```sh\n(.*?)```", guide, flags=re.S)
-    assert len(blocks) == 3
+    assert len(blocks) == 5
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     out = []
     for block in blocks:
@@ -372,3 +373,9 @@ def test_the_curl_examples_of_docs_rest_run(node, tmp_path) -> None:  # type: ig
     assert '"service_name":"fpr_person"' in out[1] and '"permission_number"' in out[1]
     validate(__import__("json").loads((tmp_path / "openapi.json").read_text()))
     assert "access-denied" in out[2] and "\n403\n" in out[2] and "not-found" in out[2] and "\n404\n" in out[2]
+    # X-Road REST: metaservices, a lookup with its X-Road headers, the service's OpenAPI, refusals
+    assert out[3].count('"service_code":"fpr_person"') == 2 and '"endpoint_list"' in out[3]
+    assert "X-Road-Id: demo-r1-1\n" in out[3] and "X-Road-Request-Hash: " in out[3] and '"first_name"' in out[3]
+    validate(__import__("json").loads((tmp_path / "fpr_person-openapi.json").read_text()))
+    assert "HTTP/1.1 403" in out[4] and "X-Road-Error: Server.ServerProxy.AccessDenied\n" in out[4]
+    assert '"type": "Client.MissingHeaderField"' in out[4] and out[4].endswith("\n400\n")

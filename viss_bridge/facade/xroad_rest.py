@@ -124,7 +124,7 @@ def service_openapi(document: dict[str, Any], dataset: Dataset, server: str) -> 
 
 def endpoint_list(document: dict[str, Any]) -> list[dict[str, str]]:
     """PR-MREST's endpoint list of a service description: method and path, path parameters as ``*``."""
-    result = []
+    result: list[dict[str, str]] = []
     for path, item in document["paths"].items():
         wildcard = "/".join("*" if part.startswith("{") else part for part in path.split("/"))
         result.extend({"method": method.upper(), "path": wildcard} for method in item)
@@ -188,9 +188,9 @@ class XRoadRestFace:
                                               or not xroad.is_provider("/".join(parts[:3])))
         try:
             if with_subsystem:
-                service = XRoadId("SERVICE", *parts[:3], subsystem=parts[3], service_code=parts[4])
+                service = XRoadId("SERVICE", parts[0], parts[1], parts[2], subsystem=parts[3], service_code=parts[4])
             else:
-                service = XRoadId("SERVICE", *parts[:3], service_code=parts[3])
+                service = XRoadId("SERVICE", parts[0], parts[1], parts[2], service_code=parts[3])
         except InvalidIdentifier as exc:
             raise BridgeFault(faults.INVALID_SERVICE_IDENTIFIER, f"The serviceId in the path: {exc}") from None
         xroad.check_instance(service)
