@@ -232,7 +232,11 @@ def test_fault_cases_have_their_r1_errors(node, catalog) -> None:  # type: ignor
     assert empty.status_code == 200 and b"<tns:fpr_personResponse/>" in empty.content
     assert_error(r1(node, f"{FPR}/fpr_person/000000-00000"), 404, "Client.NotFound", node, x_road_error=False)
 
-    assert_error(r1(node, f"{FPR}/fpr_person/{code}", method="POST"), 405, "Client.MethodNotAllowed", node)
+    posted = r1(node, f"{FPR}/fpr_person/{code}", method="POST")
+    assert_error(posted, 405, "Client.MethodNotAllowed", node)
+    assert posted.headers["Allow"] == "GET, HEAD"
+    head = r1(node, f"{FPR}/fpr_person/{code}", method="HEAD")  # GET's status and headers, no body
+    assert head.status_code == 200 and head.content == b"" and head.headers["X-Road-Service"] == f"{FPR}/fpr_person"
 
 
 def test_restricted_person_is_withheld_on_r1(node, catalog) -> None:  # type: ignore[no-untyped-def]

@@ -290,6 +290,8 @@ class _Call:
             headers.append(("X-DAGR-Permission", info.permission))
         if answer.fault is not None and answer.fault.code != NOT_FOUND:
             headers.append(("X-Road-Error", error_type(answer.fault.code)))
+        if answer.fault is not None and answer.fault.code == METHOD_NOT_ALLOWED:
+            headers.append(("Allow", "GET, HEAD"))
         return Answer(answer.status, answer.body, CONTENT_TYPE, headers, answer.fault, answer.served)
 
 
