@@ -157,6 +157,12 @@ class BridgeApp:
         tracker = DataTrackerService(self.registry, self.tracker, self.settings.provider,
                                      lambda name: catalog.get(name) if catalog.get(name) and catalog.get(name).subject
                                      else None, base)
+        try:  # a dataset whose indexes changed gets its search entries rebuilt (one query when none did)
+            rebuilt = self.store.ensure_indexes(catalog)
+            if rebuilt:
+                log.info("search indexes rebuilt", extra={"datasets": rebuilt})
+        except Exception as exc:  # noqa: BLE001 - searches of those datasets stay on the old entries meanwhile
+            log.warning("could not rebuild search indexes", extra={"error": str(exc)})
         try:  # restrictions made under a name before its manifest declared a register now cover the register
             self.tracker.adopt_registers(catalog)
         except Exception as exc:  # noqa: BLE001 - the next publish tries again; serving must not wait on it

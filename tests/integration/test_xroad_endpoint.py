@@ -102,10 +102,13 @@ def _services(response: requests.Response, code: str) -> list[str]:
 def test_list_and_allowed_methods(bridge, demo_catalog):  # type: ignore[no-untyped-def]
     fpr = demo_catalog.get("fpr_person").owner
     ur = demo_catalog.get("ur_company").owner
-    assert _services(post(bridge.xroad, _meta_request(BANK_CONSUMER, fpr, "listMethods")), "listMethods") == ["fpr_person"]
+    # fpr_person declares indexes: its search service fpr_personSearch is listed beside it (docs/endpoints.md)
+    assert _services(post(bridge.xroad, _meta_request(BANK_CONSUMER, fpr, "listMethods")), "listMethods") == [
+        "fpr_person", "fpr_personSearch"]
     assert _services(post(bridge.xroad, _meta_request(BANK_CONSUMER, fpr, "allowedMethods")), "allowedMethods") == []
     assert _services(post(bridge.xroad, _meta_request(BANK_CONSUMER, ur, "allowedMethods")), "allowedMethods") == ["ur_company"]
-    assert _services(post(bridge.xroad, _meta_request(DEMO_CONSUMER, fpr, "allowedMethods")), "allowedMethods") == ["fpr_person"]
+    assert _services(post(bridge.xroad, _meta_request(DEMO_CONSUMER, fpr, "allowedMethods")), "allowedMethods") == [
+        "fpr_person", "fpr_personSearch"]
 
 
 def test_get_wsdl_returns_the_service_wsdl_as_an_attachment(bridge, demo_catalog, tmp_path: Path):  # type: ignore[no-untyped-def]

@@ -23,7 +23,7 @@ import datetime as dt
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from viss_bridge.access.identity import Caller
 from viss_bridge.access.registry import AccessRegistry, Permission, UsageRow, now_utc
@@ -180,6 +180,13 @@ class RegistryPolicy:
         if not dataset.subject or not persons or decision.legal_obligation:
             return set()
         return self.tracker.restricted(dataset, persons)
+
+    def withheld_subjects(self, decision: Decision, dataset: "Dataset") -> Any:
+        """The persons a search must leave out, as SQL the dataset store runs inside its query (so that
+        neither a page nor its total reveals them); None when nobody is (no subject, legal obligation)."""
+        if not dataset.subject or decision.legal_obligation:
+            return None
+        return self.tracker.restricting(dataset)
 
     def reserve_use(self, decision: Decision, dataset: "Dataset", persons: Iterable[str], *,
                     user_id: str | None = None, message_id: str | None = None) -> "PendingUse | None":

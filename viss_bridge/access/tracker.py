@@ -33,6 +33,7 @@ from viss_bridge.access import audit
 from viss_bridge.access.audit import AuditEvent, AuditTrail
 from viss_bridge.access.registry import AccessStoreUnavailable, PermissionProblem, aware, now_utc
 from viss_bridge.access.tables import restrictions, usage_entries
+from viss_bridge.catalog.search import subject_key
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -41,11 +42,9 @@ if TYPE_CHECKING:
 
 
 def person_key(code: str) -> str:
-    """Normalise a personal code or an X-Road userId naming a Latvian person."""
-    text = code.strip().upper()
-    if text.startswith("LV") and text[2:3].isdigit():
-        text = text[2:]
-    return text.replace("-", "").replace(" ", "")
+    """Normalise a personal code or an X-Road userId naming a Latvian person (the search index keys the
+    data subject the same way, so restrictions are matched in SQL: ``catalog.search.subject_key``)."""
+    return subject_key(code)
 
 
 @dataclass(frozen=True)
@@ -190,6 +189,12 @@ class DataTracker:
             query = query.where(restrictions.c.lifted_at.is_(None))
         with self.engine.connect() as conn:
             return [_restriction(r) for r in conn.execute(query).all()]
+
+    def restricting(self, dataset: "str | Dataset") -> Any:
+        """A SQL select of every person (person_key) restricting ``dataset``'s register now; the dataset
+        store runs it inside a search, so restricted persons' records leave the page and the total."""
+        name, register = _scope(dataset)
+        return select(restrictions.c.person).where(_covering(name, register), restrictions.c.lifted_at.is_(None))
 
     def restricted(self, dataset: "str | Dataset", persons: Iterable[str]) -> set[str]:
         """Which of these persons (as given) restrict ``dataset``'s register (or the dataset by name) now."""

@@ -259,6 +259,9 @@ class Dataset(_Strict):
     # For the DCAT-AP catalogue (GET /dcat): EU data-theme codes and keywords in Latvian and English.
     themes: tuple[Theme, ...] = ()
     keywords: Keywords | None = None
+    # Searches on non-key fields: each entry one scalar field path (``vin``, ``technical.fuel``,
+    # ``owners[].person_code``, ``previous_plates[]``); checked by :func:`catalog.search.index_problem`.
+    indexes: tuple[str, ...] = ()
 
     # Not part of the YAML: where it was read from, for messages and reloads.
     origin: str | None = PydField(default=None, exclude=True)
@@ -289,6 +292,21 @@ class Dataset(_Strict):
                 raise ValueError(f"subject field '{self.subject}' is not among the fields")
             if by_name[self.subject].type is not FieldType.STRING:
                 raise ValueError(f"subject field '{self.subject}' must be a string")
+        from viss_bridge.catalog.search import criterion_element, index_problem  # search reads this module's types
+
+        elements: dict[str, str] = {}
+        for position, path in enumerate(self.indexes):
+            problem = index_problem(self, path)
+            if problem is None and path in self.indexes[:position]:
+                problem = "is listed twice"
+            if problem is None and criterion_element(path) in elements:
+                problem = (f"has the same X-Road criterion element '{criterion_element(path)}' as "
+                           f"'{elements[criterion_element(path)]}'")
+            elements.setdefault(criterion_element(path), path)
+            if problem is None and isinstance(self.source, LegacySoapSource) and self.source.mode == "live":
+                problem = "cannot be searched: a live legacy_soap dataset has no records here (use mode: replicated)"
+            if problem is not None:
+                raise ValueError(f"indexes[{position}] '{path}' {problem}")
         return self
 
     # -- conveniences used by the store and the facades -------------------
@@ -350,6 +368,10 @@ def parse_manifest(text: str, file: str | Path) -> Dataset:
             about = message.split(" ", 1)[0]
             if about in ("key", "subject") and about in data:
                 line, label = line_for(lines, (about,)), about
+            elif about.startswith("indexes[") and "indexes" in data:  # the entry's own line
+                position = int(about[len("indexes["):-1])
+                line, label = line_for(lines, ("indexes", position)), f"indexes[{position}]"
+                message = message.split(" ", 1)[1]
         raise ManifestError(file, line, label, message) from None
     for index, f in enumerate(dataset.fields):
         if f.xml != "element":  # checked here, where the field's own line is known

@@ -19,7 +19,9 @@ from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Index, Integer, M
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from viss_bridge.catalog import search_index
 from viss_bridge.catalog.manifest import Dataset
+from viss_bridge.catalog.search import SearchPage, SearchRequest
 from viss_bridge.catalog.values import compose_key, record_to_python, to_json
 
 metadata = MetaData()
@@ -67,6 +69,7 @@ class DatasetStore:
 
     def create_schema(self) -> None:
         metadata.create_all(self.engine)
+        search_index.index_metadata.create_all(self.engine)
 
     def _guard(self, action: str):  # type: ignore[no-untyped-def]
         return _Guard(action)
@@ -85,6 +88,49 @@ class DatasetStore:
         if row is None:
             return None
         return record_to_python(dataset.fields, json.loads(row.data))
+
+    def search(self, dataset: Dataset, request: SearchRequest, exclude_subjects: Any = None) -> SearchPage:
+        """Records matching every criterion (index paths or the key), one page in record-key order, and the total.
+
+        ``exclude_subjects``: persons (subject keys, see ``search.subject_key``) whose records are left out
+        of the page and the total; a SQL select of them (the restriction register's), or a collection.
+        Raises ``search.SearchProblem`` for a criterion that is not indexed, a bad value or cursor.
+        """
+        page_query, total_query = search_index.search_queries(dataset, records, request, exclude_subjects)
+        with self._guard("read"), self.engine.connect() as conn:
+            rows = conn.execute(page_query).all()
+            total = int(conn.execute(total_query).scalar_one())
+        found = [record_to_python(dataset.fields, json.loads(row.data)) for row in rows[:request.page_size]]
+        return SearchPage(records=found, total=total, page=request.page if request.cursor is None else None,
+                          next_cursor=search_index.next_cursor([row.record_key for row in rows], request.page_size))
+
+    def ensure_indexes(self, datasets: Iterable[Dataset]) -> list[str]:
+        """Rebuild the search entries of every dataset whose index definition changed; the names rebuilt.
+
+        One query reads every stored fingerprint, so a catalog whose indexes did not change costs
+        nothing more at start-up or reload; a dataset whose ``indexes:`` changed is rebuilt from its
+        records (docs/manifests.md). Concurrent workers may both try: the loser's rebuild is dropped.
+        """
+        with self._guard("read"), self.engine.connect() as conn:
+            stored = search_index.stored_fingerprints(conn)
+        rebuilt = []
+        for dataset in datasets:
+            if search_index.needs_rebuild(dataset, stored.get(dataset.dataset)):
+                self.reindex(dataset)
+                rebuilt.append(dataset.dataset)
+        return rebuilt
+
+    def reindex(self, dataset: Dataset) -> int:
+        """Rebuild one dataset's search entries from its records now; returns how many entries it has."""
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            with self._guard("write"), self.engine.begin() as conn:
+                return search_index.rebuild(conn, dataset, records)
+        except StoreUnavailable as exc:
+            if isinstance(exc.__cause__, IntegrityError):  # another worker rebuilt it at the same moment
+                return 0
+            raise
 
     def changes(self, dataset: Dataset, since: int = 0, limit: int = 100) -> list[Change]:
         """Records changed after cursor ``since``, oldest first; the last seq is the next cursor."""
@@ -144,7 +190,8 @@ class DatasetStore:
         All records of one call commit together: a reader never sees half a batch. ``also`` runs in
         the same transaction (a sync job moves its cursor there, so records and cursor commit together).
         """
-        rows = list(self._rows(dataset, items))
+        written: list[tuple[str, dict[str, Any]]] = []
+        rows = list(self._rows(dataset, items, written))
         if not rows:
             if also is not None:
                 with self._guard("write"), self.engine.begin() as conn:
@@ -162,7 +209,8 @@ class DatasetStore:
                       "changed_at": statement.excluded.changed_at, "deleted": statement.excluded.deleted})
             rows.sort(key=lambda row: row["record_key"])  # a stable lock order avoids deadlocks
             with self._guard("write"), self.engine.begin() as conn:
-                conn.execute(statement, rows)
+                conn.execute(statement, rows)  # first: it locks the rows, so their entries change in turn
+                search_index.after_write(conn, dataset, records, written, replaced=False)
                 if also is not None:
                     also(conn)
             return len(rows)
@@ -173,6 +221,7 @@ class DatasetStore:
                 conn.execute(delete(records).where(records.c.dataset == dataset.dataset,
                                                    records.c.record_key.in_(keys[start:start + 500])))
             conn.execute(insert(records), rows)
+            search_index.after_write(conn, dataset, records, written, replaced=False)
             if also is not None:
                 also(conn)
         return len(rows)
@@ -185,6 +234,7 @@ class DatasetStore:
                                                       records.c.record_key == key)).rowcount
             conn.execute(insert(records), [{"dataset": dataset.dataset, "record_key": key, "data": None,
                                             "changed_at": _now(), "deleted": True}])
+            search_index.drop_entries(conn, dataset, [key])
         return bool(gone)
 
     def replace_all(self, dataset: Dataset, items: Iterable[dict[str, Any]], batch: int = 5000) -> int:
@@ -195,23 +245,35 @@ class DatasetStore:
         total = 0
         with self._guard("write"), self.engine.begin() as conn:
             conn.execute(delete(records).where(records.c.dataset == dataset.dataset))
+            search_index.after_write(conn, dataset, records, [], replaced=True)  # drops the old entries
             chunk: list[dict[str, Any]] = []
-            for row in self._rows(dataset, items):
+            written: list[tuple[str, dict[str, Any]]] = []
+            for row in self._rows(dataset, items, written):
                 chunk.append(row)
                 if len(chunk) >= batch:
                     conn.execute(insert(records), chunk)
+                    search_index.write_entries(conn, [entry for key, record in written
+                                                      for entry in search_index.entry_rows(dataset, key, record)])
                     total += len(chunk)
                     chunk = []
+                    written.clear()  # the generator appends to this very list
             if chunk:
                 conn.execute(insert(records), chunk)
+                search_index.write_entries(conn, [entry for key, record in written
+                                                  for entry in search_index.entry_rows(dataset, key, record)])
                 total += len(chunk)
         return total
 
-    def _rows(self, dataset: Dataset, items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def _rows(self, dataset: Dataset, items: Iterable[dict[str, Any]],
+              written: list[tuple[str, dict[str, Any]]] | None = None) -> Iterator[dict[str, Any]]:
+        """Records as table rows; ``written`` collects (key, record) of each for its search entries."""
         now = _now()
         for item in items:
             value = record_to_python(dataset.fields, item)
-            yield {"dataset": dataset.dataset, "record_key": compose_key(dataset.key_fields, value),
+            key = compose_key(dataset.key_fields, value)
+            if written is not None:
+                written.append((key, value))
+            yield {"dataset": dataset.dataset, "record_key": key,
                    "data": json.dumps(to_json(value), ensure_ascii=False, separators=(",", ":")),
                    "changed_at": now, "deleted": False}
 

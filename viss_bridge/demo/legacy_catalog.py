@@ -69,6 +69,8 @@ def legacy_manifest(register: str, address: str, mode: str, name: str | None = N
                      "en": base["title"]["en"] + f" ({how})"}
     base["source"] = legacy_source(register, address, mode, **overrides)
     base["legacy"] = []
+    if mode == "live":  # the provider answers lookups only: a live view has nothing to search
+        base.pop("indexes", None)
     return base
 
 

@@ -27,6 +27,7 @@ from viss_bridge.facade.callers import CALLER_ENV, read_caller_header, resolve_c
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.guarded_read import GuardedRead, narrowed
 from viss_bridge.facade.pipeline import HttpAnswer
+from viss_bridge.facade.search_paging import search_request, searchable
 from viss_bridge.facade.soap_runtime import (SpyneWsdl, REQUEST_CONTEXT, SoapRequest, SoapResponse, bounded_int, make_spyne_wsgi,
                                              run_spyne)
 from viss_bridge.facade.spyne_models import RecordModels
@@ -35,7 +36,7 @@ from viss_bridge.xml import NS_SOAP11, local_name
 log = logging.getLogger(__name__)
 
 CATALOG_TNS = "http://vissbridge.gov.lv/catalog"
-OPERATIONS = ("listDatasets", "describeDataset", "getRecord", "getChanges")
+OPERATIONS = ("listDatasets", "describeDataset", "getRecord", "getChanges", "searchRecords")
 MAX_PAGE = 1000
 
 _required = {"min_occurs": 1, "nillable": False}
@@ -92,7 +93,16 @@ class DatasetDescription(ComplexModel):
                   ("key", Unicode.customize(max_occurs="unbounded", **_required)),
                   ("subject", Unicode(**_optional)), ("sourceKind", Unicode(**_required)),
                   ("field", FieldDescription.customize(max_occurs="unbounded", **_required)),
-                  ("legacyService", LegacyService.customize(max_occurs="unbounded", **_optional))]
+                  ("legacyService", LegacyService.customize(max_occurs="unbounded", **_optional)),
+                  # the index paths searchRecords takes as criterion names (optional: older clients skip it)
+                  ("index", Unicode.customize(max_occurs="unbounded", **_optional))]
+
+
+class SearchCriterion(ComplexModel):
+    """One criterion of searchRecords: an index path of the dataset (describeDataset lists them) and its value."""
+
+    __namespace__ = CATALOG_TNS
+    _type_info = [("name", Unicode(**_required)), ("value", Unicode(**_required))]
 
 
 class CallerHeader(ComplexModel):
@@ -143,7 +153,12 @@ class CatalogFacade:
         page = ComplexModel.produce(CATALOG_TNS, "ChangesPage", {
             "change": change.customize(max_occurs="unbounded", **_optional),
             "nextSince": Integer64(**_required), "hasMore": Boolean(**_required)})
-        self.any_record, self.change, self.page = any_record, change, page
+        search_page = ComplexModel.produce(CATALOG_TNS, "SearchPage", {
+            "record": any_record.customize(max_occurs="unbounded", **_optional),
+            # every match the caller may see: records of persons who restricted the register are not counted
+            "total": Integer64(**_required), "page": Integer(**_optional), "pageSize": Integer(**_required),
+            "nextCursor": Unicode(**_optional), "hasMore": Boolean(**_required)})
+        self.any_record, self.change, self.page, self.search_page = any_record, change, page, search_page
         self.wsgi = make_spyne_wsgi([self._service_class()], CATALOG_TNS, "viss_bridge_catalog")
         self.wsdl = SpyneWsdl(self.wsgi, f"{self.base_url}/catalog")
 
@@ -198,7 +213,8 @@ class CatalogFacade:
                 description=Texts(lv=d.description.lv, en=d.description.en) if d.description else None,
                 owner=d.owner, ownerName=d.owner_name, access=d.access.value, key=list(d.key), subject=d.subject,
                 sourceKind=d.source.kind, field=[_describe_field(f, FieldDescription) for f in d.fields],
-                legacyService=[LegacyService(dialect=c.dialect, service=c.service) for c in d.legacy] or None)
+                legacyService=[LegacyService(dialect=c.dialect, service=c.service) for c in d.legacy] or None,
+                index=searchable(d) or None)
 
         @rpc(Unicode(**_required), Unicode.customize(max_occurs="unbounded", **_required),
              _args=("dataset", "key"), _returns=self.any_record.customize(**_optional),
@@ -229,8 +245,27 @@ class CatalogFacade:
                                   withheld=True if i.withheld else None) for i in items]
             return facade.page(change=page, nextSince=items[-1].change.seq if items else since, hasMore=more)
 
+        @rpc(Unicode(**_required), SearchCriterion.customize(max_occurs="unbounded", **_optional),
+             Integer(**_optional), Integer(**_optional), Unicode(**_optional),
+             _args=("dataset", "criterion", "page", "pageSize", "cursor"), _returns=self.search_page,
+             _operation_name="searchRecords", _out_variable_name="result")
+        def searchRecords(ctx: Any, dataset: str, criterion: list[Any] | None, page: int | None,
+                          pageSize: int | None, cursor: str | None) -> Any:
+            d = facade._dataset(dataset)
+            decision = facade.reader.decide(facade._caller(ctx), d)
+            criteria: dict[str, Any] = {}
+            for item in criterion or []:
+                if item.name in criteria:
+                    raise BridgeFault(faults.INVALID_REQUEST, f"criterion '{item.name}' is given twice")
+                criteria[item.name or ""] = item.value
+            request = search_request(criteria, page, pageSize, cursor, names=("page", "pageSize", "cursor"))
+            found = facade.reader.search(decision, d, request, facade._info(ctx))
+            return facade.search_page(record=[facade._wrap(d, r) for r in found.records], total=found.total,
+                                      page=found.page, pageSize=request.page_size, nextCursor=found.next_cursor,
+                                      hasMore=found.next_cursor is not None)
+
         body = {"__in_header__": CallerHeader, "listDatasets": listDatasets, "describeDataset": describeDataset,
-                "getRecord": getRecord, "getChanges": getChanges}
+                "getRecord": getRecord, "getChanges": getChanges, "searchRecords": searchRecords}
         return type("CatalogService", (ServiceBase,), body)
 
     # -- requests ---------------------------------------------------------------

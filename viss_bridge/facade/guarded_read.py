@@ -28,6 +28,7 @@ from viss_bridge.access.identity import Caller
 from viss_bridge.access.policy import AMBIGUOUS, Decision
 from viss_bridge.access.registry import AccessStoreUnavailable, UseRefused
 from viss_bridge.catalog.manifest import Dataset
+from viss_bridge.catalog.search import SearchPage, SearchProblem, SearchRequest, path_steps
 from viss_bridge.catalog.store import Change, StoreUnavailable
 from viss_bridge.catalog.values import ValueProblem
 from viss_bridge.facade import faults
@@ -51,6 +52,8 @@ class Permissions(Protocol):
 
     def reserve_use(self, decision: Decision, dataset: Dataset, persons: Any, *, user_id: str | None = None,
                     message_id: str | None = None) -> Any: ...
+
+    def withheld_subjects(self, decision: Decision, dataset: Dataset) -> Any: ...
 
 
 # -- the narrowing rule and the data subject, once ------------------------------------------------
@@ -83,6 +86,17 @@ def subject_of(dataset: Dataset, record: dict[str, Any] | None) -> str | None:
 
 def subjects_of(dataset: Dataset, records: Iterable[dict[str, Any] | None]) -> list[str]:
     return [person for person in (subject_of(dataset, r) for r in records) if person is not None]
+
+
+def refuse_unreadable_criteria(dataset: Dataset, fields: Sequence[str] | None, paths: Iterable[str]) -> None:
+    """AccessDenied naming the field when a criterion is a field the permission does not read (a search by
+    it would tell its value); every search face asks this, through :meth:`GuardedRead.search` or before."""
+    readable = readable_names(dataset, fields)
+    for path in paths:
+        top = path_steps(path)[0][0]
+        if readable is not None and top not in readable:
+            raise BridgeFault(faults.ACCESS_DENIED, f"Request is not allowed: your permission does not read "
+                                                    f"'{top}', so it may not search by '{path}'")
 
 
 # -- answers ----------------------------------------------------------------------------------------
@@ -170,7 +184,38 @@ class GuardedRead:
             items.append(FeedItem(change, record, hidden))
         return items, more
 
+    def search(self, decision: Decision, dataset: Dataset, request: SearchRequest, info: CallInfo) -> SearchPage:
+        """A page of the records matching ``request``, as the permission may see them, and the total.
+
+        The same rules as a lookup: a criterion must be a field the permission reads (a search by a
+        field one may not read would reveal it); persons who restricted the register are left out of
+        the page and the total (in SQL) unless the legal basis overrides it; one use per answer, an
+        empty one too; a tracker entry per person in the page; records narrowed to readable fields.
+        """
+        source = dataset.source
+        if getattr(source, "kind", "store") == "legacy_soap" and getattr(source, "mode", None) == "live":
+            raise BridgeFault(faults.INVALID_REQUEST, f"{dataset.dataset} is answered live by its provider and "
+                                                      "cannot be searched; look records up by key")
+        refuse_unreadable_criteria(dataset, decision.fields, request.criteria)
+        exclude = self._guarded(lambda: self.permissions.withheld_subjects(decision, dataset), "restriction register")
+        try:
+            page = self._read(dataset, lambda: self.store.search(dataset, request, exclude_subjects=exclude))
+        except SearchProblem as exc:
+            raise BridgeFault(faults.INVALID_REQUEST, f"Invalid search: {exc}") from None
+        persons = subjects_of(dataset, page.records)
+        self._count(decision, dataset, persons, info)
+        return SearchPage(records=[narrow_record(dataset, decision.fields, r) for r in page.records], total=page.total,
+                          page=page.page, next_cursor=page.next_cursor)
+
     # -- the steps ------------------------------------------------------------------------------------
+
+    def _guarded(self, ask: Callable[[], Any], what: str) -> Any:
+        try:
+            return ask()
+        except AccessStoreUnavailable as exc:
+            log.error("%s unavailable: %s", what, exc)
+            raise faults.service_failed("DatabaseError", f"The {what} is not available; "
+                                                         "the request was not served") from None
 
     def _read(self, dataset: Dataset, read: Callable[[], Any]) -> Any:
         try:

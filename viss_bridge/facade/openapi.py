@@ -14,6 +14,8 @@ from typing import Any, Iterable
 from viss_bridge.catalog.manifest import Dataset
 from viss_bridge.facade.problems import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX, problem_types
 from viss_bridge.facade.rest_json import key_schema, parameter_schema, record_schema
+from viss_bridge.facade.rest_search import search_page_schema, search_parameters
+from viss_bridge.facade.search_paging import searchable
 
 PERMISSION_HEADER = "X-DAGR-Permission"
 MAX_PAGE = 1000
@@ -62,6 +64,16 @@ def _lookup_operations(dataset: Dataset) -> dict[str, Any]:
         "operationId": f"{name}_by_key", "summary": f"{dataset.title.en}: one record by key "
                                                     f"({', '.join(dataset.key)} as query parameters)",
         "tags": [name], "parameters": [*query, PERMISSION_PARAMETER], "responses": _responses(ok)}}
+    if searchable(dataset):  # the same path searches: any other query than exactly the key (docs/rest.md)
+        for parameter in query:
+            parameter["required"] = False
+        found = _json({"oneOf": [_ref(f"{name}_record"), _ref(f"{name}_search_page")]},
+                      f"With exactly the key: the {name} record; otherwise a search page")
+        paths[f"/rest/{name}"]["get"].update(
+            operationId=f"{name}_by_key_or_search",
+            summary=f"{dataset.title.en}: one record by key ({', '.join(dataset.key)}), or a search by "
+                    f"{', '.join(searchable(dataset))} (paged)",
+            parameters=[*query, *search_parameters(dataset), PERMISSION_PARAMETER], responses=_responses(found))
     if len(dataset.key) == 1:
         (field,) = dataset.key_fields
         schema = parameter_schema(field)
@@ -118,7 +130,9 @@ SERVICE_LIST_SCHEMA = {
                        "access": {"type": "string", "enum": ["open", "public", "restricted", "private"]},
                        "key": {"type": "array", "items": {"type": "string"}},
                        "subject": {"type": "string"}, "allowed": {"type": "boolean"},
-                       "record_path": {"type": "string"}, "changes_path": {"type": "string"}}}}}}
+                       "record_path": {"type": "string"}, "changes_path": {"type": "string"},
+                       "search_by": {"type": "array", "items": {"type": "string"},
+                                     "description": "index paths: GET /rest/{service_name}?<path>=<value>"}}}}}}
 
 TREE_NODE = {"type": "object", "required": ["name", "type", "readable"],
              "properties": {"name": {"type": "string"}, "type": {"type": "string"}, "readable": {"type": "boolean"},
@@ -166,6 +180,8 @@ def build_openapi(datasets: Iterable[Dataset], base_url: str, client: str | None
     for dataset in datasets:
         paths.update(_lookup_operations(dataset))
         schemas[f"{dataset.dataset}_record"] = record_schema(dataset)
+        if searchable(dataset):
+            schemas[f"{dataset.dataset}_search_page"] = search_page_schema(dataset.dataset)
     who = f"client {client}" if client else "an anonymous caller"
     return {
         "openapi": "3.1.0",

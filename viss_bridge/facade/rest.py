@@ -40,6 +40,9 @@ from viss_bridge.facade.guarded_read import GuardedRead, narrowed
 from viss_bridge.facade.openapi import FEED_SEGMENT, MAX_CURSOR, MAX_PAGE, META_PATHS, build_openapi
 from viss_bridge.facade.problems import METHOD_NOT_ALLOWED, NOT_FOUND, PROBLEM_CONTENT_TYPE, problem_body
 from viss_bridge.facade.rest_json import json_record, key_object
+from viss_bridge.facade.rest_search import search_page_json
+from viss_bridge.facade.search_paging import MAX_PAGE as MAX_SEARCH_PAGE, search_request
+from viss_bridge.catalog.search import PAGING_NAMES
 from viss_bridge.observability import bounded_label
 
 log = logging.getLogger(__name__)
@@ -227,6 +230,8 @@ class RestFace:
             if query:
                 raise BridgeFault(faults.INVALID_REQUEST, f"Unknown query parameter(s): {', '.join(sorted(query))}")
             return self._lookup(dataset, caller, number, {dataset.key[0]: segments[0]}, info)
+        if dataset.indexes and set(query) != set(dataset.key):  # anything but exactly the key: a search
+            return self._search(dataset, caller, number, query, info)
         unknown = set(query) - set(dataset.key)
         missing = [k for k in dataset.key if k not in query]
         if unknown or missing:
@@ -272,6 +277,17 @@ class RestFace:
                                        + ", ".join(f"{k}={v}" for k, v in key.items())), served=True)
         return ok(json_record(narrowed(dataset, decision.fields), record))
 
+    def _search(self, dataset: Dataset, caller: Caller, number: str | None, query: dict[str, str],
+                info: CallInfo) -> Answer:
+        """``?<index path>=<value>...&page=&page_size=`` or ``&cursor=``: a page of matches and the total."""
+        criteria = {k: v for k, v in query.items() if k not in PAGING_NAMES}
+        page = _bounded(query.get("page"), "page", 1, MAX_SEARCH_PAGE, 0) if "page" in query else None
+        size = _bounded(query.get("page_size"), "page_size", 1, None, 0) if "page_size" in query else None
+        request = search_request(criteria, page, size, query.get("cursor"))
+        decision = self.reader.decide(caller, dataset, number, require_choice=True)
+        found = self.reader.search(decision, dataset, request, info)
+        return ok(search_page_json(narrowed(dataset, decision.fields), request, found))
+
     def _changes(self, dataset: Dataset, caller: Caller, number: str | None, query: dict[str, str],
                  info: CallInfo) -> Answer:
         unknown = set(query) - {"since", "limit"}
@@ -312,6 +328,8 @@ class RestFace:
             entry["record_path"] = (f"/rest/{d.dataset}/{{{d.key[0]}}}" if len(d.key) == 1 else
                                     f"/rest/{d.dataset}?" + "&".join(f"{k}={{{k}}}" for k in d.key))
             entry["changes_path"] = f"/rest/{d.dataset}/{FEED_SEGMENT}"
+            if d.indexes:  # GET /rest/{dataset}?<one of these>=<value>&page=... (docs/rest.md)
+                entry["search_by"] = list(d.indexes)
             services.append(entry)
         return ok({"services": services})
 

@@ -20,19 +20,21 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from lxml import etree
-from spyne import ServiceBase, rpc
+from spyne import Integer, Integer64, ServiceBase, Unicode, rpc
 from spyne.interface.wsdl import Wsdl11
 
 from viss_bridge.access.identity import Authenticator, Caller
 from viss_bridge.access.policy import Decision
 from viss_bridge.catalog.catalog import Catalog
 from viss_bridge.catalog.manifest import Dataset
+from viss_bridge.catalog.search import PAGING_ELEMENTS, criterion_element, end_field
 from viss_bridge.catalog.store import DatasetStore
 from viss_bridge.facade import faults
 from viss_bridge.facade.callers import resolve_caller
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
-from viss_bridge.facade.guarded_read import GuardedRead, Permissions, narrowed
+from viss_bridge.facade.guarded_read import GuardedRead, Permissions, narrowed, refuse_unreadable_criteria
+from viss_bridge.facade.search_paging import search_request, searchable
 from viss_bridge.facade.pipeline import HttpAnswer
 from viss_bridge.facade.replay import ReplayTable
 from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, REQUEST_CONTEXT, make_spyne_wsgi, run_spyne
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 
 XROAD_TNS = "http://vissbridge.gov.lv/xroad/datasets"
 METASERVICES = ("listMethods", "allowedMethods", "getWsdl")
+SEARCH_SUFFIX = "Search"  # <dataset>Search: the search service of a dataset with indexes
 SHA512_URI = "http://www.w3.org/2001/04/xmlenc#sha512"
 # With WS-Security, these X-Road headers (when present) must be covered by the signature.
 SIGNED_HEADERS = tuple(f"{{{NS_XROAD}}}{name}" for name in ("client", "service", "id", "userId", "issue"))
@@ -171,7 +174,10 @@ class XRoadFacade:
         body: dict[str, Any] = {}
         for dataset in datasets:
             readable = (fields or {}).get(dataset.dataset)
-            body[dataset.dataset] = self._operation(dataset, readable)
+            models = self._models(dataset, readable)  # one record type for both operations of the dataset
+            body[dataset.dataset] = self._operation(dataset, readable, models)
+            if dataset.indexes:
+                body[search_code(dataset)] = self._search_operation(dataset, readable, models)
         return type("XRoadDatasets", (ServiceBase,), body)
 
     def _models(self, dataset: Dataset, fields: tuple[str, ...] | None) -> RecordModels:
@@ -188,8 +194,9 @@ class XRoadFacade:
                 models = self._models_cache.setdefault(dataset.dataset, models)
         return models
 
-    def _operation(self, dataset: Dataset, fields: tuple[str, ...] | None = None) -> Any:
-        models = self._models(dataset, fields)
+    def _operation(self, dataset: Dataset, fields: tuple[str, ...] | None = None,
+                   models: RecordModels | None = None) -> Any:
+        models = models or self._models(dataset, fields)
         reader = self.reader
         key_names = tuple(dataset.key)
         key_types = [scalar_type(f, required=True) for f in dataset.key_fields]
@@ -205,6 +212,41 @@ class XRoadFacade:
         return rpc(*key_types, _args=key_names, _returns=models.record.customize(min_occurs=0),
                    _operation_name=dataset.dataset, _in_message_name=dataset.dataset,
                    _out_message_name=f"{dataset.dataset}Response", _out_variable_name="record")(lookup)
+
+    def _search_operation(self, dataset: Dataset, fields: tuple[str, ...] | None, models: RecordModels) -> Any:
+        """``<dataset>Search``: typed criteria (one optional element per readable index), paging, and
+        the answer's records, total, page, next cursor (docs/endpoints.md)."""
+        reader = self.reader
+        paths = searchable(narrowed(dataset, fields))
+        elements = [criterion_element(p) for p in paths]
+        criteria_types = []
+        for path in paths:
+            end = end_field(dataset, path)
+            scalar = end.item_field if end.is_value_list else end
+            criteria_types.append(scalar_type(scalar.model_copy(update={"enum": None, "nillable": False}),
+                                              required=False))
+        code = search_code(dataset)
+
+        def search(ctx: Any, *values: Any) -> Any:
+            call: XRoadCall = ctx.transport.req_env[REQUEST_CONTEXT]
+            assert call.decision is not None  # decided in handle(), before Spyne runs
+            criteria = {p: v for p, v in zip(paths, values[:len(paths)]) if v is not None}
+            page, page_size, cursor = values[len(paths):]
+            request = search_request(criteria, page, page_size, cursor, names=("page", "pageSize", "cursor"))
+            found = reader.search(call.decision, dataset, request, call.info)
+            call.found = bool(found.records)
+            return ([models.to_instance(r) for r in found.records], found.total, found.page, request.page_size,
+                    found.next_cursor)
+
+        search.__name__ = code
+        return rpc(*criteria_types, Integer(min_occurs=0, nillable=False), Integer(min_occurs=0, nillable=False),
+                   Unicode(min_occurs=0, nillable=False),
+                   _args=(*elements, "page", "pageSize", "cursor"),
+                   _returns=(models.record.customize(min_occurs=0, max_occurs="unbounded"),
+                             Integer64(min_occurs=1, nillable=False), Integer(min_occurs=0, nillable=False),
+                             Integer(min_occurs=1, nillable=False), Unicode(min_occurs=0, nillable=False)),
+                   _out_variable_names=("record", "total", "page", "pageSize", "nextCursor"),
+                   _operation_name=code, _in_message_name=code, _out_message_name=f"{code}Response")(search)
 
     def _app_for(self, dataset: Dataset, fields: tuple[str, ...] | None) -> Any:
         """The Spyne app answering ``dataset`` for a permission reading ``fields`` (built once, then cached)."""
@@ -251,10 +293,19 @@ class XRoadFacade:
     def is_provider(self, provider: str) -> bool:
         return provider in self._owners
 
-    def service_dataset(self, service: XRoadId) -> Dataset:
-        """The dataset a service identifier names: its owner is the provider, its name the serviceCode."""
+    def service_dataset(self, service: XRoadId, *, searches: bool = False) -> Dataset:
+        """The dataset a service identifier names: its owner is the provider, its name the serviceCode.
+
+        ``searches`` (/xroad): ``<dataset>Search`` names the search service of a dataset with indexes
+        (/r1 searches with query parameters on the dataset's own path instead).
+        """
         self.known_provider(service)
-        dataset = self.catalog.get(service.service_code or "")
+        code = service.service_code or ""
+        dataset = self.catalog.get(code)
+        if dataset is None and searches and code.endswith(SEARCH_SUFFIX):
+            dataset = self.catalog.get(code.removesuffix(SEARCH_SUFFIX))
+            if dataset is not None and not dataset.indexes:
+                dataset = None
         if dataset is None or dataset.owner != service.provider:
             raise BridgeFault(faults.UNKNOWN_SERVICE, f"Unknown service: {service}")
         if service.service_version and service.service_version != dataset.version:
@@ -267,23 +318,44 @@ class XRoadFacade:
         return [d for d in self.catalog if d.owner == provider]
 
     @staticmethod
-    def service_id(dataset: Dataset, version: bool = True) -> XRoadId:
+    def service_id(dataset: Dataset, code: str | None = None, version: bool = True) -> XRoadId:
         parts = dataset.owner_parts
         return XRoadId("SERVICE", parts[0], parts[1], parts[2], parts[3] if len(parts) > 3 else None,
-                       dataset.dataset, dataset.version if version else None)
+                       code or dataset.dataset, dataset.version if version else None)
 
     def _known_provider(self, call: XRoadCall) -> None:
         self.known_provider(call.header.service)
 
     def _dataset_call(self, call: XRoadCall, request: SoapRequest, environ: dict[str, Any]) -> SoapResponse:
-        """A lookup of one dataset by key: decided here, answered by Spyne through the guarded read."""
-        dataset = self.service_dataset(call.header.service)
-        if request.body_element.tag != f"{{{XROAD_TNS}}}{dataset.dataset}":
+        """A lookup (or a search) of one dataset: decided here, answered by Spyne through the guarded read."""
+        service = call.header.service
+        code = service.service_code or ""
+        dataset = self.service_dataset(service, searches=True)
+        searching = code != dataset.dataset
+        if request.body_element.tag != f"{{{XROAD_TNS}}}{code}":
             raise BridgeFault(faults.INVALID_REQUEST,
                               f"The body element must be in namespace {XROAD_TNS} (see the service WSDL)")
         decision = self.reader.decide(call.caller, dataset)
+        if searching:
+            self._check_criteria(request.body_element, dataset, decision.fields)
         call.dataset, call.decision = dataset, decision
         return run_spyne(self._app_for(dataset, decision.fields), environ, request, call)
+
+    @staticmethod
+    def _check_criteria(body: etree._Element, dataset: Dataset, fields: tuple[str, ...] | None) -> None:
+        """Refuse what Spyne would silently drop: an element that is no criterion (Client.InvalidRequest), and a
+        criterion on a field the permission does not read (AccessDenied naming it, as on every face)."""
+        paths = {criterion_element(p): p for p in dataset.indexes}
+        for child in body:
+            if not isinstance(child.tag, str):
+                continue
+            name = local_name(child)
+            if name in PAGING_ELEMENTS:
+                continue
+            if name not in paths or etree.QName(child).namespace not in (None, XROAD_TNS):
+                raise BridgeFault(faults.INVALID_REQUEST, f"'{name}' is no criterion of {search_code(dataset)}; it "
+                                  f"takes {', '.join(sorted(paths))} and page, pageSize or cursor")
+            refuse_unreadable_criteria(dataset, fields, [paths[name]])
 
     def readable_fields(self, caller: Caller | str | None,
                         datasets: list[Dataset]) -> dict[str, tuple[str, ...] | None]:
@@ -311,6 +383,8 @@ class XRoadFacade:
         result = etree.SubElement(body, f"{{{NS_XROAD}}}{code}Response")
         for dataset in provided:
             result.append(self.service_id(dataset).to_element(f"{{{NS_XROAD}}}service"))
+            if dataset.indexes:
+                result.append(self.service_id(dataset, search_code(dataset)).to_element(f"{{{NS_XROAD}}}service"))
         return SoapResponse(200, etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
 
     def _response_envelope(self, call: XRoadCall) -> tuple[etree._Element, etree._Element]:
@@ -327,7 +401,7 @@ class XRoadFacade:
         version = request.body_element.findtext(f"{{{NS_XROAD}}}serviceVersion")
         if not code:
             raise BridgeFault(faults.INVALID_REQUEST, "getWsdl needs a serviceCode")
-        dataset = next((d for d in provided if d.dataset == code.strip()), None)
+        dataset = next((d for d in provided if code.strip() in services_of(d)), None)
         if dataset is None or (version and version.strip() != dataset.version):
             raise BridgeFault(faults.UNKNOWN_SERVICE, f"Unknown service: {call.header.service.provider}/{code}")
         fields = None
@@ -336,7 +410,7 @@ class XRoadFacade:
         wsdl = self.wsdl([dataset.dataset], location=HIDDEN_ENDPOINT, fields=fields)
         envelope, body = self._response_envelope(call)
         result = etree.SubElement(body, f"{{{NS_XROAD}}}getWsdlResponse")
-        etree.SubElement(result, f"{{{NS_XROAD}}}serviceCode").text = dataset.dataset
+        etree.SubElement(result, f"{{{NS_XROAD}}}serviceCode").text = code.strip()
         etree.SubElement(result, f"{{{NS_XROAD}}}serviceVersion").text = dataset.version
         soap = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
         boundary = "xroad" + uuid.uuid4().hex
@@ -381,7 +455,8 @@ class XRoadFacade:
                                       "viss_bridge_xroad").app
             document = Wsdl11(app.interface)
             document.build_interface_document(location)
-            return add_xroad_headers(document.get_interface_document(), {d.dataset: d for d in datasets}, location)
+            operations = {code: d for d in datasets for code in services_of(d)}
+            return add_xroad_headers(document.get_interface_document(), operations, location)
 
         return self._once(cache_key, self._wsdl_cache, build)
 
@@ -401,6 +476,8 @@ class XRoadEndpoint:
     def wsdl(self, published: Any, environ: dict[str, Any], query: dict[str, list[str]]) -> HttpAnswer:
         xroad: XRoadFacade = published.xroad
         names = query.get("service")
+        if names:  # ?wsdl&service=<dataset>Search: the dataset's WSDL (it holds both operations)
+            names = [n.removesuffix(SEARCH_SUFFIX) if n not in xroad.catalog else n for n in names]
         unknown = [n for n in names or [] if n not in xroad.catalog]
         if unknown:
             return HttpAnswer.text(404, f"unknown service {unknown[0]}\n")
@@ -415,6 +492,16 @@ class XRoadEndpoint:
         if not fields:
             return HttpAnswer.text(404, f"client {caller.client_id} may call none of these services\n")
         return HttpAnswer.xml(xroad.wsdl(names, fields=fields))
+
+
+def search_code(dataset: Dataset) -> str:
+    """The serviceCode of a dataset's search service: ``csdd_vehicleSearch`` (a dataset name has no capitals)."""
+    return dataset.dataset + SEARCH_SUFFIX
+
+
+def services_of(dataset: Dataset) -> tuple[str, ...]:
+    """The serviceCodes a dataset is offered under: its lookup, and its search when it has indexes."""
+    return (dataset.dataset, search_code(dataset)) if dataset.indexes else (dataset.dataset,)
 
 
 def client_list_xml(members: list[tuple[str, str]]) -> bytes:

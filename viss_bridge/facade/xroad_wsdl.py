@@ -74,7 +74,8 @@ def add_xroad_headers(spyne_wsdl: bytes, datasets: dict[str, Dataset], location:
             for old_doc in operation.findall(f"{{{NS_WSDL}}}documentation"):
                 operation.remove(old_doc)
             doc = etree.Element(f"{{{NS_WSDL}}}documentation")
-            etree.SubElement(doc, f"{{{NS_XROAD}}}title").text = dataset.title.en
+            search = operation.get("name") != dataset.dataset  # <dataset>Search
+            etree.SubElement(doc, f"{{{NS_XROAD}}}title").text = dataset.title.en + (": search" if search else "")
             operation.insert(0, doc)
 
     for binding in root.iterfind(f"{{{NS_WSDL}}}binding"):
