@@ -103,6 +103,7 @@ class DataTracker:
     def __init__(self, engine: Engine, audit_trail: AuditTrail | None = None) -> None:
         self.engine = engine
         self.audit = audit_trail or AuditTrail(engine)
+        self._restricting: dict[tuple[str, str], Any] = {}
 
     # -- usage ---------------------------------------------------------------------
 
@@ -194,7 +195,12 @@ class DataTracker:
         """A SQL select of every person (person_key) restricting ``dataset``'s register now; the dataset
         store runs it inside a search, so restricted persons' records leave the page and the total."""
         name, register = _scope(dataset)
-        return select(restrictions.c.person).where(_covering(name, register), restrictions.c.lifted_at.is_(None))
+        scope = (name, register)
+        query = self._restricting.get(scope)
+        if query is None:  # one select per register: the store reuses its statements built around it
+            query = select(restrictions.c.person).where(_covering(name, register), restrictions.c.lifted_at.is_(None))
+            self._restricting[scope] = query
+        return query
 
     def restricted(self, dataset: "str | Dataset", persons: Iterable[str]) -> set[str]:
         """Which of these persons (as given) restrict ``dataset``'s register (or the dataset by name) now."""

@@ -19,7 +19,8 @@ import datetime as dt
 import json
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, Text, and_, delete, exists, func, insert, select
+from sqlalchemy import (Column, DateTime, Index, Integer, MetaData, String, Table, Text, and_, bindparam, delete, exists,
+                        func, insert, select)
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
@@ -190,40 +191,85 @@ def criteria_of(dataset: Dataset, criteria: dict[str, Any]) -> tuple[str | None,
     return key, indexed
 
 
-def search_queries(dataset: Dataset, records: Table, request: SearchRequest,
-                   exclude_subjects: Select[Any] | Iterable[str] | None) -> tuple[Select[Any], Select[Any]]:
-    """(the page query: record_key, data in key order; the total query) for ``request``."""
-    key, indexed = criteria_of(dataset, request.criteria)
-    name = dataset.dataset
-    conditions: list[Any] = [records.c.dataset == name, records.c.deleted.is_(False)]
-    if indexed:
+_Shape = tuple[Any, ...]
+# Statements by shape (dataset, criteria paths, key or not, paging kind, exclusion): built once, then run with
+# new parameters, so a search costs no statement building or cache-key work (see benchmarks/RESULTS.md).
+_statements: dict[_Shape, tuple[Select[Any], Select[Any]]] = {}
+_STATEMENTS_MAX = 4096
+
+
+def _build(dataset: Dataset, records: Table, paths: tuple[str, ...], has_key: bool, paging: str,
+           exclude: Any) -> tuple[Select[Any], Select[Any]]:
+    """(the page query: record_key, data, total; the total alone, for a page past the end) of one shape."""
+    name: Any = bindparam("dataset_name", dataset.dataset)
+    count_conditions: list[Any] = []
+    if paths:
         first = dataset_index.alias("i0")
-        source: Any = first.join(records, and_(records.c.dataset == first.c.dataset,
-                                               records.c.record_key == first.c.record_key))
+        counted: Any = first
         key_column = first.c.record_key
-        conditions += [first.c.dataset == name, first.c.path == indexed[0][0], first.c.value == indexed[0][1][:VALUE_CHARS]]
-        for number, (path, value) in enumerate(indexed[1:], start=1):
+        count_conditions += [first.c.dataset == name, first.c.path == paths[0], first.c.value == bindparam("v0")]
+        for number, path in enumerate(paths[1:], start=1):
             other = dataset_index.alias(f"i{number}")
-            source = source.join(other, and_(other.c.dataset == name, other.c.record_key == first.c.record_key,
-                                             other.c.path == path, other.c.value == value[:VALUE_CHARS]))
+            counted = counted.join(other, and_(other.c.dataset == name, other.c.record_key == first.c.record_key,
+                                               other.c.path == path, other.c.value == bindparam(f"v{number}")))
+        joined = counted.join(records, and_(records.c.dataset == first.c.dataset,
+                                            records.c.record_key == first.c.record_key))
+        page_conditions = [records.c.deleted.is_(False)]
     else:
-        source = records
+        counted = joined = records
         key_column = records.c.record_key
-    if key is not None:
-        conditions.append(key_column == key)
+        count_conditions += [records.c.dataset == name, records.c.deleted.is_(False)]
+        page_conditions = []
+    if has_key:
+        count_conditions.append(key_column == bindparam("key"))
+    if exclude is not None:
+        persons: Any = exclude if isinstance(exclude, Select) else bindparam("persons", expanding=True)
+        subject = dataset_index.alias("subject")
+        count_conditions.append(~exists().where(subject.c.dataset == name, subject.c.path == SUBJECT_PATH,
+                                                subject.c.record_key == key_column, subject.c.value.in_(persons)))
+    # The total counts index entries only (kept in step with the records in every write transaction).
+    total = select(func.count()).select_from(counted).where(*count_conditions)
+    page = (select(records.c.record_key, records.c.data, total.scalar_subquery().label("total"))
+            .select_from(joined).where(*count_conditions, *page_conditions))
+    if paging == "cursor":
+        page = page.where(key_column > bindparam("after"))
+    elif paging == "page":
+        page = page.offset(bindparam("offset", type_=Integer))
+    return page.order_by(key_column).limit(bindparam("limit", type_=Integer)), total
+
+
+def search_statement(dataset: Dataset, records: Table, request: SearchRequest,
+                     exclude_subjects: Select[Any] | Iterable[str] | None) -> tuple[Select[Any], Select[Any], dict[str, Any]]:
+    """(page query, total query, parameters) for ``request``; SearchProblem for a criterion the dataset lacks."""
+    key, indexed = criteria_of(dataset, request.criteria)
+    params: dict[str, Any] = {f"v{number}": value[:VALUE_CHARS] for number, (_, value) in enumerate(indexed)}
+    params["limit"] = request.page_size + 1
+    params["dataset_name"] = dataset.dataset
+    exclude: Any = None
     if exclude_subjects is not None and dataset.subject:
-        persons = exclude_subjects if isinstance(exclude_subjects, Select) else list(exclude_subjects)
-        if not isinstance(persons, list) or persons:
-            subject = dataset_index.alias("subject")
-            conditions.append(~exists().where(subject.c.dataset == name, subject.c.path == SUBJECT_PATH,
-                                              subject.c.record_key == key_column, subject.c.value.in_(persons)))
-    total = select(func.count()).select_from(source).where(*conditions)
-    page = select(records.c.record_key, records.c.data).select_from(source).where(*conditions)
+        if isinstance(exclude_subjects, Select):
+            exclude = exclude_subjects  # the restriction register's select (a policy hands out one per register)
+        else:
+            params["persons"] = list(exclude_subjects)
+            exclude = "list" if params["persons"] else None
+    if key is not None:
+        params["key"] = key
     if request.cursor is not None:
-        page = page.where(key_column > decode_cursor(request.cursor))
+        paging = "cursor"
+        params["after"] = decode_cursor(request.cursor)
     elif request.page is not None and request.page > 1:
-        page = page.offset((request.page - 1) * request.page_size)
-    return page.order_by(key_column).limit(request.page_size + 1), total
+        paging = "page"
+        params["offset"] = (request.page - 1) * request.page_size
+    else:
+        paging = "first"
+    paths = tuple(path for path, _ in indexed)
+    shape = (dataset.dataset, paths, key is not None, paging, exclude)
+    built = _statements.get(shape)
+    if built is None:
+        if len(_statements) >= _STATEMENTS_MAX:
+            _statements.clear()
+        built = _statements[shape] = _build(dataset, records, paths, key is not None, paging, exclude)
+    return built[0], built[1], params
 
 
 def next_cursor(keys: list[str], page_size: int) -> str | None:

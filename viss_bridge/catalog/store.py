@@ -96,10 +96,10 @@ class DatasetStore:
         of the page and the total; a SQL select of them (the restriction register's), or a collection.
         Raises ``search.SearchProblem`` for a criterion that is not indexed, a bad value or cursor.
         """
-        page_query, total_query = search_index.search_queries(dataset, records, request, exclude_subjects)
+        page_query, total_query, params = search_index.search_statement(dataset, records, request, exclude_subjects)
         with self._guard("read"), self.engine.connect() as conn:
-            rows = conn.execute(page_query).all()
-            total = int(conn.execute(total_query).scalar_one())
+            rows = conn.execute(page_query, params).all()  # the page and the total in one statement
+            total = int(rows[0].total) if rows else int(conn.execute(total_query, params).scalar_one())
         found = [record_to_python(dataset.fields, json.loads(row.data)) for row in rows[:request.page_size]]
         return SearchPage(records=found, total=total, page=request.page if request.cursor is None else None,
                           next_cursor=search_index.next_cursor([row.record_key for row in rows], request.page_size))
@@ -116,16 +116,23 @@ class DatasetStore:
         rebuilt = []
         for dataset in datasets:
             if search_index.needs_rebuild(dataset, stored.get(dataset.dataset)):
-                self.reindex(dataset)
-                rebuilt.append(dataset.dataset)
+                if self.reindex(dataset, if_changed=True) is not None:
+                    rebuilt.append(dataset.dataset)
         return rebuilt
 
-    def reindex(self, dataset: Dataset) -> int:
-        """Rebuild one dataset's search entries from its records now; returns how many entries it has."""
+    def reindex(self, dataset: Dataset, if_changed: bool = False) -> int | None:
+        """Rebuild one dataset's search entries from its records now; returns how many entries it has.
+
+        ``if_changed``: only if the stored definition still differs (another worker may have just
+        rebuilt it); None when there was nothing to do.
+        """
         from sqlalchemy.exc import IntegrityError
 
         try:
             with self._guard("write"), self.engine.begin() as conn:
+                if if_changed and not search_index.needs_rebuild(
+                        dataset, search_index.stored_fingerprint(conn, dataset.dataset)):
+                    return None
                 return search_index.rebuild(conn, dataset, records)
         except StoreUnavailable as exc:
             if isinstance(exc.__cause__, IntegrityError):  # another worker rebuilt it at the same moment

@@ -88,6 +88,33 @@ def catalog_load(ctx: click.Context, name: str, file: str, replace_all: bool, ca
     click.echo(f"{name}: {written} record(s) {'replaced' if replace_all else 'loaded'}; now {store.count(dataset)}")
 
 
+@catalog.command("reindex")
+@click.argument("names", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Rebuild every dataset's entries, changed or not.")
+@click.option("--catalog-dir", type=click.Path())
+@click.pass_context
+def catalog_reindex(ctx: click.Context, names: tuple[str, ...], everything: bool, catalog_dir: str | None) -> None:
+    """Rebuild search index entries: of NAMES, of every dataset (--all), or (default) of the datasets whose
+    ``indexes:`` changed since their entries were built, as a server does when it publishes the catalog."""
+    from viss_bridge.catalog.store import StoreUnavailable
+
+    loaded, store = open_catalog(ctx, catalog_dir)
+    unknown = [n for n in names if loaded.get(n) is None]
+    if unknown:
+        raise click.ClickException(f"no dataset '{unknown[0]}' in {loaded.folders[0]}")
+    try:
+        if names or everything:
+            chosen = [loaded.get(n) for n in names] if names else list(loaded)
+            for dataset in chosen:
+                entries = store.reindex(dataset) or 0
+                click.echo(f"{dataset.dataset}: {entries} index entries ({', '.join(dataset.indexes) or 'no indexes'})")
+        else:
+            rebuilt = store.ensure_indexes(loaded)
+            click.echo(f"rebuilt: {', '.join(rebuilt)}" if rebuilt else "every dataset's index entries are current")
+    except StoreUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @catalog.command("dcat")
 @click.option("--format", "fmt", type=click.Choice(["turtle", "json-ld"]), default="turtle", show_default=True)
 @click.option("--base-url", help="Public address the endpoint URLs start with (default: the public_url setting).")

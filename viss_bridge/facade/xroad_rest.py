@@ -255,13 +255,9 @@ class _Call:
         return self.raw
 
     def answer(self, published: Any, raw: bytes, environ: dict[str, Any], info: CallInfo) -> Answer:
-        try:
-            answer = self.face.route(published, environ, info, self)
-        except BridgeFault as fault:
-            answer = error_answer(fault)
-        else:
-            if answer.fault is not None:  # /rest's own answers with a fault (a missing record): PR-REST's form
-                answer = error_answer(answer.fault, served=answer.served)
+        answer = self.face.route(published, environ, info, self)  # a BridgeFault raised goes to refused()
+        if answer.fault is not None:  # /rest's own answer with a fault (a missing record), in PR-REST's form
+            answer = error_answer(answer.fault, served=answer.served)
         return self._with_headers(answer, info)
 
     def refused(self, fault: BridgeFault, info: CallInfo) -> Answer:
