@@ -41,6 +41,7 @@ from viss_bridge.facade.sources import ProviderLegSink, SourceRouter
 from viss_bridge.facade.replay import ReplayTable
 from viss_bridge.facade.guarded_read import GuardedRead
 from viss_bridge.facade.rest import RestFace
+from viss_bridge.facade.xroad_rest import XRoadRestFace
 from viss_bridge.facade.xroad import XRoadEndpoint, XRoadFacade, client_list_json, client_list_xml
 from viss_bridge.facade.xroad import METASERVICES as XROAD_METASERVICES
 from viss_bridge.facade.access_admin import OPERATIONS as ACCESS_OPERATIONS
@@ -115,6 +116,7 @@ class BridgeApp:
         self.rest = RestFace(lambda: self.current().catalog, GuardedRead(self.sources, self.policy), self.registry,
                              self.authenticator, self.sinks, settings.base_url,
                              trust_client_header=settings.trust_client_header, refusal=self.msglog.refusal)
+        self.xroad_rest = XRoadRestFace(self.rest, self.current)  # /r1: X-Road REST (PR-REST 1.0), same reader
         self.catalog_folder = Path(settings.catalog_dir)
         self._lock = threading.Lock()
         self._fingerprint = ""
@@ -265,6 +267,8 @@ class BridgeApp:
             handler = self.routes["/legacy"]
         if handler is None and (path == "/rest" or path.startswith("/rest/")):
             handler = self.rest
+        if handler is None and (path == "/r1" or path.startswith("/r1/")):
+            handler = self.xroad_rest
         if handler is None:
             return _plain(start_response, 404, f"no endpoint at {path}; see / for the list\n")
         try:

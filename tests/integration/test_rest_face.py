@@ -356,20 +356,37 @@ def test_schemathesis_finds_no_server_error_and_only_conforming_answers(node, tm
 
 
 def test_the_curl_examples_of_docs_rest_run(node, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """docs/rest.md: every shell block runs as written against a development-mode node with the demo data."""
+    """docs/rest.md: every shell block (DAGR face, its searches, then X-Road REST) runs as written against a
+    development-mode node with the demo data; each block is found by what it calls, not by its position."""
     import os
 
     guide = (Path(__file__).resolve().parents[2] / "docs" / "rest.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```sh\n(.*?)```", guide, flags=re.S)
-    assert len(blocks) == 4  # searches, schemathesis, examples, a refusal
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    out = []
+    out: dict[str, str] = {}
     for block in blocks:
         result = subprocess.run(["bash", "-euo", "pipefail", "-c", block.replace("http://127.0.0.1:8080", node.url)],
                                 cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, f"{block}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        out.append(result.stdout)
-    assert out[0].count('"records":') == 2 and '"fuel":"diesel"' in out[0]
-    assert '"service_name":"fpr_person"' in out[2] and '"permission_number"' in out[2]
+        out[block] = result.stdout
+
+    def of(marker: str) -> str:
+        (found,) = [text for block, text in out.items() if marker in block]
+        return found
+
+    assert len(blocks) >= 6 and any("schemathesis run" in block for block in blocks)
+    searches = of("technical.fuel=diesel")
+    assert searches.count('"records":') == 2 and '"fuel":"diesel"' in searches
+    examples = of("/rest/current_user_permissions")
+    assert '"service_name":"fpr_person"' in examples and '"permission_number"' in examples
     validate(__import__("json").loads((tmp_path / "openapi.json").read_text()))
-    assert "access-denied" in out[3] and "\n403\n" in out[3] and "not-found" in out[3] and "\n404\n" in out[3]
+    refusals = of("/rest/fpr_person/000000-00000")
+    assert "access-denied" in refusals and "\n403\n" in refusals and "not-found" in refusals and "\n404\n" in refusals
+    # X-Road REST: metaservices, a lookup with its X-Road headers, the service's OpenAPI, refusals
+    r1 = of("getOpenAPI?serviceCode=fpr_person")
+    assert r1.count('"service_code":"fpr_person"') == 2 and '"endpoint_list"' in r1
+    assert "X-Road-Id: demo-r1-1\n" in r1 and "X-Road-Request-Hash: " in r1 and '"first_name"' in r1
+    validate(__import__("json").loads((tmp_path / "fpr_person-openapi.json").read_text()))
+    r1_refusals = of("/r1/LV/GOV/90000100015/FPR/fpr_person/010101-10000")
+    assert "HTTP/1.1 403" in r1_refusals and "X-Road-Error: Server.ServerProxy.AccessDenied\n" in r1_refusals
+    assert '"type": "Client.MissingHeaderField"' in r1_refusals and r1_refusals.endswith("\n400\n")

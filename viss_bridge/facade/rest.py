@@ -213,17 +213,23 @@ class RestFace:
         if dataset is None:
             raise BridgeFault(faults.UNKNOWN_SERVICE, f"Unknown dataset: {parts[0]}")
         info.service = info.operation = dataset.dataset
-        number = environ.get(PERMISSION_HEADER) or None
-        if len(parts) == 2 and parts[1] == FEED_SEGMENT:
+        return self.dataset_answer(dataset, parts[1:], query, caller, environ.get(PERMISSION_HEADER) or None, info)
+
+    def dataset_answer(self, dataset: Dataset, segments: list[str], query: dict[str, str], caller: Caller,
+                       number: str | None, info: CallInfo) -> Answer:
+        """A dataset's resources below its name (``/{key}``, ``?field=value``, ``/changes``); /r1 answers these too."""
+        if len(segments) > 1:
+            raise BridgeFault(faults.UNKNOWN_SERVICE, f"No {dataset.dataset} resource at /{'/'.join(segments)}")
+        if segments and segments[0] == FEED_SEGMENT:
             return self._changes(dataset, caller, number, query, info)
-        if len(parts) == 2:
+        if segments:
             if len(dataset.key) != 1:
                 raise BridgeFault(faults.INVALID_REQUEST, f"{dataset.dataset} has a composite key "
-                                  f"({', '.join(dataset.key)}): ask /rest/{dataset.dataset}?"
+                                  f"({', '.join(dataset.key)}): ask {dataset.dataset}?"
                                   + "&".join(f"{k}=..." for k in dataset.key))
             if query:
                 raise BridgeFault(faults.INVALID_REQUEST, f"Unknown query parameter(s): {', '.join(sorted(query))}")
-            return self._lookup(dataset, caller, number, {dataset.key[0]: parts[1]}, info)
+            return self._lookup(dataset, caller, number, {dataset.key[0]: segments[0]}, info)
         if dataset.indexes and set(query) != set(dataset.key):  # anything but exactly the key: a search
             return self._search(dataset, caller, number, query, info)
         unknown = set(query) - set(dataset.key)
@@ -346,9 +352,13 @@ class RestFace:
 
     def _openapi(self, catalog: Catalog, caller: Caller, environ: dict[str, Any]) -> Answer:
         """The document narrowed to the caller: the datasets it may call, the fields it may read."""
-        number = environ.get(PERMISSION_HEADER) or None
+        visible = self.visible_datasets(catalog, caller, environ.get(PERMISSION_HEADER) or None)
+        return ok(build_openapi(visible, self.base_url, caller.client_id))
+
+    def visible_datasets(self, datasets: Iterable[Dataset], caller: Caller, number: str | None) -> list[Dataset]:
+        """The datasets a caller's OpenAPI shows, each narrowed to the fields it may read (also /r1's getOpenAPI)."""
         visible = []
-        for d in catalog:
+        for d in datasets:
             try:
                 decision = self.policy.decide(caller, d, number if number else None, require_choice=True)
             except AccessStoreUnavailable as exc:
@@ -357,7 +367,7 @@ class RestFace:
                 visible.append(narrowed(d, decision.fields))
             elif decision.refusal == AMBIGUOUS:  # each permission reads its fields: the document shows them all
                 visible.append(narrowed(d, self._union_of_fields(caller, d)))
-        return ok(build_openapi(visible, self.base_url, caller.client_id))
+        return visible
 
     def _union_of_fields(self, caller: Caller, dataset: Dataset) -> tuple[str, ...] | None:
         usable = [p for p in self.registry.permissions(client_id=caller.client_id, dataset=dataset.dataset,

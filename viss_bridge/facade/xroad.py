@@ -267,9 +267,7 @@ class XRoadFacade:
         if wrapper != service.service_code:
             raise BridgeFault(faults.INCONSISTENT_HEADERS,
                               f"The body element '{wrapper}' does not match serviceCode '{service.service_code}'")
-        if service.instance != self.instance:
-            raise BridgeFault(faults.UNKNOWN_MEMBER,
-                              f"X-Road instance '{service.instance}' is not served here (this bridge serves '{self.instance}')")
+        self.check_instance(service)
         call.caller = resolve_caller(environ, self.authenticator, header.client.provider, request,
                                      signed_headers=SIGNED_HEADERS, replay=self.replay,
                                      message_id=header.message_id, scope="xroad")
@@ -280,19 +278,30 @@ class XRoadFacade:
                 return handler.handle(call, request, environ)
         raise BridgeFault(faults.UNKNOWN_SERVICE, f"Unknown service: {service}")  # the dataset handler takes the rest
 
-    def _known_provider(self, call: XRoadCall) -> None:
-        provider = call.header.service.provider
-        if provider not in self._owners:
-            raise BridgeFault(faults.UNKNOWN_MEMBER, f"Provider '{provider}' is not known to this bridge")
+    # -- the one mapping of X-Road service identifiers to datasets (/xroad and /r1) ---------------------
 
-    def _dataset_call(self, call: XRoadCall, request: SoapRequest, environ: dict[str, Any]) -> SoapResponse:
-        """A lookup of one dataset by key: decided here, answered by Spyne through the guarded read."""
-        self._known_provider(call)
-        service = call.header.service
+    def check_instance(self, service: XRoadId) -> None:
+        if service.instance != self.instance:
+            raise BridgeFault(faults.UNKNOWN_MEMBER,
+                              f"X-Road instance '{service.instance}' is not served here (this bridge serves '{self.instance}')")
+
+    def known_provider(self, service: XRoadId) -> None:
+        if service.provider not in self._owners:
+            raise BridgeFault(faults.UNKNOWN_MEMBER, f"Provider '{service.provider}' is not known to this bridge")
+
+    def is_provider(self, provider: str) -> bool:
+        return provider in self._owners
+
+    def service_dataset(self, service: XRoadId, *, searches: bool = False) -> Dataset:
+        """The dataset a service identifier names: its owner is the provider, its name the serviceCode.
+
+        ``searches`` (/xroad): ``<dataset>Search`` names the search service of a dataset with indexes
+        (/r1 searches with query parameters on the dataset's own path instead).
+        """
+        self.known_provider(service)
         code = service.service_code or ""
         dataset = self.catalog.get(code)
-        searching = dataset is None and code.endswith(SEARCH_SUFFIX)
-        if searching:  # <dataset>Search: a search service, offered for a dataset with indexes
+        if dataset is None and searches and code.endswith(SEARCH_SUFFIX):
             dataset = self.catalog.get(code.removesuffix(SEARCH_SUFFIX))
             if dataset is not None and not dataset.indexes:
                 dataset = None
@@ -301,6 +310,27 @@ class XRoadFacade:
         if service.service_version and service.service_version != dataset.version:
             raise BridgeFault(faults.UNKNOWN_SERVICE,
                               f"Unknown service version: {service} (this bridge serves {dataset.version})")
+        return dataset
+
+    def services_of(self, provider: str) -> list[Dataset]:
+        """The datasets (services) a provider offers, as listMethods lists them."""
+        return [d for d in self.catalog if d.owner == provider]
+
+    @staticmethod
+    def service_id(dataset: Dataset, code: str | None = None, version: bool = True) -> XRoadId:
+        parts = dataset.owner_parts
+        return XRoadId("SERVICE", parts[0], parts[1], parts[2], parts[3] if len(parts) > 3 else None,
+                       code or dataset.dataset, dataset.version if version else None)
+
+    def _known_provider(self, call: XRoadCall) -> None:
+        self.known_provider(call.header.service)
+
+    def _dataset_call(self, call: XRoadCall, request: SoapRequest, environ: dict[str, Any]) -> SoapResponse:
+        """A lookup (or a search) of one dataset: decided here, answered by Spyne through the guarded read."""
+        service = call.header.service
+        code = service.service_code or ""
+        dataset = self.service_dataset(service, searches=True)
+        searching = code != dataset.dataset
         if request.body_element.tag != f"{{{XROAD_TNS}}}{code}":
             raise BridgeFault(faults.INVALID_REQUEST,
                               f"The body element must be in namespace {XROAD_TNS} (see the service WSDL)")
@@ -338,20 +368,12 @@ class XRoadFacade:
 
     # -- metaservices ----------------------------------------------------------
 
-    def _services_of(self, provider: str) -> list[Dataset]:
-        return [d for d in self.catalog if d.owner == provider]
-
-    def _service_id(self, dataset: Dataset, code: str | None = None) -> XRoadId:
-        parts = dataset.owner_parts
-        return XRoadId("SERVICE", parts[0], parts[1], parts[2], parts[3] if len(parts) > 3 else None,
-                       code or dataset.dataset, dataset.version)
-
     def _metaservice(self, call: XRoadCall, request: SoapRequest, environ: dict[str, Any] | None = None) -> SoapResponse:
         self._known_provider(call)
         code = call.header.service.service_code
         if request.body_element.tag != f"{{{NS_XROAD}}}{code}":
             raise BridgeFault(faults.INVALID_REQUEST, f"The body of {code} must be the element xrd:{code}")
-        provided = self._services_of(call.header.service.provider)
+        provided = self.services_of(call.header.service.provider)
         if code == "getWsdl":
             return self._get_wsdl(call, request, provided)
         if code == "allowedMethods":
@@ -359,9 +381,9 @@ class XRoadFacade:
         envelope, body = self._response_envelope(call)
         result = etree.SubElement(body, f"{{{NS_XROAD}}}{code}Response")
         for dataset in provided:
-            result.append(self._service_id(dataset).to_element(f"{{{NS_XROAD}}}service"))
+            result.append(self.service_id(dataset).to_element(f"{{{NS_XROAD}}}service"))
             if dataset.indexes:
-                result.append(self._service_id(dataset, search_code(dataset)).to_element(f"{{{NS_XROAD}}}service"))
+                result.append(self.service_id(dataset, search_code(dataset)).to_element(f"{{{NS_XROAD}}}service"))
         return SoapResponse(200, etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
 
     def _response_envelope(self, call: XRoadCall) -> tuple[etree._Element, etree._Element]:

@@ -8,7 +8,7 @@ listing every file and its media type)::
     META-INF/manifest.xml
     META-INF/signatures0.xml                    XAdES-T signature over every file below (DigiDoc4, libdigidocpp)
     README.txt                                  how to check each part with standard tools
-    messages/<node>-<seq>-<leg>-<direction>.xml exact bytes as on the wire
+    messages/<node>-<seq>-<leg>-<direction>.xml exact bytes as on the wire (.http: a REST face's HTTP message)
     records/<node>-<seq>.json                   canonical metadata; sha256(file) = record hash
     proofs/<node>-<seq>.json                    RFC 9162 inclusion proof of the record in its seal
     seals/<node>-<first>-<last>.xml             XML-DSig seal (xmlsec1 --verify)
@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,12 +53,20 @@ from viss_bridge.xml import parse_untrusted
 MIMETYPE = "application/vnd.etsi.asic-e+zip"
 MAX_CONTAINER_BYTES = 512 * 1024 * 1024  # unpacked; a container from elsewhere must not exhaust memory
 NS_MANIFEST = "urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"
-MEDIA = {".xml": "text/xml", ".json": "application/json", ".tsr": "application/timestamp-reply",
+MEDIA = {".xml": "text/xml", ".http": "message/http", ".json": "application/json", ".tsr": "application/timestamp-reply",
          ".sigvalue": "application/octet-stream", ".pem": "application/pem-certificate-chain", ".txt": "text/plain"}
 
 
 class EvidenceError(Exception):
     pass
+
+
+# The REST faces log an HTTP message (request line or status line, headers, body): not XML (RFC 9112's message/http).
+_HTTP_MESSAGE = re.compile(rb"^(HTTP/1\.[01] [0-9]{3} |[A-Z]+ /\S* HTTP/1\.[01]\r\n)")
+
+
+def _message_suffix(body: bytes) -> str:
+    return ".http" if _HTTP_MESSAGE.match(body) else ".xml"
 
 
 def _media(name: str) -> str:
@@ -136,7 +145,7 @@ def export_exchange(store: LogStore, records: list[dict[str, Any]], key: Signing
             raise EvidenceError(f"seal {node}/{first}..{last} does not match the records: run 'viss-bridge log verify'")
         stem = f"{node}-{seq:09d}"
         seal_stem = f"seals/{node}-{first:09d}-{last:09d}"
-        message_name = f"messages/{stem}-{rec['leg']}-{rec['direction']}.xml"
+        message_name = f"messages/{stem}-{rec['leg']}-{rec['direction']}{_message_suffix(rec['body'])}"
         files[message_name] = rec["body"]
         files[f"records/{stem}.json"] = meta
         proof = {"format": "viss-bridge merkle inclusion proof v1 (RFC 9162 section 2.1.3)",
