@@ -136,7 +136,10 @@ class CallGuard:
                 delay *= 2
                 number += 1
                 continue
-            if outcome.is_client_side or outcome.cause in (errors.PROVIDER_CONFIG, errors.LOGGING_FAILED):
+            # Failures that say nothing about the upstream's health do not move the breaker: our request was
+            # wrong, our configuration or log failed, or the platform (healthy) refused our connection.
+            if outcome.is_client_side or outcome.cause in (errors.PROVIDER_CONFIG, errors.LOGGING_FAILED,
+                                                           errors.PLATFORM_ACCESS_DENIED):
                 self.breaker.release_probe()
             else:
                 self.breaker.failure()
