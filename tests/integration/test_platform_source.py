@@ -184,6 +184,12 @@ def a_replica(node: RunningBridge) -> dict[str, Any]:
     return current
 
 
+def shape(fields: Any) -> Any:
+    """Fields as the OpenAPI document carries them (it says nothing of ``required`` below the key)."""
+    return [(f.name, f.type, f.items, f.enum, f.max_length, f.nillable, f.description,
+             shape(f.fields) if f.fields else None) for f in fields]
+
+
 # -- live ----------------------------------------------------------------------------------------
 
 def test_live_answer_on_a_equals_the_platforms_record_field_by_field(node_a, platform) -> None:  # type: ignore[no-untyped-def]
@@ -345,12 +351,12 @@ def test_import_platform_drafts_manifests_that_validate_and_serve(node_a, platfo
     assert "imported_csdd_vehicle" in drafted and "imported_fpr_person" not in drafted  # only what A may read
     assert "imported_csdd_vehicle" in result.stdout
     text = (out / "imported_csdd_vehicle.yaml").read_text()
-    assert "kind: platform" in text and f"permission: '{platform.permission}'" in text
+    assert "kind: platform" in text and f"permission: {platform.permission}\n" in text
     assert "TODO(decide)" in text
     assert "valid" in cli("catalog", "validate", str(out), env=env).stdout
     drafted_dataset = load_catalog(out).get("imported_csdd_vehicle")
     original = load_catalog(platform.node.catalog_dir).get(REMOTE)
-    assert drafted_dataset.fields == original.fields and drafted_dataset.key == original.key
+    assert shape(drafted_dataset.fields) == shape(original.fields) and drafted_dataset.key == original.key
 
     (node_a.catalog_dir / "imported_csdd_vehicle.yaml").write_text(text)
     cli("clients", "grant", DEMO_CONSUMER, "imported_csdd_vehicle", env=node_a.env())
