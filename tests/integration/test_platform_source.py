@@ -25,6 +25,7 @@ import yaml
 import zeep
 
 from tests.access_helpers import Consumer, new_consumer, registry_for, start_tls_bridge
+from tests.integration.test_answer_accounting import catalog_get_record
 from tests.conftest import DEMO_CONSUMER, ROOT, RunningBridge, cli, free_port, start_bridge
 from tests.soap_helpers import normalise, parse_fault, post, xroad_headers, xroad_lookup
 from viss_bridge.catalog.catalog import load_catalog
@@ -209,6 +210,9 @@ def test_live_answer_on_a_equals_the_platforms_record_field_by_field(node_a, pla
         answer = soap.service.platform_vehicle(plate=plate, _soapheaders=xroad_headers(DEMO_CONSUMER, local))
         assert normalise(answer.body.record) == normalise(record_to_python(local.fields, from_b.json()))
         nested += bool(from_b.json().get("owners")) and bool(from_b.json().get("technical"))
+        # the catalog-native face reads it through the same guarded read
+        native = post(node_a.catalog, catalog_get_record(DEMO_CONSUMER, "platform_vehicle", plate))
+        assert native.status_code == 200 and from_b.json()["vin"].encode() in native.content, native.text
     assert nested  # objects and lists of objects were compared, not only flat records
 
 

@@ -289,6 +289,8 @@ class PlatformPool:
                 return known[1]
             client = PlatformClient(source, self.connection, self.sink)
             self._clients[source.provider_name] = (key, client)
+            if known is not None:  # a manifest changed the platform's settings: let the old pool's sockets go
+                known[1].session.close()
             return client
 
     def breaker_states(self) -> dict[str, str]:
