@@ -219,3 +219,18 @@ def test_drafts_without_openapi_with_odd_names_and_with_several_permissions(cata
     # --permission picks the dataset(s) it is for, and reads under it
     only = draft_all({"services": [_service(dataset)]}, openapi, held, "https://p.test/rest", permission="P-2")
     assert yaml.safe_load(only.drafts[0].text)["source"]["permission"] == "P-2"
+
+
+def test_transport_failures_in_the_bridges_words() -> None:
+    import requests
+
+    client = PlatformClient(PlatformSource(kind="platform", url="https://platform.test/rest"),
+                            PlatformConnection(ca="/etc/platform-ca.pem", cert="c.pem", key="k.pem"))
+    assert client.session.verify == "/etc/platform-ca.pem" and client.session.cert == ("c.pem", "k.pem")
+    cases = [(requests.exceptions.SSLError("certificate verify failed"), errors.PROVIDER_SECURITY, False),
+             (requests.exceptions.ConnectTimeout("slow"), errors.PROVIDER_UNAVAILABLE, True),
+             (requests.exceptions.ReadTimeout("slow"), errors.PROVIDER_TIMEOUT, False),
+             (requests.exceptions.ConnectionError("refused"), errors.PROVIDER_UNAVAILABLE, True)]
+    for exc, cause, retry in cases:
+        error = client._transport_failure(exc, "ur_company")
+        assert (error.cause, getattr(error, "retryable", False)) == (cause, retry), exc
