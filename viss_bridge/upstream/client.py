@@ -43,7 +43,7 @@ from zeep.transports import Transport
 from viss_bridge.catalog.legacy_source import LegacySoapSource
 from viss_bridge.upstream import errors
 from viss_bridge.upstream.errors import UpstreamError
-from viss_bridge.upstream.resilience import CallGuard, failure as _error
+from viss_bridge.upstream.resilience import CallGuard, failure as _error, transport_failure
 from viss_bridge.upstream.resilience import CircuitBreaker as CircuitBreaker  # re-exported: its former home
 from viss_bridge.xml import NS_SOAP11, XmlRejected, parse_untrusted
 
@@ -215,15 +215,10 @@ class ProviderClient:
         name = self.name
         if isinstance(exc, UpstreamError):  # raised by our own verifier inside the transport
             return exc
-        if isinstance(exc, requests.exceptions.ConnectTimeout):
-            return _error(errors.PROVIDER_UNAVAILABLE, name, f"provider {name} did not accept a connection "
-                          f"within {self.source.timeouts.connect} s", retryable=True)
-        if isinstance(exc, requests.exceptions.Timeout):
-            return _error(errors.PROVIDER_TIMEOUT, name,
-                          f"provider {name} did not answer {operation} within {self.source.timeouts.operation} s")
-        if isinstance(exc, requests.exceptions.ConnectionError):
-            return _error(errors.PROVIDER_UNAVAILABLE, name, f"provider {name} cannot be reached: {_short(exc)}",
-                          retryable=True)
+        transport = transport_failure(exc, "provider", name, operation, self.source.timeouts.connect,
+                                      self.source.timeouts.operation)
+        if transport is not None:
+            return transport
         if isinstance(exc, zeep.exceptions.Fault):
             # zeep calls any XML answer to a failed HTTP status a Fault; tell real SOAP faults from error pages.
             last = calls[-1] if calls else None

@@ -42,10 +42,10 @@ from viss_bridge.catalog.values import ValueProblem, compose_key, key_text, reco
 from viss_bridge.upstream import errors
 from viss_bridge.upstream.client import CALLER, ProviderCall, ProviderCallSink
 from viss_bridge.upstream.errors import UpstreamError
-from viss_bridge.upstream.resilience import CallGuard, failure as _failure
+from viss_bridge.upstream.resilience import CallGuard, failure as _failure, transport_failure
 
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a feed page of 1000 deep records is far below this
-REDACTED = frozenset({"authorization", "proxy-authorization", "cookie"})
+REDACTED = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})  # logged as [redacted]
 FEED_SEGMENT = "changes"
 _CHANGED_AT = Field(name="changed_at", type=FieldType.DATETIME)
 _NOT_FOUND = object()  # the platform's 404 not-found: an answer, not a failure (the breaker counts a success)
@@ -108,7 +108,7 @@ def request_bytes(prepared: requests.PreparedRequest) -> bytes:
 
 def response_bytes(response: requests.Response, body: bytes) -> bytes:
     head = [f"HTTP/1.1 {response.status_code} {response.reason or ''}".rstrip(),
-            *(f"{k}: {v}" for k, v in response.headers.items())]
+            *(f"{k}: {'[redacted]' if k.lower() in REDACTED else v}" for k, v in response.headers.items())]
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace") + body
 
 
@@ -201,17 +201,9 @@ class PlatformClient:
         if isinstance(exc, _TooLarge):
             return _failure(errors.INVALID_RESPONSE, name, f"platform {name} answered more than "
                              f"{MAX_ANSWER_BYTES} bytes to {operation}")
-        if isinstance(exc, requests.exceptions.SSLError):  # before ConnectionError, its base: not worth a retry
-            return _failure(errors.PROVIDER_SECURITY, name, f"TLS with platform {name} failed: {_short(exc)}")
-        if isinstance(exc, requests.exceptions.ConnectTimeout):
-            return _failure(errors.PROVIDER_UNAVAILABLE, name, f"platform {name} did not accept a connection "
-                             f"within {timeouts.connect} s", retryable=True)
-        if isinstance(exc, requests.exceptions.Timeout):
-            return _failure(errors.PROVIDER_TIMEOUT, name,
-                             f"platform {name} did not answer {operation} within {timeouts.operation} s")
-        if isinstance(exc, requests.exceptions.ConnectionError):
-            return _failure(errors.PROVIDER_UNAVAILABLE, name, f"platform {name} cannot be reached: {_short(exc)}",
-                             retryable=True)
+        transport = transport_failure(exc, "platform", name, operation, timeouts.connect, timeouts.operation)
+        if transport is not None:
+            return transport
         return _failure(errors.INVALID_RESPONSE, name, f"platform {name}: {_short(exc)}")
 
     def _classify(self, status: int, body: bytes, operation: str) -> Any:

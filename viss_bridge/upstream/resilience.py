@@ -88,6 +88,36 @@ def failure(cause: str, provider: str, message: str, retryable: bool = False) ->
     return error
 
 
+def transport_failure(exc: BaseException, kind: str, name: str, operation: str, connect_timeout: float,
+                      operation_timeout: float) -> UpstreamError | None:
+    """A ``requests`` failure (no usable HTTP answer) in the bridge's words; None if it is none of these.
+
+    ``kind`` and ``name`` name the upstream in the message ("provider pmlp-fpr", "platform dagr").
+    A TLS failure (untrusted certificate, refused client certificate) is not retried: trying again
+    cannot fix it. A refused or dropped connection is retried (the request surely had no effect);
+    a read timeout is not (the operation timeout is the consumer's budget)."""
+    import requests
+
+    label = f"{kind} {name}"
+    if isinstance(exc, requests.exceptions.SSLError):  # before ConnectionError, its base
+        return failure(errors.PROVIDER_SECURITY, name, f"TLS with {label} failed: {_short(exc)}")
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return failure(errors.PROVIDER_UNAVAILABLE, name, f"{label} did not accept a connection "
+                       f"within {connect_timeout} s", retryable=True)
+    if isinstance(exc, requests.exceptions.Timeout):
+        return failure(errors.PROVIDER_TIMEOUT, name,
+                       f"{label} did not answer {operation} within {operation_timeout} s")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return failure(errors.PROVIDER_UNAVAILABLE, name, f"{label} cannot be reached: {_short(exc)}",
+                       retryable=True)
+    return None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) < 200 else text[:200] + "..."
+
+
 class CallGuard:
     """Breaker, concurrency cap and read retries around one upstream's calls.
 
