@@ -173,7 +173,8 @@ class PlatformClient:
         try:
             response = self.session.send(prepared, timeout=(source.timeouts.connect, source.timeouts.operation),
                                          stream=True, allow_redirects=False)
-            body = _read_capped(response)
+            # requests' read timeout is per socket read: a platform dripping bytes is cut at the whole budget
+            body = _read_capped(response, started + source.timeouts.connect + source.timeouts.operation)
             record.status = response.status_code
             record.response = response_bytes(response, body)
         except (requests.RequestException, _TooLarge) as exc:
@@ -249,12 +250,15 @@ class _TooLarge(Exception):
     pass
 
 
-def _read_capped(response: requests.Response) -> bytes:
+def _read_capped(response: requests.Response, deadline: float) -> bytes:
+    """The answer's body, at most MAX_ANSWER_BYTES, complete before ``deadline`` (time.perf_counter)."""
     chunks, size = [], 0
     for chunk in response.iter_content(64 * 1024):
         size += len(chunk)
         if size > MAX_ANSWER_BYTES:
             raise _TooLarge(f"more than {MAX_ANSWER_BYTES} bytes")
+        if time.perf_counter() > deadline:
+            raise requests.exceptions.ReadTimeout("the answer did not arrive whole in time")
         chunks.append(chunk)
     return b"".join(chunks)
 
