@@ -110,6 +110,17 @@ class Settings:
     # Connections (comma-separated X-Road client ids) that /access treats as operators, acting for every
     # data owner. Empty (default): operator rights only from the local CLI, never from a caller's name.
     operator_clients: str = ""
+    # -- the platform as a source (source.kind: platform; docs/rest.md) --
+    # The connection this node reads the platform under: client certificate and key (PEM) for TLS, the CA
+    # bundle that verifies the platform's server certificate (empty: the system's CAs; never unverified),
+    # an optional bearer token, the default X-DAGR-Permission (a manifest's source.permission wins) and an
+    # X-Road-Client header to send (only for a development platform that believes it; empty: none).
+    platform_cert: str = ""
+    platform_key: str = ""
+    platform_ca: str = ""
+    platform_token: str = field(default="", repr=False)
+    platform_permission: str = ""
+    platform_client: str = ""
     source_file: str | None = field(default=None, repr=False)
 
     @property
@@ -252,6 +263,8 @@ def _validate(settings: Settings) -> None:
     if settings.wss_max_age < 1 or settings.wss_clock_skew < 0 or settings.viss_freshness < 0:
         raise ConfigError(f"{origin}: 'wss_max_age' must be at least 1, 'wss_clock_skew' and 'viss_freshness' "
                           f"at least 0")
+    if bool(settings.platform_cert) != bool(settings.platform_key):
+        raise ConfigError(f"{origin}: set both 'platform_cert' and 'platform_key' (or neither)")
     if settings.workers < 1:
         raise ConfigError(f"{origin}: field 'workers' must be at least 1")
     if not settings.provider.startswith(settings.xroad_instance + "/") or len(settings.provider.split("/")) not in (3, 4):

@@ -48,6 +48,7 @@ from viss_bridge.facade.access_admin import OPERATIONS as ACCESS_OPERATIONS
 from viss_bridge.facade.catalog_native import OPERATIONS as CATALOG_OPERATIONS
 from viss_bridge.facade.datatracker import OPERATIONS as TRACKER_OPERATIONS
 from viss_bridge.facade.viss import OPERATIONS as VISS_OPERATIONS
+from viss_bridge.upstream.platform import PlatformConnection, PlatformPool
 from viss_bridge.upstream.pool import ProviderPool
 from viss_bridge.observability import (CATALOG_DATASETS, CATALOG_RELOADS, bounded_label,
                                        metrics_text)
@@ -108,7 +109,9 @@ class BridgeApp:
             raise RuntimeError("sign_responses is set but no signing_cert/signing_key is configured")
         # Legacy providers: one zeep client per provider; provider-leg exchanges go to the same sinks.
         self.upstream = ProviderPool(sink=ProviderLegSink(self.sinks))
-        self.sources = SourceRouter(self.store, self.upstream)
+        # The platform (source.kind: platform): one HTTP session per platform, this node's connection settings.
+        self.platform = PlatformPool(PlatformConnection.from_settings(settings), sink=ProviderLegSink(self.sinks))
+        self.sources = SourceRouter(self.store, self.upstream, self.platform)
         self.legacy = LegacyContractFacade(LegacyContracts(settings.legacy_folder), self.sources, self.policy,
                                            self.authenticator, settings.base_url)
         self.viss = make_viss_facade(settings, self.engine, self.sources, self.policy, self.registry, self.replay)
@@ -390,7 +393,7 @@ class BridgeApp:
                              "folder": str(self.catalog_folder)}
         if self.reload_error:
             report["catalog"]["error"] = self.reload_error
-        breakers = self.upstream.breaker_states()
+        breakers = {**self.upstream.breaker_states(), **self.platform.breaker_states()}
         if breakers:  # legacy providers used by this worker; an open breaker does not make the node unhealthy
             report["providers"] = {name: {"breaker": state} for name, state in sorted(breakers.items())}
         # How callers are authenticated; "development" means the client header is believed without proof.

@@ -151,3 +151,20 @@ def test_sync_resume_on_postgresql(persons_provider, pg_database, tmp_path):  # 
         assert records == persons_provider.state.snapshot()
     finally:
         engine.dispose()
+
+
+def test_sync_logs_its_calls_to_the_provider(replica_bridge, persons_provider):  # type: ignore[no-untyped-def]
+    import sqlite3
+    from pathlib import Path
+
+    persons_provider.reset()
+    cli("sync", "fpr_person_replica", "--full", env=replica_bridge.env())
+    calls = persons_provider.calls()["GetPersonChanges"]
+    path = Path(replica_bridge.database_url.removeprefix("sqlite:///")).with_name("bridge-msglog.sqlite")
+    with sqlite3.connect(path, timeout=30) as conn:
+        rows = conn.execute("SELECT direction, dialect, status, body FROM msglog_record WHERE leg = 'provider' "
+                            "AND service = 'pmlp-fpr/GetPersonChanges' ORDER BY seq").fetchall()
+    assert len(rows) >= 2 * calls and calls >= 1  # every call of this run (and of earlier runs) on the log
+    last_request, last_response = rows[-2], rows[-1]
+    assert last_request[0] == "request" and last_request[1] == "legacy_soap" and b"GetPersonChanges" in last_request[3]
+    assert last_response[0] == "response" and last_response[2] == 200 and b"Envelope" in last_response[3]

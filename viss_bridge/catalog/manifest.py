@@ -16,6 +16,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Fie
                       ValidationError, field_validator, model_validator)
 
 from viss_bridge.catalog.legacy_source import LegacySoapSource, mapping_problems
+from viss_bridge.catalog.platform_source import PlatformSource
 from viss_bridge.catalog.themes import THEME_LABELS, DataTheme
 
 from viss_bridge.catalog.yaml_lines import YamlSyntaxError, line_for, load_with_lines, validation_problem
@@ -227,11 +228,15 @@ class Source(_Strict):
 
 def _source_tag(value: Any) -> str:
     kind = value.get("kind", "store") if isinstance(value, dict) else getattr(value, "kind", "store")
-    return "legacy_soap" if kind == "legacy_soap" else "store"
+    if isinstance(kind, str) and kind not in ("store", "csv"):
+        return kind  # legacy_soap, platform, or a misspelt kind that the union refuses naming every kind
+    return "store"
 
 
-AnySource = Annotated[Union[Annotated[Source, Tag("store")], Annotated[LegacySoapSource, Tag("legacy_soap")]],
-                      Discriminator(_source_tag)]
+AnySource = Annotated[Union[Annotated[Source, Tag("store")], Annotated[LegacySoapSource, Tag("legacy_soap")],
+                            Annotated[PlatformSource, Tag("platform")]],
+                      Discriminator(_source_tag, custom_error_type="source_kind",
+                                    custom_error_message="'kind' must be store, legacy_soap or platform")]
 
 
 class LegacyContract(_Strict):

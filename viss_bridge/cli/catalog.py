@@ -150,3 +150,47 @@ def catalog_dcat(ctx: click.Context, fmt: str, base_url: str | None, catalog_dir
         click.echo(f"not listed: {error}", err=True)
     graph = dcat_graph(settings, loaded, LegacyContracts(settings.legacy_folder))
     click.echo(serialize(graph, fmt).decode("utf-8"), nl=False)
+
+
+@catalog.command("import-platform")
+@click.argument("url")
+@click.option("--out", type=click.Path(file_okay=False), help="Folder for the drafts (default: the catalog folder).")
+@click.option("--permission", help="Draft only the dataset(s) this platform permission is for, reading under it.")
+@click.option("--prefix", default="", help="Put this before each platform dataset name (e.g. platform_).")
+@click.option("--dataset", "datasets", multiple=True, help="Draft only this platform dataset (repeatable).")
+@click.option("--mode", type=click.Choice(["live", "replicated"]), default="live", show_default=True,
+              help="live: every lookup asks the platform; replicated: `viss-bridge sync` copies it.")
+@click.option("--force", is_flag=True, help="Replace existing manifest files.")
+@click.pass_context
+def catalog_import_platform(ctx: click.Context, url: str, out: str | None, permission: str | None, prefix: str,
+                            datasets: tuple[str, ...], mode: str, force: bool) -> None:
+    """Draft manifests (source.kind: platform) from a platform's service_list and openapi.json.
+
+    URL is the platform's REST API base, e.g. https://platform.example/rest. The connection (certificate,
+    key, CA bundle, token) is this node's platform_* settings."""
+    from pathlib import Path
+
+    from viss_bridge.upstream.errors import UpstreamError
+    from viss_bridge.upstream.platform import PlatformConnection, PlatformPool
+    from viss_bridge.upstream.platform_import import import_platform
+
+    settings = settings_for(ctx)
+    pool = PlatformPool(PlatformConnection.from_settings(settings))
+    folder = Path(out) if out else Path(settings.catalog_dir)
+    try:
+        result = import_platform(url, lambda path, number: pool.document(url, path, number), folder, prefix=prefix,
+                                 datasets=datasets, permission=permission, mode=mode, force=force)
+    except UpstreamError as exc:
+        raise click.ClickException(f"{exc.cause}: {exc.message}") from None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    for path, draft in zip(result.written, result.drafts):
+        click.echo(f"drafted {draft.name} (platform dataset {draft.remote}): {path}")
+        for note in draft.notes:
+            click.echo(f"  note: {note}")
+    for line in result.skipped:
+        click.echo(f"skipped {line}", err=True)
+    if not result.written:
+        raise click.ClickException("no manifest drafted")
+    click.echo(f"{len(result.written)} draft(s) in {folder}; review the TODO(decide) lines, then "
+               f"`viss-bridge catalog validate {folder}`")

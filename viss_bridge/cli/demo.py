@@ -21,9 +21,11 @@ from viss_bridge.cli.root import main
 @click.option("--database-url", help="Put the demo data in this database (e.g. PostgreSQL) instead of SQLite.")
 @click.option("--provider-port", default=8091, show_default=True,
               help="First port of the demo legacy providers (persons, addresses, vehicles); 0: do not start them.")
+@click.option("--platform-port", default=8081, show_default=True,
+              help="Port of a second node playing the platform (its /rest face answers platform_company); 0: none.")
 @click.pass_context
 def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, workers: int, reset: bool,
-         prepare_only: bool, database_url: str | None, provider_port: int) -> None:
+         prepare_only: bool, database_url: str | None, provider_port: int, platform_port: int) -> None:
     """Serve the bridge on loopback with the demo registers on an embedded SQLite."""
     from viss_bridge.demo.seed import DEMO_CLIENTS, example_person_code, prepare_demo
 
@@ -61,6 +63,36 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
         provider_lines += ["  resync: viss-bridge sync --all   (VISS_BRIDGE_DATABASE_URL=" + paths.database_url
                            + " VISS_BRIDGE_CATALOG_DIR=" + str(paths.catalog_dir) + ")", ""]
 
+    platform_node = None
+    platform_lines: list[str] = []
+    if platform_port:  # a second node as the generation-III platform; two datasets here answered through it
+        from viss_bridge.config import replace
+        from viss_bridge.demo.platform_node import LIVE, REPLICA, start_platform, wire_platform
+
+        inherit = {f"VISS_BRIDGE_{k.upper()}": str(getattr(settings, k)) for k in
+                   ("signing_cert", "signing_key", "trust_anchors", "tsa_url") if getattr(settings, k)}
+        settings = replace(settings, platform_client=settings.platform_client or settings.provider)
+        try:
+            platform_node = start_platform(paths.data_dir, paths.database_url, settings.platform_client, host,
+                                           platform_port, inherit, reset=reset)
+            notes, company = wire_platform(paths.catalog_dir, paths.database_url, platform_node, [client], settings)
+        except Exception:
+            if providers is not None:
+                providers.stop()
+            if platform_node is not None:
+                platform_node.stop()
+            raise
+        platform_lines = [
+            f"The platform (a second node, DAGR-style REST): {platform_node.rest_url}/service_list   "
+            f"(data {platform_node.data_dir}, log {platform_node.log_file})",
+            f"  answered through it here: {LIVE} (live), {REPLICA} (replicated) on every face; "
+            f"permission {platform_node.permission} of connection {settings.platform_client}",
+            *(f"  {note}" for note in notes),
+            f"  try: curl -s -H 'X-Road-Client: {client}' {settings.base_url}/rest/{LIVE}/{company or '40003000001'}",
+            f"  resync: viss-bridge sync {REPLICA}   (VISS_BRIDGE_DATABASE_URL={paths.database_url} "
+            f"VISS_BRIDGE_CATALOG_DIR={paths.catalog_dir} VISS_BRIDGE_PLATFORM_CLIENT={settings.platform_client})",
+            ""]
+
     def announce() -> None:
         from viss_bridge.catalog.catalog import load_catalog
         from viss_bridge.facade.xroad import lookup_request
@@ -92,6 +124,7 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
             "without a certificate. Never run a production node like this (see docs/access.md).",
             "",
             *provider_lines,
+            *platform_lines,
             "Example call (client " + client + " reads person " + person + "):",
             f"  curl -s -H 'Content-Type: text/xml; charset=utf-8' --data-binary @{request_file} {base}/xroad",
             "",
@@ -113,5 +146,7 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
     finally:
         if providers is not None:
             providers.stop()
+        if platform_node is not None:
+            platform_node.stop()
         if tsa_process is not None:
             tsa_process.terminate()

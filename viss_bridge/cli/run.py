@@ -112,7 +112,12 @@ def sync(ctx: click.Context, datasets: tuple[str, ...], all_: bool, full: bool, 
 
     interval = settings.sync_interval if every is None else every
     state = None
-    pool = ProviderPool()
+    from viss_bridge.upstream.platform import PlatformConnection, PlatformPool
+
+    # The provider calls of a sync go on the node's message log like those made while serving (both kinds).
+    sink = _sync_log_sink(settings)
+    pool = ProviderPool(sink=sink)
+    platform = PlatformPool(PlatformConnection.from_settings(settings), sink=sink)
     failed = False
     while True:
         try:
@@ -137,7 +142,7 @@ def sync(ctx: click.Context, datasets: tuple[str, ...], all_: bool, full: bool, 
             try:
                 with progress_bar(f"syncing {dataset.dataset} (records)") as progress:
                     result = sync_dataset(dataset, store, pool, state, full=full, max_pages=max_pages,
-                                          progress=progress)
+                                          progress=progress, platform=platform)
             except ValueError as exc:
                 raise click.ClickException(str(exc)) from None
             for note in result.notes:
@@ -150,6 +155,20 @@ def sync(ctx: click.Context, datasets: tuple[str, ...], all_: bool, full: bool, 
         _time.sleep(interval)
     if failed:
         raise SystemExit(1)
+
+
+def _sync_log_sink(settings: Any) -> Any:
+    """Hands each provider exchange of a sync to the message log (a call that cannot be logged fails)."""
+    from viss_bridge.facade.logging_sink import MessageLogSink
+    from viss_bridge.facade.sources import ProviderLegSink
+    from viss_bridge.msglog import LogUnavailable, MessageLog
+
+    msglog = MessageLog.from_settings(settings)
+    try:
+        msglog.open()
+    except LogUnavailable as exc:  # nothing is fetched that could not be logged
+        raise click.ClickException(f"the message log cannot be opened, so nothing is synced: {exc}") from None
+    return ProviderLegSink([MessageLogSink(msglog)])
 
 
 @main.command()

@@ -2,7 +2,8 @@
 
 The facades were written against :class:`DatasetStore`; :class:`SourceRouter`
 has the same read interface and sends lookups of ``legacy_soap`` datasets in
-``mode: live`` through the provider pool. Replicated datasets are read from
+``mode: live`` through the provider pool, and those of ``platform`` datasets in ``mode: live``
+through the platform pool (upstream/platform.py). Replicated datasets are read from
 the store like any other (``viss-bridge sync`` keeps them filled), which is
 what relieves the provider.
 """
@@ -14,19 +15,21 @@ from typing import Any
 
 from viss_bridge.catalog.legacy_source import LegacySoapSource
 from viss_bridge.catalog.manifest import Dataset
+from viss_bridge.catalog.platform_source import PlatformSource
 from viss_bridge.catalog.store import DatasetStore
 from viss_bridge.facade import faults
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.observability import PROVIDER_CALLS, PROVIDER_LATENCY
 from viss_bridge.upstream import errors as upstream_errors
 from viss_bridge.upstream.errors import UpstreamError
+from viss_bridge.upstream.platform import PlatformPool
 from viss_bridge.upstream.pool import ProviderPool
 
 
 log = logging.getLogger("viss_bridge.upstream")
 
 def is_live(dataset: Dataset) -> bool:
-    return isinstance(dataset.source, LegacySoapSource) and dataset.source.mode == "live"
+    return isinstance(dataset.source, (LegacySoapSource, PlatformSource)) and dataset.source.mode == "live"
 
 
 def upstream_fault(error: UpstreamError) -> BridgeFault:
@@ -39,14 +42,17 @@ def upstream_fault(error: UpstreamError) -> BridgeFault:
 class SourceRouter:
     """Drop-in for the store's read side; lookups of live legacy datasets go to the provider."""
 
-    def __init__(self, store: DatasetStore, pool: ProviderPool) -> None:
+    def __init__(self, store: DatasetStore, pool: ProviderPool, platform: PlatformPool | None = None) -> None:
         self.store = store
         self.pool = pool
+        self.platform = platform or PlatformPool()
 
     def get(self, dataset: Dataset, key_values: dict[str, Any]) -> dict[str, Any] | None:
         if not is_live(dataset):
             return self.store.get(dataset, key_values)
         try:
+            if isinstance(dataset.source, PlatformSource):
+                return self.platform.lookup(dataset, key_values)
             return self.pool.lookup(dataset, key_values)
         except UpstreamError as exc:
             raise upstream_fault(exc) from exc
@@ -66,7 +72,7 @@ def provider_exchange(call: Any) -> Any:
     exchange_id = getattr(caller, "exchange_id", None)
     if exchange_id is not None:  # the message log ties both legs of one consumer call by this id
         info.exchange_id = exchange_id  # type: ignore[attr-defined]
-    return Exchange(endpoint=f"provider/{call.provider}", dialect="legacy_soap", started_at=call.started_at,
+    return Exchange(endpoint=f"provider/{call.provider}", dialect=getattr(call, "dialect", "legacy_soap"), started_at=call.started_at,
                     duration_ms=call.duration_ms, request=call.request, response=call.response,
                     status=call.status or 0, info=info, leg="provider", peer=f"{call.provider} {call.address}",
                     error=call.error)

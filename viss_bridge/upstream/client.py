@@ -11,7 +11,8 @@ what a production caller of fragile registers needs:
   only for failures where the request surely had no effect or the provider
   surely did not answer (refused connection, dropped connection, HTTP 502-504);
   a timeout is not retried (the operation timeout is the consumer's budget);
-* a circuit breaker per provider opens after N consecutive failures and
+* (upstream/resilience.py, shared with the platform client) a circuit breaker
+  per provider opens after N consecutive failures and
   answers ``ProviderUnavailable`` at once without calling; after
   ``reset_after`` seconds a single probe call is let through, and its outcome
   closes or reopens the breaker;
@@ -42,6 +43,8 @@ from zeep.transports import Transport
 from viss_bridge.catalog.legacy_source import LegacySoapSource
 from viss_bridge.upstream import errors
 from viss_bridge.upstream.errors import UpstreamError
+from viss_bridge.upstream.resilience import CallGuard, failure as _error, transport_failure
+from viss_bridge.upstream.resilience import CircuitBreaker as CircuitBreaker  # re-exported: its former home
 from viss_bridge.xml import NS_SOAP11, XmlRejected, parse_untrusted
 
 log = logging.getLogger(__name__)
@@ -68,64 +71,11 @@ class ProviderCall:
     error: str | None
     attempt: int
     caller: Any = None
+    dialect: str = "legacy_soap"  # how the provider leg is logged: legacy_soap, or rest for the platform
 
 
 class ProviderCallSink(Protocol):
     def record(self, call: ProviderCall) -> None: ...
-
-
-class CircuitBreaker:
-    """closed -> (N consecutive failures) -> open -> (reset_after) -> half-open: one probe -> closed | open."""
-
-    def __init__(self, failures: int, reset_after: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.threshold = failures
-        self.reset_after = reset_after
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._failures = 0
-        self._opened_at: float | None = None
-        self._probing = False
-
-    @property
-    def state(self) -> str:
-        with self._lock:
-            return self._state()
-
-    def _state(self) -> str:
-        if self._opened_at is None:
-            return "closed"
-        if self.clock() - self._opened_at >= self.reset_after:
-            return "half-open"
-        return "open"
-
-    def allow(self) -> bool:
-        """May a call go out now? In half-open state only one probe at a time."""
-        with self._lock:
-            state = self._state()
-            if state == "closed":
-                return True
-            if state == "half-open" and not self._probing:
-                self._probing = True
-                return True
-            return False
-
-    def success(self) -> None:
-        with self._lock:
-            self._failures = 0
-            self._opened_at = None
-            self._probing = False
-
-    def failure(self) -> None:
-        with self._lock:
-            self._failures += 1
-            if self._probing or self._failures >= self.threshold:
-                self._opened_at = self.clock()
-            self._probing = False
-
-    def release_probe(self) -> None:
-        """A probe that ended without telling anything about the provider (e.g. our own bug)."""
-        with self._lock:
-            self._probing = False
 
 
 class CapturingTransport(Transport):
@@ -198,8 +148,11 @@ class ProviderClient:
         sign, verify = _security_hooks(source, base_dir)
         self.transport = CapturingTransport(self.name, source.timeouts.connect, source.timeouts.operation,
                                             sign=sign, verify=verify)
-        self.breaker = CircuitBreaker(source.breaker.failures, source.breaker.reset_after)
-        self.slots = threading.BoundedSemaphore(source.max_concurrent)
+        self.guard = CallGuard(self.name, failures=source.breaker.failures, reset_after=source.breaker.reset_after,
+                               max_concurrent=source.max_concurrent, attempts=source.retries.attempts,
+                               backoff=source.retries.backoff, connect_timeout=source.timeouts.connect,
+                               operation_timeout=source.timeouts.operation)
+        self.breaker = self.guard.breaker
         wsdl = source.wsdl
         if not wsdl.startswith(("http://", "https://")):
             wsdl = str((base_dir / wsdl).resolve())
@@ -235,41 +188,8 @@ class ProviderClient:
         except AttributeError:
             raise UpstreamError(errors.PROVIDER_CONFIG, self.name,
                                 f"provider {self.name} has no operation {operation}", called=False) from None
-        if not self.breaker.allow():
-            raise UpstreamError(errors.PROVIDER_UNAVAILABLE, self.name,
-                                f"provider {self.name} is failing; the circuit breaker is open (not called)", called=False)
-        if not self.slots.acquire(timeout=min(self.source.timeouts.connect, 1.0)):
-            self.breaker.release_probe()
-            raise UpstreamError(errors.PROVIDER_BUSY, self.name,
-                                f"provider {self.name} already has {self.source.max_concurrent} calls in flight", called=False)
-        try:
-            return self._call_with_retries(operation, method, arguments, read)
-        finally:
-            self.slots.release()
-
-    def _call_with_retries(self, operation: str, method: Any, arguments: dict[str, Any], read: bool) -> Any:
-        attempts = self.source.retries.attempts if read else 1
-        deadline = time.monotonic() + self.source.timeouts.connect + self.source.timeouts.operation
-        delay = self.source.retries.backoff
-        attempt = 1
-        while True:
-            error = self._attempt(operation, method, arguments, attempt)
-            if not isinstance(error, UpstreamError):
-                self.breaker.success()
-                return error
-            retryable = getattr(error, "retryable", False)
-            if retryable and attempt < attempts and time.monotonic() + delay < deadline:
-                log.info("retrying provider call", extra={"provider": self.name, "operation": operation,
-                                                          "attempt": attempt, "cause": error.cause})
-                time.sleep(delay)
-                delay *= 2
-                attempt += 1
-                continue
-            if error.is_client_side or error.cause in (errors.PROVIDER_CONFIG, errors.LOGGING_FAILED):
-                self.breaker.release_probe()
-            else:
-                self.breaker.failure()
-            raise error
+        return self.guard.run(operation, lambda attempt: self._attempt(operation, method, arguments, attempt),
+                              read=read)
 
     def _attempt(self, operation: str, method: Any, arguments: dict[str, Any], attempt: int) -> Any:
         """One try: the answer, or the UpstreamError describing the failure (with .retryable)."""
@@ -295,15 +215,10 @@ class ProviderClient:
         name = self.name
         if isinstance(exc, UpstreamError):  # raised by our own verifier inside the transport
             return exc
-        if isinstance(exc, requests.exceptions.ConnectTimeout):
-            return _error(errors.PROVIDER_UNAVAILABLE, name, f"provider {name} did not accept a connection "
-                          f"within {self.source.timeouts.connect} s", retryable=True)
-        if isinstance(exc, requests.exceptions.Timeout):
-            return _error(errors.PROVIDER_TIMEOUT, name,
-                          f"provider {name} did not answer {operation} within {self.source.timeouts.operation} s")
-        if isinstance(exc, requests.exceptions.ConnectionError):
-            return _error(errors.PROVIDER_UNAVAILABLE, name, f"provider {name} cannot be reached: {_short(exc)}",
-                          retryable=True)
+        transport = transport_failure(exc, "provider", name, operation, self.source.timeouts.connect,
+                                      self.source.timeouts.operation)
+        if transport is not None:
+            return transport
         if isinstance(exc, zeep.exceptions.Fault):
             # zeep calls any XML answer to a failed HTTP status a Fault; tell real SOAP faults from error pages.
             last = calls[-1] if calls else None
@@ -342,12 +257,6 @@ class ProviderClient:
         op = binding.get(operation)
         body = op.output.body
         return [name for name, _ in body.type.elements] if body is not None else []
-
-
-def _error(cause: str, provider: str, message: str, retryable: bool = False) -> UpstreamError:
-    error = UpstreamError(cause, provider, message)
-    error.retryable = retryable  # type: ignore[attr-defined]
-    return error
 
 
 def _short(exc: BaseException) -> str:

@@ -34,3 +34,4 @@ class UpstreamError(Exception):
         """A provider fault whose code blames our request (soap:Client) says nothing about its health."""
         code = (self.provider_fault_code or "").split(":")[-1]
         return self.cause == PROVIDER_FAULT and code.startswith("Client")
+PLATFORM_ACCESS_DENIED = "PlatformAccessDenied"  # the platform refused this bridge's connection (401/403, no permission)

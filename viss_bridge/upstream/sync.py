@@ -1,4 +1,4 @@
-"""Replication: pull a legacy provider's records into the store through its changes operation.
+"""Replication: pull a legacy provider's (or the platform's) records into the store through its changes feed.
 
 A replicated dataset (``source.mode: replicated``) is served from the store, so
 consumers no longer call the provider at all; this job keeps the copy fresh.
@@ -10,6 +10,9 @@ consumers no longer call the provider at all; this job keeps the copy fresh.
   repeats more than the page in flight.
 * A failure midway (provider down, fault, timeout) stops the run with the
   cursor at the last applied page; the next run resumes from there.
+* A ``platform`` dataset walks the platform's feed (``/rest/{dataset}/changes``): its
+  cursor is the feed's ``next_since`` (kept in ``after_key``; ``changed_since`` holds the
+  last change's time), and deletions the feed reports are applied as tombstones.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from viss_bridge.catalog.legacy_source import LegacySoapSource
 from viss_bridge.catalog.manifest import Dataset
+from viss_bridge.catalog.platform_source import PlatformSource
 from viss_bridge.catalog.store import DatasetStore
 from viss_bridge.db import create_tables
 from viss_bridge.upstream.errors import UpstreamError
-from viss_bridge.upstream.pool import ProviderPool
+from viss_bridge.upstream.platform import PlatformPool
+from viss_bridge.upstream.pool import ChangesPage, ProviderPool
 
 log = logging.getLogger(__name__)
 
@@ -134,13 +139,27 @@ class SyncState:
 class SyncJob:
     """Runs one dataset's replication until the provider has nothing newer (or fails)."""
 
-    def __init__(self, dataset: Dataset, store: DatasetStore, pool: ProviderPool, state: SyncState) -> None:
-        if not isinstance(dataset.source, LegacySoapSource) or dataset.source.changes is None:
-            raise ValueError(f"dataset {dataset.dataset} has no legacy_soap source with a changes operation")
+    def __init__(self, dataset: Dataset, store: DatasetStore, pool: ProviderPool, state: SyncState,
+                 platform: PlatformPool | None = None) -> None:
+        is_platform = isinstance(dataset.source, PlatformSource)
+        if not is_platform and (not isinstance(dataset.source, LegacySoapSource) or dataset.source.changes is None):
+            raise ValueError(f"dataset {dataset.dataset} has no legacy_soap source with a changes operation "
+                             "and no platform source")
         self.dataset = dataset
         self.store = store
         self.pool = pool
         self.state = state
+        self.platform = (platform or PlatformPool()) if is_platform else None
+
+    def _page(self, cursor: Cursor) -> tuple[ChangesPage, list[dict[str, Any]], str | None]:
+        """The next page after the cursor: (records page, keys deleted, a note), from either kind of source."""
+        if self.platform is None:
+            return self.pool.changes(self.dataset, cursor.changed_since, cursor.after_key), [], None
+        feed = self.platform.changes(self.dataset, int(cursor.after_key or 0))
+        note = (f"{feed.withheld} change(s) withheld by the platform (persons' restrictions), not copied"
+                if feed.withheld else None)
+        page = ChangesPage(feed.records, feed.last_changed_at or cursor.changed_since, str(feed.next_since), feed.more)
+        return page, feed.deleted, note
 
     def run(self, max_pages: int | None = None,
             progress: Callable[[int, int | None], None] | None = None) -> SyncResult:
@@ -152,26 +171,30 @@ class SyncJob:
             result.notes.append(f"resuming after: {cursor.last_error}")
         while max_pages is None or result.pages < max_pages:
             try:
-                page = self.pool.changes(self.dataset, cursor.changed_since, cursor.after_key)
+                page, deleted, note = self._page(cursor)
             except UpstreamError as exc:
                 result.error = exc
                 self.state.note_error(cursor, f"{exc.cause}: {exc.message}")
                 log.warning("sync stopped; it resumes from the last applied page",
                             extra={"dataset": self.dataset.dataset, "cause": exc.cause, "pages": result.pages})
                 break
-            if page.records:
+            if note:
+                result.notes.append(note)
+            if page.records or self.platform is not None:
                 assert page.last_changed_at is not None
                 cursor.changed_since = page.last_changed_at
                 cursor.after_key = page.last_key
+            for key in deleted:  # tombstones first: the page's records and the cursor then commit together
+                self.store.delete(self.dataset, key)
             cursor.pages += 1
-            cursor.records += len(page.records)
+            cursor.records += len(page.records) + len(deleted)
             cursor.last_error = None
             if not page.more:
                 cursor.full_done = True
             snapshot = Cursor(**vars(cursor))
             self.store.upsert(self.dataset, page.records, also=lambda conn: self.state.save(conn, snapshot))
             result.pages += 1
-            result.records += len(page.records)
+            result.records += len(page.records) + len(deleted)
             if progress is not None:
                 progress(result.records, None)
             if not page.more:
@@ -183,7 +206,8 @@ class SyncJob:
 
 
 def replicated_datasets(datasets: Any) -> list[Dataset]:
-    return [d for d in datasets if isinstance(d.source, LegacySoapSource) and d.source.mode == "replicated"]
+    return [d for d in datasets if isinstance(d.source, (LegacySoapSource, PlatformSource))
+            and d.source.mode == "replicated"]
 
 
 def chosen_datasets(catalog: Any, names: Sequence[str], every_replicated: bool) -> list[Dataset]:
@@ -201,9 +225,10 @@ def chosen_datasets(catalog: Any, names: Sequence[str], every_replicated: bool) 
 
 def sync_dataset(dataset: Dataset, store: DatasetStore, pool: ProviderPool, state: SyncState, *, full: bool = False,
                  max_pages: int | None = None,
-                 progress: Callable[[int, int | None], None] | None = None) -> SyncResult:
+                 progress: Callable[[int, int | None], None] | None = None,
+                 platform: PlatformPool | None = None) -> SyncResult:
     """One dataset's sync: from scratch with ``full``, else from its cursor. ValueError if it cannot be synced."""
-    job = SyncJob(dataset, store, pool, state)  # refuses a dataset without a legacy changes operation
+    job = SyncJob(dataset, store, pool, state, platform)  # refuses a dataset without a changes feed
     if full:
         state.reset(dataset.dataset)
     return job.run(max_pages=max_pages, progress=progress)
