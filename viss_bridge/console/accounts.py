@@ -131,7 +131,9 @@ class AccountStore:
         self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
 
     def create_schema(self) -> None:
-        metadata.create_all(self.engine)
+        from viss_bridge.db import create_tables
+
+        create_tables(metadata, self.engine)  # several workers start together on a fresh database
 
     # -- accounts and roles ----------------------------------------------------------------------
 

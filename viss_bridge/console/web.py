@@ -91,11 +91,10 @@ class Console:
     def __post_init__(self) -> None:
         settings = self.node.settings
         self.accounts = AccountStore(self.node.engine)
-        self.accounts.create_schema()
         from viss_bridge.console.jobs import VerifyJobs
 
         self.jobs = VerifyJobs(self.node.engine)
-        self.accounts.create_schema()  # the jobs table is in the same metadata
+        self.accounts.create_schema()  # with the jobs table: the same metadata
         self.signer = TimestampSigner(node_secret(settings.console_secret_path), salt="viss-bridge console session")
         self.templates = jinja2.Environment(loader=jinja2.PackageLoader("viss_bridge.console", "templates"),
                                             autoescape=True, undefined=jinja2.StrictUndefined,
