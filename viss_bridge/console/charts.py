@@ -17,7 +17,9 @@ def _e(value: object) -> str:
 
 def bars(items: Sequence[tuple[str, float]], *, unit: str = "", width: int = 520, css: str = "chart") -> Markup:
     """Horizontal bars, one per (label, value), scaled to the largest value."""
-    row, label_width = 24, 190
+    row = 24
+    label_width = min(max((max((len(label) for label, _ in items), default=0)) * 7 + 16, 90), 330)
+    width = max(width, label_width + 220)
     top = max((v for _, v in items), default=0) or 1
     height = max(len(items), 1) * row + 4
     parts = [f'<svg class="{_e(css)}" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
