@@ -154,3 +154,31 @@ def test_the_language_switches_between_latvian_and_english(node) -> None:  # typ
     english = person.get("/log?lang=en").text
     assert "Message log" in english and "Ziņojumu žurnāls" not in english
     assert "Message log" in person.get("/log").text  # the choice is kept in a cookie
+
+
+def test_a_tls_client_certificate_mapped_to_an_account_logs_in(tmp_path_factory, pki) -> None:  # type: ignore[no-untyped-def]
+    from tests.access_helpers import start_tls_bridge
+    from tests.console_helpers import CSRF
+
+    bridge = start_tls_bridge(tmp_path_factory.mktemp("console-tls"), pki, workers=1)
+    try:
+        cert, key = pki.ca.issue("olga-console", common_name="olga")
+        other, other_key = pki.ca.issue("someone-else", common_name="someone")
+        cli("console", "user", "add", "olga", "--certificate", str(cert), env=bridge.env())
+        cli("console", "user", "grant", "olga", "operator", env=bridge.env())
+        for presented, expected in (((str(cert), str(key)), 303), ((str(other), str(other_key)), 401)):
+            browser = requests.Session()
+            browser.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override verify
+            browser.verify, browser.cert = str(pki.ca.cert_path), presented
+            form = browser.get(f"{bridge.url}/console/login", timeout=30)
+            assert ('id="certificate-login"' in form.text) == (expected == 303)
+            answer = browser.post(f"{bridge.url}/console/login", data={
+                "csrf": CSRF.search(form.text)[1], "method": "certificate", "next": "/datasets"},  # type: ignore[index]
+                allow_redirects=False, timeout=30)
+            assert answer.status_code == expected, answer.text
+            if expected == 303:
+                cookie = next(c for c in answer.raw.headers.getlist("Set-Cookie") if c.startswith("vb_console="))
+                assert "Secure" in cookie and answer.headers["Location"] == "/console/datasets"
+                assert browser.get(f"{bridge.url}/console/datasets", timeout=30).status_code == 200
+    finally:
+        bridge.stop()
