@@ -24,7 +24,8 @@ log = logging.getLogger("viss_bridge.console")
 
 
 def route(console: "Console", request: Request, path: str, lang: str) -> Response:
-    from viss_bridge.console.web import LOGIN_COOKIE, PREFIX, SESSION_HOURS
+    from viss_bridge.console.accounts import SESSION_HOURS
+    from viss_bridge.console.web import LOGIN_COOKIE, PREFIX
 
     if path == "/logout":
         session = console.session_of(request)
