@@ -45,7 +45,7 @@ def route(console: "Console", request: Request, path: str, lang: str) -> Respons
     if request.method == "GET":
         return _form(console, request, lang)
     try:
-        expected = console.signer.unsign(request.cookies.get(LOGIN_COOKIE, ""), max_age=SESSION_HOURS * 3600).decode()
+        expected = console.login_signer.unsign(request.cookies.get(LOGIN_COOKIE, ""), max_age=SESSION_HOURS * 3600).decode()
     except BadSignature:
         expected = ""
     if not expected or not secrets.compare_digest(request.form.get("csrf", ""), expected):
@@ -90,6 +90,6 @@ def _form(console: "Console", request: Request, lang: str, error: str = "", stat
     response = console.render("login.html", request, lang, status=status, error=error, csrf=token,
                               next=safe_next(request.values.get("next", "/")),
                               certificate=_certificate_account(console, request) is not None)
-    response.set_cookie(LOGIN_COOKIE, console.signer.sign(token).decode(), path=PREFIX, httponly=True,
+    response.set_cookie(LOGIN_COOKIE, console.login_signer.sign(token).decode(), path=PREFIX, httponly=True,
                         samesite="Strict", secure=request.scheme == "https")
     return response

@@ -95,7 +95,10 @@ class Console:
 
         self.jobs = VerifyJobs(self.node.engine)
         self.accounts.create_schema()  # with the jobs table: the same metadata
-        self.signer = TimestampSigner(node_secret(settings.console_secret_path), salt="viss-bridge console session")
+        secret = node_secret(settings.console_secret_path)
+        self.signer = TimestampSigner(secret, salt="viss-bridge console session")
+        # the login form's CSRF cookie: another salt, so it can never pass for a session cookie
+        self.login_signer = TimestampSigner(secret, salt="viss-bridge console login form")
         self.templates = jinja2.Environment(loader=jinja2.PackageLoader("viss_bridge.console", "templates"),
                                             autoescape=True, undefined=jinja2.StrictUndefined,
                                             trim_blocks=True, lstrip_blocks=True)
