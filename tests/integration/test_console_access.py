@@ -182,3 +182,30 @@ def test_a_tls_client_certificate_mapped_to_an_account_logs_in(tmp_path_factory,
                 assert browser.get(f"{bridge.url}/console/datasets", timeout=30).status_code == 200
     finally:
         bridge.stop()
+
+
+def test_the_demo_prints_a_one_time_link_for_an_account_with_every_role(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import free_port
+
+    port = free_port()
+    demo = subprocess.Popen([sys.executable, "-m", "viss_bridge.cli", "demo", "--data-dir", str(tmp_path / "demo"),
+                             "--port", str(port), "--provider-port", "0", "--workers", "1", "--size", "50"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    printed = ""
+    try:
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            printed += line
+            if "/console/link?token=" in line:
+                break
+        found = re.search(r"(http://\S+/console/link\?token=\S+)", printed)
+        assert found, printed
+        first = requests.get(found[1], allow_redirects=False, timeout=30)
+        assert first.status_code == 303
+        home = requests.get(f"http://127.0.0.1:{port}/console/?lang=en", cookies=first.cookies, timeout=30).text
+        for page in ("Message log", "Access requests", "Migration", "Datasets", "Data tracker"):
+            assert page in home, page
+        assert requests.get(found[1], allow_redirects=False, timeout=30).status_code == 403
+    finally:
+        demo.terminate()
+        demo.wait(30)
