@@ -9,6 +9,7 @@ style, the CSS is served by the console itself.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -37,6 +38,17 @@ CSP = ("default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' 
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 Handler = Callable[["PageContext"], Response]
+
+
+def _unavailable() -> tuple[type[Exception], ...]:
+    from viss_bridge.access.registry import AccessStoreUnavailable
+    from viss_bridge.catalog.store import StoreUnavailable
+    from viss_bridge.msglog.store import LogUnavailable
+
+    return (AccessStoreUnavailable, StoreUnavailable, LogUnavailable)
+
+
+UNAVAILABLE = _unavailable()
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,13 @@ class Console:
         for page in pages.all_pages():
             self.pages[page.path] = page
 
+    @functools.cached_property
+    def log_store(self) -> Any:
+        """A read-only view of the node's message log (thread-local connections inside), for the pages."""
+        from viss_bridge.msglog.store import LogStore
+
+        return LogStore(self.node.settings.message_log_url, read_only=True)
+
     # -- WSGI -------------------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -155,7 +174,11 @@ class Console:
                                                        "role": page.role})
             return self.render("error.html", request, lang, session=session, status=403,
                                message="You may not open this page.", role=page.role)
-        response = page.handler(PageContext(request, session, self.node, self, lang))
+        try:
+            response = page.handler(PageContext(request, session, self.node, self, lang))
+        except UNAVAILABLE as exc:  # a store is down: say which, as /health would, instead of a bare 500
+            log.error("console page could not read a store", extra={"path": path, "error": str(exc)})
+            response = self.render("error.html", request, lang, session=session, status=503, message=str(exc))
         response.headers["Cache-Control"] = "no-store"
         return response
 

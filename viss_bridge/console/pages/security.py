@@ -21,17 +21,6 @@ CHECK_LINE = re.compile(r"^  (.*?) +(OK|FAILED)  (.*)$")
 SEARCH_FIELDS = ("message_id", "exchange_id", "client", "service", "person", "since", "until")
 
 
-def log_store(node: Any) -> Any:
-    """A read-only view of the node's message log (one per worker, thread-local connections inside)."""
-    store = getattr(node, "_console_log_store", None)
-    if store is None:
-        from viss_bridge.msglog.store import LogStore
-
-        store = LogStore(node.settings.message_log_url, read_only=True)
-        node._console_log_store = store
-    return store
-
-
 def trust_of(node: Any) -> Any:
     from viss_bridge.security.pki import TrustStore
 
@@ -58,7 +47,7 @@ def message_log(ctx: PageContext) -> Response:
     except ValueError:
         since = until = None
         error = "times are ISO dates and times, e.g. 2026-12-03T10:00"
-    rows = find_records(log_store(ctx.node), message_id=criteria["message_id"] or None,
+    rows = find_records(ctx.console.log_store, message_id=criteria["message_id"] or None,
                         exchange_id=criteria["exchange_id"] or None, client=criteria["client"] or None,
                         service=criteria["service"] or None, person=criteria["person"] or None, since=since,
                         until=until, limit=200)
@@ -70,7 +59,7 @@ def exchange(ctx: PageContext) -> Response:
 
     exchange_id = ctx.args.get("id", "")
     try:
-        records = find_exchange_records(log_store(ctx.node), exchange_id=exchange_id)
+        records = find_exchange_records(ctx.console.log_store, exchange_id=exchange_id)
     except EvidenceError as exc:
         return ctx.render("error.html", status=404, message=str(exc))
     shown = []
@@ -105,7 +94,7 @@ def chain_states(store: Any) -> list[dict[str, Any]]:
 
 def seals(ctx: PageContext) -> Response:
     _, health = ctx.node.msglog.health()
-    return ctx.render("seals.html", nodes=chain_states(log_store(ctx.node)), health=health,
+    return ctx.render("seals.html", nodes=chain_states(ctx.console.log_store), health=health,
                       tsa_url=ctx.node.settings.tsa_url)
 
 
