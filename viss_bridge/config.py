@@ -121,6 +121,9 @@ class Settings:
     platform_token: str = field(default="", repr=False)
     platform_permission: str = ""
     platform_client: str = ""
+    # The console's cookie-signing secret (random, made on first start, mode 0600, never committed).
+    # Empty: beside an SQLite database_url (<name>-console.secret), else var/console.secret.
+    console_secret_file: str = ""
     source_file: str | None = field(default=None, repr=False)
 
     @property
@@ -146,6 +149,19 @@ class Settings:
             return url.set(database=str(path.with_name(f"{path.stem}-msglog{path.suffix or '.sqlite'}"))) \
                 .render_as_string(hide_password=False)
         return self.database_url
+
+    @property
+    def console_secret_path(self) -> Path:
+        """Where the console's cookie-signing secret is kept (see ``console_secret_file``)."""
+        if self.console_secret_file:
+            return Path(self.console_secret_file)
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.database_url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            path = Path(url.database)
+            return path.with_name(f"{path.stem}-console.secret")
+        return Path("var/console.secret")
 
     @property
     def viss_max_age(self) -> int:

@@ -54,12 +54,22 @@ def create_tables(metadata: object, engine: Engine) -> None:
     Several gunicorn workers start together on a fresh database; the loser of the race gets
     "already exists" (SQLite) or a unique violation on the catalog (PostgreSQL): fine if the tables are there.
     """
+    import time
+
     from sqlalchemy import inspect
     from sqlalchemy.exc import DBAPIError
 
-    try:
-        metadata.create_all(engine)  # type: ignore[attr-defined]
-    except DBAPIError:
-        present = set(inspect(engine).get_table_names())
-        if not all(table.name in present for table in metadata.sorted_tables):  # type: ignore[attr-defined]
-            raise
+    attempts = 10
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine)  # type: ignore[attr-defined]
+            return
+        except DBAPIError:
+            present = set(inspect(engine).get_table_names())
+            if all(table.name in present for table in metadata.sorted_tables):  # type: ignore[attr-defined]
+                return
+            # The other process is still creating the later tables of the same metadata: once it is done,
+            # create_all (which skips existing tables) succeeds or finds them all.
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))

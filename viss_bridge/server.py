@@ -147,6 +147,11 @@ class BridgeApp:
         }
         for path, endpoint in self.endpoints.items():
             self.routes[path] = self._soap_route(endpoint)
+        # The web console (viss_bridge/console): its own login, roles and pages below /console/.
+        from viss_bridge.console.web import Console
+
+        self.console = Console(self)
+        self.routes["/console"] = self.console
         self._stopping = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="catalog-watch", daemon=True)
         self._watcher.start()
@@ -272,6 +277,8 @@ class BridgeApp:
             handler = self.rest
         if handler is None and (path == "/r1" or path.startswith("/r1/")):
             handler = self.xroad_rest
+        if handler is None and path.startswith("/console/"):
+            handler = self.console
         if handler is None:
             return _plain(start_response, 404, f"no endpoint at {path}; see / for the list\n")
         try:
@@ -432,7 +439,8 @@ class BridgeApp:
                           "tracker_wsdl": f"{base}/tracker?wsdl",
                           "viss": f"{base}/viss", "viss_wsdl": f"{base}/viss?wsdl",
                           "metrics": f"{base}/metrics", "dcat": f"{base}/dcat",
-                          "rest": f"{base}/rest/service_list", "rest_openapi": f"{base}/rest/openapi.json"},
+                          "rest": f"{base}/rest/service_list", "rest_openapi": f"{base}/rest/openapi.json",
+                          "console": f"{base}/console/"},
             "legacy_contracts": {name: f"{base}/legacy/{name}" for name in self.legacy.contracts.names()},
             "datasets": [d.dataset for d in published.catalog],
             "catalog_namespace": CATALOG_TNS,

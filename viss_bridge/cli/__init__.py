@@ -6,6 +6,6 @@
 from __future__ import annotations
 
 from viss_bridge.cli.root import main
-from viss_bridge.cli import access, catalog, clients, demo, log, migrate, run  # noqa: F401  (registers the commands)
+from viss_bridge.cli import access, catalog, clients, console, demo, log, migrate, run  # noqa: F401  (registers the commands)
 
 __all__ = ["main"]

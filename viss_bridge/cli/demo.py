@@ -136,8 +136,22 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
             f"viss-bridge evidence verify demo-1.asice --trust {settings.trust_anchors}",
             "",
         ]
+        lines += console_lines(base)
         click.echo("\n".join(lines))
         sys.stdout.flush()
+
+    def console_lines(base: str) -> list[str]:
+        from viss_bridge.catalog.catalog import load_catalog
+        from viss_bridge.console.demo import demo_login_token
+        from viss_bridge.db import make_engine
+
+        engine = make_engine(settings.database_url)
+        try:
+            token = demo_login_token(engine, [d.owner for d in load_catalog(paths.catalog_dir)])
+        finally:
+            engine.dispose()
+        return ["Web console (every role; docs/console.md): this one-time login link works once, for 30 minutes:",
+                f"  {base}/console/link?token={token}", ""]
 
     from viss_bridge.serving import serve
 

@@ -1,0 +1,161 @@
+"""Latvian and English for the console: English text is the key, Latvian its translation.
+
+Kept as one dictionary (not gettext catalogues) because the console has a few hundred words
+and no translators' tool chain; a phrase missing here is shown in English, never as a key.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+LANGUAGES = ("lv", "en")
+DEFAULT = "lv"
+
+LV: dict[str, str] = {
+    "Console": "Konsole",
+    "Log in": "Pieteikties",
+    "Log out": "Iziet",
+    "Account": "Konts",
+    "Password": "Parole",
+    "Log in with your certificate": "Pieteikties ar sertifikātu",
+    "Wrong account or password.": "Nepareizs konts vai parole.",
+    "Too many failed logins; try again in 15 minutes.": "Pārāk daudz neveiksmīgu pieteikšanos; mēģiniet pēc 15 minūtēm.",
+    "This login link is not valid (used, expired or unknown).":
+        "Šī pieteikšanās saite nav derīga (izmantota, beigusies vai nezināma).",
+    "Your pages": "Jūsu lapas",
+    "Roles": "Lomas",
+    "operator": "operators",
+    "security_officer": "drošības pārzinis",
+    "data_owner": "datu īpašnieks",
+    "migration": "migrācijas komanda",
+    "support": "atbalsts",
+    "You may not open this page.": "Jums nav tiesību atvērt šo lapu.",
+    "It needs the role": "Tai vajadzīga loma",
+    "Not found": "Nav atrasts",
+    # security officer
+    "Message log": "Ziņojumu žurnāls",
+    "Find records": "Meklēt ierakstus",
+    "Message id": "Ziņojuma id",
+    "Exchange": "Apmaiņa",
+    "Client": "Klients",
+    "Service": "Pakalpojums",
+    "Person": "Persona",
+    "From": "No",
+    "Until": "Līdz",
+    "Find": "Meklēt",
+    "record(s)": "ieraksts(-i)",
+    "Record": "Ieraksts",
+    "Time": "Laiks",
+    "Leg": "Posms",
+    "Direction": "Virziens",
+    "Status": "Statuss",
+    "Fault": "Kļūda",
+    "Both legs of exchange": "Apmaiņas abi posmi",
+    "Chain and seals": "Ķēde un zīmogi",
+    "Node": "Mezgls",
+    "Records": "Ieraksti",
+    "Sealed up to": "Aizzīmogots līdz",
+    "Not sealed yet": "Vēl nav aizzīmogoti",
+    "Last seal": "Pēdējais zīmogs",
+    "Time-stamp": "Laika zīmogs",
+    "Time-stamping": "Laika zīmogošana",
+    "failing": "kļūdaina",
+    "ok": "kārtībā",
+    "none": "nav",
+    "Verify the log": "Pārbaudīt žurnālu",
+    "Start verification": "Sākt pārbaudi",
+    "Verification": "Pārbaude",
+    "running": "notiek",
+    "finished": "pabeigta",
+    "failed": "neizdevās",
+    "records checked": "ierakstu pārbaudīti",
+    "LOG VALID": "ŽURNĀLS DERĪGS",
+    "LOG INVALID": "ŽURNĀLS NEDERĪGS",
+    "Evidence container": "Pierādījumu konteiners",
+    "Check a container": "Pārbaudīt konteineru",
+    "Upload": "Augšupielādēt",
+    "VALID": "DERĪGS",
+    "INVALID": "NEDERĪGS",
+    "Failed checks": "Neizdevušās pārbaudes",
+    "No trust anchors are configured (trust_anchors); the node cannot check signatures.":
+        "Nav norādīti uzticamības enkuri (trust_anchors); mezgls nevar pārbaudīt parakstus.",
+    # data owner
+    "Access requests": "Piekļuves pieprasījumi",
+    "Pending": "Gaida lēmumu",
+    "Decided": "Izlemti",
+    "Request": "Pieprasījums",
+    "Dataset": "Datu kopa",
+    "Fields": "Lauki",
+    "all": "visi",
+    "Purpose": "Mērķis",
+    "Legal basis": "Tiesiskais pamats",
+    "Quota": "Kvota",
+    "Valid to": "Derīga līdz",
+    "Approve": "Apstiprināt",
+    "Reject": "Noraidīt",
+    "Reason": "Iemesls",
+    "Note": "Piezīme",
+    "Narrow fields (comma-separated, empty: as requested)": "Sašaurināt laukus (ar komatiem; tukšs: kā pieprasīts)",
+    "No pending requests.": "Nav neizlemtu pieprasījumu.",
+    "Permissions": "Atļaujas",
+    "Used": "Izmantota",
+    "Revoke": "Atsaukt",
+    "State": "Stāvoklis",
+    "Owner": "Īpašnieks",
+    "Done": "Izdarīts",
+    # migration
+    "Migration": "Migrācija",
+    "Services": "Pakalpojumi",
+    "switched over or retired": "pārslēgti vai izbeigti",
+    "mean parity": "vidējā atbilstība",
+    "Parity": "Atbilstība",
+    "Parity over time": "Atbilstība laika gaitā",
+    "Shadow runs": "Ēnu salīdzināšanas",
+    "Fields that differ (requests)": "Atšķirīgie lauki (pieprasījumi)",
+    "Requests": "Pieprasījumi",
+    "Equal": "Vienādi",
+    "Different": "Atšķirīgi",
+    "Errors": "Kļūdas",
+    "No services are tracked yet.": "Vēl netiek sekots neviens pakalpojums.",
+    # operator
+    "Datasets": "Datu kopas",
+    "Source": "Avots",
+    "Last sync": "Pēdējā sinhronizācija",
+    "Reload errors": "Ielādes kļūdas",
+    "Every manifest loaded.": "Visi manifesti ielādēti.",
+    "Clients and certificates": "Klienti un sertifikāti",
+    "Certificates": "Sertifikāti",
+    "expires": "beidzas",
+    "expires soon": "drīz beigsies",
+    "expired": "beidzies",
+    "Health": "Veselība",
+    "Metrics": "Metrikas",
+    "Requests per endpoint": "Pieprasījumi pa galapunktiem",
+    "Faults per code": "Kļūdas pa kodiem",
+    "Latency (share of requests answered within)": "Latentums (pieprasījumu daļa, atbildēta laikā)",
+    "No requests yet.": "Vēl nav pieprasījumu.",
+    # support
+    "Data tracker": "Datu izsekotājs",
+    "Who read the data of a person": "Kas lasīja personas datus",
+    "Personal code": "Personas kods",
+    "Why do you look (e.g. the person's request number)": "Kāpēc skatāties (piem., personas pieprasījuma numurs)",
+    "Look up": "Skatīt",
+    "access(es) to the data of": "piekļuve(s) datiem personai",
+    "Consumer": "Saņēmējs",
+    "Permission": "Atļauja",
+    "Restrictions in force": "Spēkā esošie ierobežojumi",
+    "Since": "Kopš",
+    "This lookup is written to the message log with your account and reason.":
+        "Šī apskate tiek ierakstīta ziņojumu žurnālā ar jūsu kontu un iemeslu.",
+    "Give a person and a reason.": "Norādiet personu un iemeslu.",
+    "The message log could not be written; nothing is shown.":
+        "Ziņojumu žurnālā nevarēja ierakstīt; nekas netiek rādīts.",
+    "Language": "Valoda",
+}
+
+
+def translator(lang: str) -> Callable[[str], str]:
+    """``_(text)`` for templates: Latvian where known, else the English text itself."""
+    if lang == "lv":
+        return lambda text: LV.get(text, text)
+    return lambda text: text
