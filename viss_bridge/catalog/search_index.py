@@ -227,8 +227,12 @@ def _build(dataset: Dataset, records: Table, paths: tuple[str, ...], has_key: bo
     if exclude is not None:
         persons: Any = exclude if isinstance(exclude, Select) else bindparam("persons", expanding=True)
         subject = dataset_index.alias("subject")
+        # ``value || ''``: the subject entry is found by its record key (one probe of ix_dataset_index_record),
+        # then its value tested against the restricted persons; compared bare, SQLite probes the value index once
+        # per restricted person for every candidate record (40x slower with 1,000 restrictions).
         count_conditions.append(~exists().where(subject.c.dataset == name, subject.c.path == SUBJECT_PATH,
-                                                subject.c.record_key == key_column, subject.c.value.in_(persons)))
+                                                subject.c.record_key == key_column,
+                                                subject.c.value.concat("").in_(persons)))
     # The total counts index entries only (kept in step with the records in every write transaction).
     total = select(func.count()).select_from(counted).where(*count_conditions)
     page = (select(records.c.record_key, records.c.data, total.scalar_subquery().label("total"))
