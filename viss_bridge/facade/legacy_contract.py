@@ -348,7 +348,8 @@ class LegacyContractFacade:
                     raise BridgeFault(faults.INVALID_REQUEST,
                                       f"Invalid request for {operation.name}: {paging.cursor} is not one this service gave out")
             else:
-                number = int(getattr(parsed, paging.page, None) or 1) if paging and paging.page else 1
+                asked_page = getattr(parsed, paging.page, None) if paging and paging.page else None
+                number = 1 if asked_page is None else int(asked_page)  # 0 is a page asked for, and refused
                 if not 1 <= number <= MAX_PAGE:
                     raise BridgeFault(faults.INVALID_REQUEST, f"Invalid request for {operation.name}: "
                                       f"{paging.page if paging else ''} must be between 1 and {MAX_PAGE}")
