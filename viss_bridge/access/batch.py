@@ -44,7 +44,7 @@ from sqlalchemy import bindparam, or_, select
 from viss_bridge.access.registry import (_ROW, RELEASE, RESERVE, TRACK, AccessStoreUnavailable, UsageRow,
                                          UseRefused, UseWrite, _permission, apply_use_writes, now_utc)
 from viss_bridge.access.tables import permissions
-from viss_bridge.catalog.sqlreads import DirectReads
+from viss_bridge.catalog.sqlreads import direct_reads
 from viss_bridge.grouping import GroupCommit
 
 
@@ -80,7 +80,7 @@ class AccessWrites:
     def __init__(self, engine: Engine, max_batch: int = 256) -> None:
         self.engine = engine
         self._lock_path = writer_lock_path(engine)
-        self.direct = DirectReads(engine)
+        self.direct = direct_reads(engine)
         self._local = threading.local()
         self._group: GroupCommit[UseWrite, UseRefused | None] = GroupCommit(
             self._write, max_batch=max_batch, failure=AccessStoreUnavailable)

@@ -34,7 +34,7 @@ from viss_bridge.access.audit import AuditEvent, AuditTrail
 from viss_bridge.access.registry import AccessStoreUnavailable, PermissionProblem, aware, now_utc
 from viss_bridge.access.tables import restrictions, usage_entries
 from viss_bridge.catalog.search import subject_key
-from viss_bridge.catalog.sqlreads import DirectReads
+from viss_bridge.catalog.sqlreads import direct_reads
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -114,7 +114,7 @@ class DataTracker:
         self.engine = engine
         self.audit = audit_trail or AuditTrail(engine)
         self._restricting: dict[tuple[str, str], Any] = {}
-        self.direct = DirectReads(engine)  # the restriction check, on every answer with a data subject
+        self.direct = direct_reads(engine)  # the restriction check, on every answer with a data subject
 
     # -- usage ---------------------------------------------------------------------
 

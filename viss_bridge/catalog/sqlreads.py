@@ -20,9 +20,23 @@ runs plain SQL on it.
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any, Sequence
 
 from sqlalchemy.engine import Engine
+
+_shared: "weakref.WeakKeyDictionary[Engine, DirectReads]" = weakref.WeakKeyDictionary()
+_shared_lock = threading.Lock()
+
+
+def direct_reads(engine: Engine) -> "DirectReads":
+    """The one :class:`DirectReads` of ``engine``, so a thread holds one connection per engine, not one per
+    user (the store, the tracker and the access writes share it; PostgreSQL counts every connection)."""
+    with _shared_lock:
+        reads = _shared.get(engine)
+        if reads is None:
+            reads = _shared[engine] = DirectReads(engine)
+        return reads
 
 
 class DirectReads:

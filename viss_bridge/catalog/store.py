@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from viss_bridge.catalog import search_index
 from viss_bridge.catalog.manifest import Dataset
 from viss_bridge.catalog.search import SearchPage, SearchRequest
-from viss_bridge.catalog.sqlreads import DirectReads
+from viss_bridge.catalog.sqlreads import direct_reads
 from viss_bridge.catalog.values import compose_key, record_to_python, to_json
 
 metadata = MetaData()
@@ -75,7 +75,7 @@ class DatasetStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.direct = DirectReads(engine)  # the lookup by key, on every answer
+        self.direct = direct_reads(engine)  # the lookup by key, on every answer
 
     def create_schema(self) -> None:
         metadata.create_all(self.engine)
