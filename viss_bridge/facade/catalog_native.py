@@ -155,6 +155,9 @@ class CatalogFacade:
                 self._schemas = {n: t for n, t in previous._schemas.items() if n in same}
         self._wsdl: bytes | None = None
         self._wsdl_done = threading.Event()
+        # Writes records; one per version: Spyne's writer remembers every class it wrote (a cdict), so a
+        # shared one would keep the record types of every manifest version ever served.
+        self._xml = XmlDocument()
 
     @property
     def wsgi(self) -> Any:
@@ -176,7 +179,7 @@ class CatalogFacade:
         """The record as the element ``<{dataset}>`` of its record type (the one member of AnyRecord it fills)."""
         models = self.models(dataset)
         holder = etree.Element("holder")
-        _RECORD_XML.to_parent(None, models.record, models.to_instance(record), holder, CATALOG_TNS, dataset.dataset)
+        self._xml.to_parent(None, models.record, models.to_instance(record), holder, CATALOG_TNS, dataset.dataset)
         return holder[0]
 
     # -- WSDL -------------------------------------------------------------------------
@@ -244,7 +247,6 @@ class CatalogFacade:
 
 
 SCHEMA_BATCH = 50  # datasets whose schema one throwaway Spyne app renders (bounds its memory; a stop check between)
-_RECORD_XML = XmlDocument()
 
 
 def _facade(ctx: Any) -> CatalogFacade:

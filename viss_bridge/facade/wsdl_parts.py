@@ -18,10 +18,9 @@ from typing import Any, Iterable
 
 from lxml import etree
 from spyne import ComplexModel, ServiceBase, rpc
-from spyne.interface.wsdl import Wsdl11
 
 from viss_bridge.catalog.manifest import Dataset
-from viss_bridge.facade.soap_runtime import make_spyne_wsgi
+from viss_bridge.facade.soap_runtime import render_wsdl
 from viss_bridge.facade.spyne_models import RecordModels
 from viss_bridge.xml import NS_XSD, parse_trusted
 
@@ -87,11 +86,8 @@ def record_schemas(datasets: Iterable[Dataset], tns: str, all_optional: bool = T
     def records(ctx: Any) -> Any:  # never called: the operation only puts the types into the schema
         return None
 
-    app = make_spyne_wsgi([type("RenderedRecordsService", (ServiceBase,), {"records": records})], tns,
-                          "viss_bridge_rendered_records").app
-    document = Wsdl11(app.interface)
-    document.build_interface_document("http://example.org/unused")
-    root = parse_trusted(document.get_interface_document())
+    root = parse_trusted(render_wsdl([type("RenderedRecordsService", (ServiceBase,), {"records": records})], tns,
+                                     "viss_bridge_rendered_records", "http://example.org/unused"))
     schema = next(s for s in root.iter(f"{{{NS_XSD}}}schema") if s.get("targetNamespace") == tns)
     components = {(etree.QName(c).localname, c.get("name", "")): c for c in schema if isinstance(c.tag, str)}
     root_declares = declared(root)

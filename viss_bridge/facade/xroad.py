@@ -35,7 +35,9 @@ from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.guarded_read import GuardedRead, Permissions, narrowed
 from viss_bridge.facade.pipeline import HttpAnswer
 from viss_bridge.facade.replay import ReplayTable
-from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, REQUEST_CONTEXT, make_spyne_wsgi, run_spyne
+from viss_bridge.facade.soap_runtime import (SoapRequest, SoapResponse, REQUEST_CONTEXT, forget_rendered_classes,
+                                             make_spyne_wsgi, render_wsdl,
+                                             run_spyne)
 from viss_bridge.facade.spyne_models import RecordModels, scalar_type
 from viss_bridge.facade.xroad_headers import NS_ID, NS_XROAD, XRoadHeader, XRoadId, parse_header
 from viss_bridge.facade.wsdl_parts import NotBuiltYet
@@ -370,11 +372,14 @@ class XRoadFacade:
         if app is None and serving:
             app = self._app_for(dataset, readable)
         if app is None:
-            app = make_spyne_wsgi([self._service_class([dataset], {dataset.dataset: readable}, fresh=True)],
-                                  XROAD_TNS, "viss_bridge_xroad")
-        document = Wsdl11(app.app.interface)
-        document.build_interface_document(location)
-        return add_xroad_headers(document.get_interface_document(), {dataset.dataset: dataset}, location)
+            body = render_wsdl([self._service_class([dataset], {dataset.dataset: readable}, fresh=True)],
+                               XROAD_TNS, "viss_bridge_xroad", location)
+        else:
+            document = Wsdl11(app.app.interface)
+            document.build_interface_document(location)
+            body = document.get_interface_document()
+            forget_rendered_classes()
+        return add_xroad_headers(body, {dataset.dataset: dataset}, location)
 
     def _service_parts(self, name: str, readable: tuple[str, ...] | None) -> ServiceParts:
         location = f"{self.base_url}/xroad"
@@ -389,10 +394,8 @@ class XRoadFacade:
                   stop: Callable[[], bool] | None = None) -> bytes | None:
         """The WSDL of several services (``narrow``: some with only these fields); None if ``stop()`` said so."""
         if not chosen:  # no service: Spyne's WSDL of an empty service, with the X-Road header schemas
-            app = make_spyne_wsgi([self._service_class([])], XROAD_TNS, "viss_bridge_xroad")
-            document = Wsdl11(app.app.interface)
-            document.build_interface_document(location)
-            return add_xroad_headers(document.get_interface_document(), {}, location)
+            return add_xroad_headers(render_wsdl([self._service_class([])], XROAD_TNS, "viss_bridge_xroad", location),
+                                     {}, location)
         parts = []
         for index, name in enumerate(chosen):
             if stop is not None and index % 25 == 0 and stop():

@@ -144,3 +144,29 @@ def row_record_hash(row: tuple[Any, ...] | list[Any], body: bytes) -> bytes:
 
 def chain_next(previous: bytes, leaf: bytes) -> bytes:
     return hashlib.sha256(previous + leaf).digest()
+
+
+
+# SQLite, the verifier's hot path: the canonical metadata without its first two keys, written by SQLite's
+# json_object for a whole page of rows (its strings are escaped exactly as the json module's with
+# ensure_ascii=False), so Python only hashes the body and puts ``{"body_length":N,"body_sha256":"HEX",``
+# in front: :func:`tail_record_hash`. Keys in sorted order, as in _TEMPLATE. Where a value is not what
+# the canonical form would write (a real number, escapes in the subjects, NULL subjects) the bytes
+# differ and do not hash to the stored record hash; SQLite refuses a BLOB where text belongs or subjects
+# that are not JSON. Either way the verifier recomputes exactly (row_record_hash) before it reports
+# anything, so this path decides nothing on its own.
+_OBJECT_KEYS = (("client", "client"), ("dialect", "dialect"), ("direction", "direction"),
+                ("duration_us", "duration_us"), ("endpoint", "endpoint"), ("exchange", "exchange_id"),
+                ("fault_code", "fault_code"), ("fault_id", "fault_id"), ("leg", "leg"), ("message_id", "message_id"),
+                ("node", "node_id"), ("remote_addr", "remote_addr"), ("seq", "seq"), ("service", "service"),
+                ("status", "status"), ("subjects", "json(subjects)"), ("time", "recorded_at"), ("user_id", "user_id"),
+                ("v", str(FORMAT_VERSION)))
+SQLITE_META_TAIL = "CAST(json_object(" + ", ".join(f"'{key}', {value}" for key, value in _OBJECT_KEYS) + ") AS BLOB)"
+
+
+def tail_record_hash(body: bytes, tail: bytes) -> bytes:
+    """The record hash from the body and :data:`SQLITE_META_TAIL` (the same bytes as :func:`row_record_hash`
+    when that tail is right)."""
+    digest = hashlib.sha256(b'{"body_length":%d,"body_sha256":"%s",' % (len(body), hashlib.sha256(body).hexdigest().encode()))
+    digest.update(memoryview(tail)[1:])
+    return digest.digest()
