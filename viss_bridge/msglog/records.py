@@ -111,7 +111,9 @@ _TEMPLATE = ('{"body_length":%d,"body_sha256":"%s","client":%s,"dialect":%s,"dir
              '"endpoint":%s,"exchange":%s,"fault_code":%s,"fault_id":%s,"leg":%s,"message_id":%s,"node":%s,'
              '"remote_addr":%s,"seq":%s,"service":%s,"status":%s,"subjects":%s,"time":%s,"user_id":%s,"v":'
              + str(FORMAT_VERSION) + '}')
-_ODD = "\x00"  # no JSON text the encoder writes contains a raw NUL: it marks a value for the slow path
+_ODD = "\x00"
+# The "hash" of a row whose values no record can hold: not canonical JSON, so never a record's hash.
+UNREADABLE = hashlib.sha256(b"a row no record can have been written as").digest()  # no JSON text the encoder writes contains a raw NUL: it marks a value for the slow path
 
 
 def row_record_hash(row: tuple[Any, ...] | list[Any], body: bytes) -> bytes:
@@ -136,7 +138,10 @@ def row_record_hash(row: tuple[Any, ...] | list[Any], body: bytes) -> bytes:
     for x in (row[2], row[11]):
         values.append(enc(x) if x.__class__ is str else "null" if x is None else odd)
     if odd in values or row[1].__class__ is not int:
-        data = canonical_meta(dict(zip(META_COLUMNS, row)), digest, len(body))
+        try:
+            data = canonical_meta(dict(zip(META_COLUMNS, row)), digest, len(body))
+        except (TypeError, ValueError):  # a value no record can hold (bytes for text, subjects that are not JSON)
+            return UNREADABLE
     else:
         data = (_TEMPLATE % (len(body), digest, *values)).encode("utf-8")
     return hashlib.sha256(data).digest()
