@@ -165,7 +165,9 @@ class Frame:
             first = elements[0]
             first.addprevious(etree.Comment(f"{_MARK}{part}"))
             for element in elements:
-                element.getparent().remove(element)
+                parent = element.getparent()
+                assert parent is not None
+                parent.remove(element)
         text = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
         found = re.split(rb"<!--" + _MARK.encode() + rb"(\w+)-->", text)
         return cls(tuple(found[0::2]), tuple(p.decode() for p in found[1::2]))

@@ -404,14 +404,13 @@ def _check_range(store: LogStore, task: RangeTask, trust: TrustStore, *, progres
 
     expected = first_seq
     seen = 0
-    exact_row = (lambda seq: store.query(SELECT_ONE, (node, seq))[0]) if fast else None
     for row in (_tails(store, node, max(first_seq, start), last_seq) if fast
                 else _records(store, node, max(first_seq, start), last_seq)):
         if fast:
             seq, tail, body, stored_leaf, stored_chain = row
             leaf = tail_record_hash(body, tail)
             if leaf != stored_leaf:  # decide with the exact encoding, never with the fast one
-                full = exact_row(seq)
+                full = store.query(SELECT_ONE, (node, seq))[0]
                 leaf = row_record_hash(full, bytes(full[18]))
         else:
             seq = row[1]
