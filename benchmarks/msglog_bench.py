@@ -496,7 +496,7 @@ def main() -> None:
                 for workers in runs:
                     figures = verify_bench(path, pki, workers, old if workers == "old" else ROOT)
                     runs[workers].append(figures)
-                    print(f"verify ({'old single-process code' if workers == 'old' else workers + ' process(es)'}): "
+                    print(f"verify ({'baseline code at ' + args.baseline_revision if workers == 'old' else workers + ' process(es)'}): "
                           f"{figures['records']:,} records in {figures['seconds']:.1f} s = "
                           f"{figures['records_per_s']:,.0f}/s; {figures['cpu_seconds']:.1f} CPU-s", flush=True)
             results["verify"] = runs
@@ -570,7 +570,7 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", "`log verify --require-timestamps` on the generated log (median of rounds):", "",
                   "| verifier | records | seconds | records/s | CPU-s | records per CPU-s |", "|---|---|---|---|---|---|"]
         for workers, runs in results["verify"].items():
-            label = "old single-process code (baseline)" if workers == "old" else f"new, {workers} process(es)"
+            label = f"baseline code at {results['settings']['baseline_revision']}" if workers == "old" else f"new, {workers} process(es)"
             med = {k: statistics.median(r[k] for r in runs) for k in ("seconds", "records_per_s", "cpu_seconds",
                                                                       "records_per_cpu_s")}
             lines.append(f"| {label} | {runs[0]['records']:,} | {med['seconds']:.1f} | {med['records_per_s']:,.0f} | "

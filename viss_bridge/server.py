@@ -10,6 +10,7 @@ new one was refused.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import threading
@@ -63,6 +64,12 @@ STATIC_OPERATIONS = frozenset((*XROAD_METASERVICES, *TRACKER_OPERATIONS, *CATALO
                                *VISS_OPERATIONS))
 
 StartResponse = Callable[..., Any]
+
+# How long a request for a WSDL of every dataset waits for the watcher's start-up build before a 503
+# (only right after a worker starts; after that, every version is swapped in with them built).
+WHOLE_WSDL_WAIT = 60.0
+# A catalog change is read once the folder has been quiet this long (seconds).
+RELOAD_SETTLE = 0.05
 
 
 class BridgeApp:
@@ -134,7 +141,8 @@ class BridgeApp:
                                      signed_endpoints=self.signed_endpoints, service_label=self._service_label)
         get_caller = self._get_caller
         self.endpoints: dict[str, SoapEndpoint] = {
-            "/xroad": XRoadEndpoint(get_caller), "/catalog": CatalogEndpoint(), "/viss": self.viss,
+            "/xroad": XRoadEndpoint(get_caller, whole_wait=WHOLE_WSDL_WAIT),
+            "/catalog": CatalogEndpoint(wsdl_wait=WHOLE_WSDL_WAIT), "/viss": self.viss,
             "/access": self.access_admin, "/legacy": self.legacy}
         self.routes: dict[str, Callable[[dict[str, Any], StartResponse], Iterable[bytes]]] = {
             "/listClients": self._list_clients,
@@ -153,6 +161,7 @@ class BridgeApp:
         self.console = Console(self)
         self.routes["/console"] = self.console
         self._stopping = threading.Event()
+        self._gc_frozen = False
         self._watcher = threading.Thread(target=self._watch, name="catalog-watch", daemon=True)
         self._watcher.start()
 
@@ -189,31 +198,79 @@ class BridgeApp:
         return self.published
 
     def _watch(self) -> None:
-        """Per worker: build what the first requests would (off their path), then follow the catalog folder."""
-        self._warm(self.published)
+        """Per worker: build what the first requests would (off their path), then follow the catalog folder.
+
+        Everything is built here, beside serving: a new version is built whole (its WSDLs included,
+        from the parts of the version before) and then swapped in with one assignment, so no request
+        waits for a reload. The start-up build of the whole WSDLs gives way to a reload (it carries on
+        with the new version afterwards)."""
         interval = max(self.settings.reload_interval, 0.05)
-        while not self._stopping.wait(interval):
+        warm = False
+        while not self._stopping.is_set():
             try:
-                with self._lock:
-                    changed = self._maybe_reload()
-                if changed:
-                    self._warm(self.published)
+                if not warm:
+                    warm = self._warm(self.published)
+                    if warm:
+                        self._collect_garbage()
+                if self._folder_changed():
+                    self._settle()
+                    with self._lock:
+                        if self._maybe_reload():
+                            warm = False
+                            if self._gc_frozen:
+                                self._collect_garbage()
             except Exception:  # noqa: BLE001 - the watcher must outlive any one bad reload
                 log.exception("catalog reload failed; serving the previous version")
+                warm = True  # do not spin on a build that fails; the next change tries again
+            if warm and self._stopping.wait(interval):
+                return
 
-    def _warm(self, published: Published) -> None:
-        """Build the catalog-native face (one type over every dataset) before a request needs it.
+    def _collect_garbage(self) -> None:
+        """Free the version just replaced now, and keep later collections short.
 
-        The whole X-Road WSDL (every service in one document) is not built here: with all of VISS it
-        costs seconds of CPU per version, which every reload would spend again; per-service WSDLs
-        are served at once and the whole one is built, once per version, by its first request."""
+        Spyne's classes hold reference cycles, so a replaced version is freed only by a full
+        collection, which Python runs rarely: without this, every reload's garbage stayed (RSS grew
+        by a few MB per reload with all of VISS). A full collection over everything a worker holds
+        takes a noticeable fraction of a second under the GIL, so the first one (once the start-up
+        build is done) is followed by ``gc.freeze()``: what exists then is never scanned again, and
+        each later collection only looks at what was made since (the versions built since), in
+        milliseconds. (Cyclic garbage among the frozen objects, e.g. the first version's classes of
+        a manifest edited later, is not freed: once per manifest, never per reload.)"""
+        gc.collect()
+        if not self._gc_frozen:
+            gc.freeze()
+            self._gc_frozen = True
+
+    def _folder_changed(self) -> bool:
+        return folder_fingerprint([self.catalog_folder]) != self._fingerprint
+
+    def _settle(self, quiet: float = RELOAD_SETTLE, longest: float = 1.0) -> None:
+        """Wait until the folder stops changing (at most ``longest``): a burst of edits, or an editor
+        writing a file in steps, makes one version, not one per step."""
+        deadline = time.monotonic() + longest
+        seen = folder_fingerprint([self.catalog_folder])
+        while time.monotonic() < deadline and not self._stopping.wait(quiet):
+            now = folder_fingerprint([self.catalog_folder])
+            if now == seen:
+                return
+            seen = now
+
+    def _warm(self, published: Published, stop: Callable[[], bool] | None = None) -> bool:
+        """Build the WSDLs of every dataset at once (catalog-native, whole X-Road) before a request asks.
+
+        Only missing parts are rendered (one Spyne app per batch of datasets, then dropped); the rest is
+        text composition. ``stop`` (default: the folder changed) ends it early, keeping what is done for
+        the next version; True when both are built."""
+        stop = stop or self._folder_changed
         try:
-            published.native  # noqa: B018 - builds the catalog-native face
-        except Exception:  # noqa: BLE001 - a request would build it (and report the problem) itself
-            log.exception("building the catalog's faces ahead of requests failed")
+            return bool(published.native.build_wsdl(stop) and published.xroad.build_whole(stop))
+        except Exception:  # noqa: BLE001 - a request would report the problem; serving goes on
+            log.exception("building the catalog's WSDLs ahead of requests failed")
+            return True
 
     def _maybe_reload(self) -> bool:
-        """Load the folder if it changed and swap in the new version in one assignment; True if swapped."""
+        """Load the folder if it changed, build the new version beside serving, swap it in with one
+        assignment; True if swapped."""
         fingerprint = folder_fingerprint([self.catalog_folder])
         if fingerprint == self._fingerprint:
             return False
@@ -226,7 +283,14 @@ class BridgeApp:
         self._note_errors(errors)
         swapped = False
         if catalog.version_hash != self.published.catalog.version_hash:
-            self.published = self._publish(catalog, self.published)
+            previous = self.published
+            published = self._publish(catalog, previous)
+            # What the old version had ready, the new one has ready when it is swapped in (only the
+            # changed manifests' parts are rendered; a request never finds it half built).
+            if previous.native_if_built() is not None and previous.native.wsdl_built \
+                    and previous.xroad.whole_built:
+                self._warm(published, stop=lambda: False)
+            self.published = published
             swapped = True
             CATALOG_DATASETS.set(len(catalog))
             log.info("catalog reloaded", extra={"datasets": len(catalog), "version": catalog.version_hash})

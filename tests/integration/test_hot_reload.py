@@ -157,3 +157,35 @@ def test_reloads_under_load_serve_every_request_with_the_old_or_the_new_version(
         manifest.unlink()
     assert problems == []
     assert len(versions) >= 2  # the callers really saw the versions change under them
+
+
+def test_an_edit_reaches_the_whole_wsdls_of_every_worker_still_typed_and_loadable(own_bridge):  # type: ignore[no-untyped-def]
+    """The whole /xroad and /catalog WSDLs are composed beside serving from per-dataset parts: an edit of one
+    manifest shows in both, on every worker, and both still load in zeep with the field typed."""
+    from lxml import etree
+
+    manifest = own_bridge.catalog_dir / "csdd_composed.yaml"
+    text = VEHICLES.replace("csdd_trailer", "csdd_composed")
+    manifest.write_text(text, encoding="utf-8")
+    try:
+        assert wait_for(lambda: all(b"csdd_composed" in requests.get(f"{own_bridge.xroad}?wsdl", timeout=30,
+                                                                     headers={"Connection": "close"}).content
+                                    for _ in range(8)), 60)
+        manifest.write_text(text.replace("fields:\n", "fields:\n  - {name: colour_code, type: integer}\n", 1),
+                            encoding="utf-8")
+        for path in (own_bridge.xroad, own_bridge.catalog):
+            assert wait_for(lambda: all(b"colour_code" in requests.get(f"{path}?wsdl", timeout=30,
+                                                                       headers={"Connection": "close"}).content
+                                        for _ in range(8)), 60), path
+            wsdl = requests.get(f"{path}?wsdl", timeout=30).content
+            assert b"anyType" not in wsdl
+            root = etree.fromstring(wsdl)
+            record = root.find(".//{http://www.w3.org/2001/XMLSchema}complexType[@name='csdd_composed_record']")
+            field = record.find(".//{http://www.w3.org/2001/XMLSchema}element[@name='colour_code']")
+            assert field is not None and field.get("type", "").endswith(":long")
+        client = zeep.Client(f"{own_bridge.xroad}?wsdl")
+        assert "colour_code" in str(client.get_type("{http://vissbridge.gov.lv/xroad/datasets}csdd_composed_record"))
+        native = zeep.Client(f"{own_bridge.catalog}?wsdl")
+        assert "csdd_composed" in str(native.get_type("{http://vissbridge.gov.lv/catalog}AnyRecord"))
+    finally:
+        manifest.unlink()

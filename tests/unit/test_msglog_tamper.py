@@ -103,6 +103,15 @@ CASES = [
     ("missing seal", [("DELETE FROM msglog_seal WHERE first_seq = 31", ())], 31),
     ("time-stamp token replaced by another seal's",
      [("UPDATE msglog_seal SET tsr = (SELECT tsr FROM msglog_seal WHERE first_seq = 1) WHERE first_seq = 11", ())], 11),
+    # Values SQLite's json_object cannot write (the verifier's fast path) or that are not what the canonical
+    # form writes: the exact recomputation still names the record.
+    ("metadata stored as a BLOB (client)", [("UPDATE msglog_record SET client = CAST(client AS BLOB) WHERE seq = 27", ())],
+     27),
+    ("subjects that are not JSON", [("UPDATE msglog_record SET subjects = 'not json' WHERE seq = 36", ())], 36),
+    ("subjects changed, written with escapes",
+     [("UPDATE msglog_record SET subjects = '[\"\\u0030\\u0031\\u0030190-10008\"]' WHERE seq = 38", ())], 38),
+    ("a real number where an integer was (status)",
+     [("UPDATE msglog_record SET status = 200.5 WHERE seq = 50", ())], 50),
     ("rewritten hashes after an altered record", "rewrite-45", 41),
     ("inserted record", "insert-30", 30),
 ]
@@ -245,3 +254,14 @@ def test_tail_truncation_with_its_seals_is_caught_by_seals_kept_elsewhere(pristi
     assert cli(*args).returncode == 0  # consistent in itself
     bad = cli(*args, "--known-seals", str(kept), check=False)
     assert bad.returncode == 1 and "first bad record node-1/51" in bad.stdout and "log truncated" in bad.stdout
+
+
+def test_an_equivalent_spelling_of_the_same_values_is_not_an_alteration(pristine, trust, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The same subjects written with JSON escapes are the same record: the verifier's SQLite fast path does
+    not match it, and the exact recomputation it falls back on accepts it (no false alarm)."""
+    path = tampered(pristine, tmp_path, ("UPDATE msglog_record SET subjects = "
+                                         "'[\"\\u0030\\u0031\\u0030190-10009\"]' WHERE seq = 38", ()))
+    assert sqlite_rows(path, "SELECT subjects FROM msglog_record WHERE seq = 38")[0][0].startswith('["\\u0030')
+    for kwargs in ({}, PARALLEL):
+        report, _ = verdict(path, trust, **kwargs)
+        assert report.ok, report.text()

@@ -178,6 +178,50 @@ def make_spyne_wsgi(services: list[type], tns: str, name: str,
     return WsgiApplication(app, chunked=True, max_content_length=1 << 62)
 
 
+def _schema_caches() -> list[dict[Any, Any]]:
+    """Spyne's module-level class -> handler tables of the schema writer (``spyne.util.cdict``).
+
+    A cdict remembers every class it was asked about, so every class that was ever put into a
+    WSDL stayed alive for good: that is why "Spyne never frees its classes" (each catalog version
+    kept its record types, ~12 MB a reload with all of VISS). Entries past the ones Spyne starts
+    with are only a cache: a lookup that misses walks the class's bases again."""
+    from spyne.interface.xml_schema import _base, model
+    from spyne.util.cdict import cdict
+
+    return [v for module in (_base, model) for v in vars(module).values() if isinstance(v, cdict)]
+
+
+_SCHEMA_BASE_KEYS = [(table, set(table)) for table in _schema_caches()]
+
+
+def forget_rendered_classes() -> None:
+    """Drop what Spyne's schema writer remembered of the classes it rendered (call after a WSDL is built)."""
+    for table, keep in _SCHEMA_BASE_KEYS:
+        for key in [k for k in list(table) if k not in keep]:
+            table.pop(key, None)
+
+
+def render_wsdl(services: list[type], tns: str, name: str, location: str) -> bytes:
+    """The WSDL of a Spyne app made only to render it, then dropped (also from Spyne's app registry,
+    which would otherwise keep it and warn when the next one of that name replaces it)."""
+    from spyne.interface.wsdl import Wsdl11
+    from spyne.util.appreg import unregister_application
+
+    app = _BridgeApplication(services, tns=tns, name=name, in_protocol=PreparsedSoap11(validator=None),
+                             out_protocol=Soap11(cleanup_namespaces=True))
+    app.transport = "http://schemas.xmlsoap.org/soap/http"  # what serving it over WSGI would say (the binding's)
+    try:
+        document = Wsdl11(app.interface)
+        document.build_interface_document(location)
+        return document.get_interface_document()  # type: ignore[no-any-return]
+    finally:
+        forget_rendered_classes()
+        try:
+            unregister_application(app)
+        except KeyError:
+            pass
+
+
 class SpyneWsdl:
     """A Spyne app's WSDL, rendered once (on first request) for one address."""
 
@@ -195,6 +239,7 @@ class SpyneWsdl:
                 document = Wsdl11(self._wsgi.app.interface)
                 document.build_interface_document(self._location)
                 body = document.get_interface_document()
+                forget_rendered_classes()
                 self._document = self._finish(body) if self._finish else body
             return self._document
 

@@ -36,10 +36,13 @@ from viss_bridge.facade.guarded_read import GuardedRead, Permissions, narrowed, 
 from viss_bridge.facade.search_paging import search_request, searchable
 from viss_bridge.facade.pipeline import HttpAnswer
 from viss_bridge.facade.replay import ReplayTable
-from viss_bridge.facade.soap_runtime import SoapRequest, SoapResponse, REQUEST_CONTEXT, make_spyne_wsgi, run_spyne
+from viss_bridge.facade.soap_runtime import (SoapRequest, SoapResponse, REQUEST_CONTEXT, forget_rendered_classes,
+                                             make_spyne_wsgi, render_wsdl,
+                                             run_spyne)
 from viss_bridge.facade.spyne_models import RecordModels, scalar_type
 from viss_bridge.facade.xroad_headers import NS_ID, NS_XROAD, XRoadHeader, XRoadId, parse_header
-from viss_bridge.facade.xroad_wsdl import HIDDEN_ENDPOINT, add_xroad_headers
+from viss_bridge.facade.wsdl_parts import NotBuiltYet
+from viss_bridge.facade.xroad_wsdl import HIDDEN_ENDPOINT, Frame, ServiceParts, add_xroad_headers, service_parts
 from viss_bridge.xml import NS_SOAP11, local_name
 
 log = logging.getLogger(__name__)
@@ -123,8 +126,13 @@ class XRoadFacade:
         self._models_cache: dict[str, RecordModels] = {}
         # Spyne apps per (dataset, readable fields or None for all): one service each.
         self._apps: dict[tuple[str, tuple[str, ...] | None], Any] = {}
-        self._full_app: Any = None
         self._wsdl_cache: dict[tuple[Any, ...], bytes] = {}
+        # The whole WSDL is composed from each service's own parts (xroad_wsdl.Frame), never from one
+        # Spyne app of every service; parts per (dataset, readable fields), frames per address.
+        self._parts: dict[tuple[str, tuple[str, ...] | None], ServiceParts] = {}
+        self._frames: dict[str, Frame] = {}
+        self._whole: bytes | None = None
+        self._whole_done = threading.Event()
         self._lock = threading.Lock()
         self._building: dict[tuple[Any, ...], threading.Lock] = {}
         if previous is not None:
@@ -139,6 +147,8 @@ class XRoadFacade:
             self._apps = {k: app for k, app in previous._apps.items() if k[0] in same}
             self._wsdl_cache = {k: w for k, w in previous._wsdl_cache.items()
                                 if k[0] != everything and all(n in same for n in k[0])}
+            self._parts = {k: p for k, p in previous._parts.items() if k[0] in same}
+            self._frames = dict(previous._frames)
 
     def _once(self, key: tuple[Any, ...], cache: dict[Any, Any], build: Callable[[], Any]) -> Any:
         """``cache[key]``, built by one thread while others wait for that key only (never for a reload)."""
@@ -156,32 +166,24 @@ class XRoadFacade:
                 self._building.pop(key, None)
             return value
 
-    @property
-    def wsgi(self) -> Any:
-        """One Spyne app with every dataset (for the whole catalog's WSDL only; calls use per-dataset apps)."""
-        if self._full_app is None:
-            app = make_spyne_wsgi([self._service_class(list(self.catalog))], XROAD_TNS, "viss_bridge_xroad",
-                                  echo_header=True)
-            with self._lock:
-                self._full_app = self._full_app or app
-        return self._full_app
-
     # -- Spyne service ---------------------------------------------------------
 
-    def _service_class(self, datasets: list[Dataset],
-                       fields: dict[str, tuple[str, ...] | None] | None = None) -> type[ServiceBase]:
+    def _service_class(self, datasets: list[Dataset], fields: dict[str, tuple[str, ...] | None] | None = None,
+                       fresh: bool = False) -> type[ServiceBase]:
+        """One Spyne service of these datasets' operations; ``fresh``: with record types of its own (to render
+        a WSDL and drop), not the cached ones that answer calls."""
         body: dict[str, Any] = {}
         for dataset in datasets:
             readable = (fields or {}).get(dataset.dataset)
-            models = self._models(dataset, readable)  # one record type for both operations of the dataset
+            models = self._models(dataset, readable, fresh)  # one record type for both operations of the dataset
             body[dataset.dataset] = self._operation(dataset, readable, models)
             if dataset.indexes:
                 body[search_code(dataset)] = self._search_operation(dataset, readable, models)
         return type("XRoadDatasets", (ServiceBase,), body)
 
-    def _models(self, dataset: Dataset, fields: tuple[str, ...] | None) -> RecordModels:
+    def _models(self, dataset: Dataset, fields: tuple[str, ...] | None, fresh: bool = False) -> RecordModels:
         if fields is None:
-            return self._model_of(dataset)
+            return RecordModels(dataset, XROAD_TNS) if fresh else self._model_of(dataset)
         return RecordModels(narrowed(dataset, fields), XROAD_TNS)
 
     def _model_of(self, dataset: Dataset) -> RecordModels:
@@ -432,32 +434,100 @@ class XRoadFacade:
         """The WSDL of some (default: all) datasets, with X-Road headers bound.
 
         ``fields``: as a client sees it: only these datasets, each with only the fields its
-        permission reads (None: all fields).
+        permission reads (None: all fields). A WSDL of several services is composed from each
+        service's parts (:meth:`whole_wsdl` for all of them as anyone sees them).
         """
         if fields is not None:
             names = [n for n in (names if names is not None else self.catalog.datasets) if n in fields]
             fields = {n: (tuple(sorted(fields[n])) if fields[n] is not None else None) for n in names}
         chosen = tuple(sorted(names)) if names is not None else tuple(sorted(self.catalog.datasets))
         location = location or f"{self.base_url}/xroad"
-        narrow = tuple(sorted((n, f) for n, f in (fields or {}).items() if f is not None))
-        cache_key = (chosen, location, narrow)
+        narrow = dict((n, f) for n, f in (fields or {}).items() if f is not None)
+        if len(chosen) == 1:
+            name = chosen[0]
+            readable = narrow.get(name)
+            return self._once(((name,), location, tuple(narrow.items())), self._wsdl_cache,
+                              lambda: self._service_wsdl(self.catalog.datasets[name], readable, location, serving=True))
+        if not narrow and location == f"{self.base_url}/xroad" and chosen == tuple(sorted(self.catalog.datasets)):
+            return self.whole_wsdl()
+        return self._composed(chosen, narrow, location)
 
-        def build() -> bytes:
-            datasets = [self.catalog.datasets[name] for name in chosen]
-            if chosen == tuple(sorted(self.catalog.datasets)) and not narrow:
-                app = self.wsgi.app
-            elif len(datasets) == 1:  # one service: the app that answers it
-                app = self._app_for(datasets[0], dict(narrow).get(datasets[0].dataset)).app
-            else:
-                # A separate Spyne app per subset keeps unrelated operations out of a service's WSDL.
-                app = make_spyne_wsgi([self._service_class(datasets, dict(narrow))], XROAD_TNS,
-                                      "viss_bridge_xroad").app
-            document = Wsdl11(app.interface)
+    def _service_wsdl(self, dataset: Dataset, readable: tuple[str, ...] | None, location: str,
+                      serving: bool) -> bytes:
+        """One service's WSDL, from the app that answers it (``serving``) or, when that is not built, a
+        Spyne app made for this rendering only (so a WSDL of every service does not keep 745 apps)."""
+        with self._lock:
+            app = self._apps.get((dataset.dataset, readable))
+        if app is None and serving:
+            app = self._app_for(dataset, readable)
+        if app is None:
+            body = render_wsdl([self._service_class([dataset], {dataset.dataset: readable}, fresh=True)],
+                               XROAD_TNS, "viss_bridge_xroad", location)
+        else:
+            document = Wsdl11(app.app.interface)
             document.build_interface_document(location)
-            operations = {code: d for d in datasets for code in services_of(d)}
-            return add_xroad_headers(document.get_interface_document(), operations, location)
+            body = document.get_interface_document()
+            forget_rendered_classes()
+        return add_xroad_headers(body, {code: dataset for code in services_of(dataset)}, location)
 
-        return self._once(cache_key, self._wsdl_cache, build)
+    def _service_parts(self, name: str, readable: tuple[str, ...] | None) -> ServiceParts:
+        location = f"{self.base_url}/xroad"
+        return self._once((name, readable), self._parts, lambda: service_parts(
+            self._service_wsdl(self.catalog.datasets[name], readable, location, serving=False), XROAD_TNS))
+
+    def _frame(self, location: str, some: str) -> Frame:
+        return self._once((location,), self._frames, lambda: Frame.of(
+            self._service_wsdl(self.catalog.datasets[some], None, location, serving=False), XROAD_TNS))
+
+    def _composed(self, chosen: tuple[str, ...], narrow: dict[str, tuple[str, ...]], location: str,
+                  stop: Callable[[], bool] | None = None) -> bytes | None:
+        """The WSDL of several services (``narrow``: some with only these fields); None if ``stop()`` said so."""
+        if not chosen:  # no service: Spyne's WSDL of an empty service, with the X-Road header schemas
+            return add_xroad_headers(render_wsdl([self._service_class([])], XROAD_TNS, "viss_bridge_xroad", location),
+                                     {}, location)
+        parts = []
+        for index, name in enumerate(chosen):
+            if stop is not None and index % 25 == 0 and stop():
+                return None
+            parts.append(self._service_parts(name, narrow.get(name)))
+        return self._frame(location, chosen[0]).compose(parts)
+
+    def whole_wsdl(self, wait: float | None = None) -> bytes:
+        """Every service's WSDL in one document, as an anonymous client sees it.
+
+        ``wait`` None: build it here if it is not built yet (tools, tests). A server builds it in its
+        catalog watcher (:meth:`build_whole`) and passes ``wait``: a request then waits at most that
+        long for the build, which only happens once per process start (a reload composes the new
+        version's from the parts of the old before it is published), and gets :class:`NotBuiltYet`.
+        """
+        if self._whole is not None:
+            return self._whole
+        if wait is None:
+            self.build_whole()
+        elif not self._whole_done.wait(wait):
+            raise NotBuiltYet("the whole WSDL is still being built; per-service WSDLs are served now "
+                              "(?wsdl&service=NAME)")
+        assert self._whole is not None
+        return self._whole
+
+    def build_whole(self, stop: Callable[[], bool] | None = None) -> bool:
+        """Compose the whole WSDL from every service's parts, building the parts that are missing.
+
+        ``stop()`` is asked every few services: True leaves the work done so far in the caches (the
+        next version adopts it) and returns False, so a reload never waits behind a start-up build."""
+        if self._whole is not None:
+            return True
+        whole = self._composed(tuple(sorted(self.catalog.datasets)), {}, f"{self.base_url}/xroad", stop)
+        if whole is None:
+            return False
+        with self._lock:
+            self._whole = self._whole or whole
+        self._whole_done.set()
+        return True
+
+    @property
+    def whole_built(self) -> bool:
+        return self._whole is not None
 
 
 class XRoadEndpoint:
@@ -466,8 +536,11 @@ class XRoadEndpoint:
     name = "xroad"
     soap_ns = NS_SOAP11
 
-    def __init__(self, get_caller: Callable[[dict[str, Any], dict[str, list[str]]], Caller | str]) -> None:
+    def __init__(self, get_caller: Callable[[dict[str, Any], dict[str, list[str]]], Caller | str],
+                 whole_wait: float | None = None) -> None:
         self.get_caller = get_caller
+        # None: a request builds the whole WSDL itself; seconds: someone else builds it (the server's watcher)
+        self.whole_wait = whole_wait
 
     def handle(self, published: Any, request: SoapRequest, environ: dict[str, Any], info: CallInfo) -> SoapResponse:
         return published.xroad.handle(request, environ, info)
@@ -483,6 +556,11 @@ class XRoadEndpoint:
         caller = self.get_caller(environ, query)
         if isinstance(caller, str):
             return HttpAnswer.text(403, caller)
+        if caller.anonymous and names is None:
+            try:  # built beside serving (server.BridgeApp._warm), never by this request
+                return HttpAnswer.xml(xroad.whole_wsdl(wait=self.whole_wait))
+            except NotBuiltYet as exc:
+                return HttpAnswer(503, f"{exc}\n".encode(), headers=[("Retry-After", "5")])
         if caller.anonymous:
             return HttpAnswer.xml(xroad.wsdl(names))
         # An authenticated client's WSDL: the services it may call, with the fields it may read.

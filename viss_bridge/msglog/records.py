@@ -111,7 +111,9 @@ _TEMPLATE = ('{"body_length":%d,"body_sha256":"%s","client":%s,"dialect":%s,"dir
              '"endpoint":%s,"exchange":%s,"fault_code":%s,"fault_id":%s,"leg":%s,"message_id":%s,"node":%s,'
              '"remote_addr":%s,"seq":%s,"service":%s,"status":%s,"subjects":%s,"time":%s,"user_id":%s,"v":'
              + str(FORMAT_VERSION) + '}')
-_ODD = "\x00"  # no JSON text the encoder writes contains a raw NUL: it marks a value for the slow path
+_ODD = "\x00"
+# The "hash" of a row whose values no record can hold: not canonical JSON, so never a record's hash.
+UNREADABLE = hashlib.sha256(b"a row no record can have been written as").digest()  # no JSON text the encoder writes contains a raw NUL: it marks a value for the slow path
 
 
 def row_record_hash(row: tuple[Any, ...] | list[Any], body: bytes, body_sha256: str | None = None) -> bytes:
@@ -136,7 +138,10 @@ def row_record_hash(row: tuple[Any, ...] | list[Any], body: bytes, body_sha256: 
     for x in (row[2], row[11]):
         values.append(enc(x) if x.__class__ is str else "null" if x is None else odd)
     if odd in values or row[1].__class__ is not int:
-        data = canonical_meta(dict(zip(META_COLUMNS, row)), digest, len(body))
+        try:
+            data = canonical_meta(dict(zip(META_COLUMNS, row)), digest, len(body))
+        except (TypeError, ValueError):  # a value no record can hold (bytes for text, subjects that are not JSON)
+            return UNREADABLE
     else:
         data = (_TEMPLATE % (len(body), digest, *values)).encode("utf-8")
     return hashlib.sha256(data).digest()
@@ -144,3 +149,29 @@ def row_record_hash(row: tuple[Any, ...] | list[Any], body: bytes, body_sha256: 
 
 def chain_next(previous: bytes, leaf: bytes) -> bytes:
     return hashlib.sha256(previous + leaf).digest()
+
+
+
+# SQLite, the verifier's hot path: the canonical metadata without its first two keys, written by SQLite's
+# json_object for a whole page of rows (its strings are escaped exactly as the json module's with
+# ensure_ascii=False), so Python only hashes the body and puts ``{"body_length":N,"body_sha256":"HEX",``
+# in front: :func:`tail_record_hash`. Keys in sorted order, as in _TEMPLATE. Where a value is not what
+# the canonical form would write (a real number, escapes in the subjects, NULL subjects) the bytes
+# differ and do not hash to the stored record hash; SQLite refuses a BLOB where text belongs or subjects
+# that are not JSON. Either way the verifier recomputes exactly (row_record_hash) before it reports
+# anything, so this path decides nothing on its own.
+_OBJECT_KEYS = (("client", "client"), ("dialect", "dialect"), ("direction", "direction"),
+                ("duration_us", "duration_us"), ("endpoint", "endpoint"), ("exchange", "exchange_id"),
+                ("fault_code", "fault_code"), ("fault_id", "fault_id"), ("leg", "leg"), ("message_id", "message_id"),
+                ("node", "node_id"), ("remote_addr", "remote_addr"), ("seq", "seq"), ("service", "service"),
+                ("status", "status"), ("subjects", "json(subjects)"), ("time", "recorded_at"), ("user_id", "user_id"),
+                ("v", str(FORMAT_VERSION)))
+SQLITE_META_TAIL = "CAST(json_object(" + ", ".join(f"'{key}', {value}" for key, value in _OBJECT_KEYS) + ") AS BLOB)"
+
+
+def tail_record_hash(body: bytes, tail: bytes) -> bytes:
+    """The record hash from the body and :data:`SQLITE_META_TAIL` (the same bytes as :func:`row_record_hash`
+    when that tail is right)."""
+    digest = hashlib.sha256(b'{"body_length":%d,"body_sha256":"%s",' % (len(body), hashlib.sha256(body).hexdigest().encode()))
+    digest.update(memoryview(tail)[1:])
+    return digest.digest()

@@ -35,12 +35,16 @@ from hashlib import sha256
 from typing import Any, Callable, Iterator, Sequence
 
 from viss_bridge.msglog import merkle
-from viss_bridge.msglog.records import GENESIS, META_COLUMNS, row_record_hash
+from viss_bridge.msglog.records import GENESIS, META_COLUMNS, SQLITE_META_TAIL, row_record_hash, tail_record_hash
 from viss_bridge.msglog.seals import SealInvalid, read_seal, verify_seal
 from viss_bridge.msglog.store import LogStore
 from viss_bridge.msglog.tsp import TimestampError, verify_timestamp
 from viss_bridge.security.pki import TrustStore, subject_cn
 
+SELECT_TAILS = ("SELECT seq, " + SQLITE_META_TAIL + ", body, record_hash, chain_hash FROM msglog_record "
+                "WHERE node_id = ? AND seq > ? AND seq <= ? ORDER BY seq")
+SELECT_ONE = ("SELECT " + ", ".join(META_COLUMNS) + ", body, record_hash, chain_hash FROM msglog_record "
+              "WHERE node_id = ? AND seq = ?")
 SELECT_PAGE = ("SELECT " + ", ".join(META_COLUMNS) + ", body, record_hash, chain_hash FROM msglog_record "
                "WHERE node_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?")
 
@@ -356,7 +360,25 @@ def _shareable(store: LogStore) -> bool:
 
 def check_range(store: LogStore, task: RangeTask, trust: TrustStore, *, progress: Progress | None = None,
                 total: int = 0) -> RangeResult:
-    """Check one range's records and the seals that start in it (see :func:`verify_node`)."""
+    """Check one range's records and the seals that start in it (see :func:`verify_node`).
+
+    On SQLite the rows come with their canonical metadata written by SQLite (records.SQLITE_META_TAIL);
+    where SQLite cannot write it (a value of a type that does not belong in its column), the range is
+    checked again reading every column, as on PostgreSQL."""
+    if not store.is_pg:
+        import sqlite3
+
+        try:
+            return _check_range(store, task, trust, progress=None, total=total, fast=True, report=progress)
+        except sqlite3.Error:
+            pass
+    return _check_range(store, task, trust, progress=progress, total=total, fast=False, report=None)
+
+
+def _check_range(store: LogStore, task: RangeTask, trust: TrustStore, *, progress: Progress | None, total: int,
+                 fast: bool, report: Progress | None) -> RangeResult:
+    """:func:`check_range`; ``fast``: read the SQLite metadata tails; ``report``: progress told once at the
+    end (a fast pass that fails half-way must not have counted its records already)."""
     node, first_seq, last_seq, start = task.node, task.first, task.last, task.start
     result = RangeResult(next_expected=first_seq)
     problems = result.problems
@@ -375,31 +397,39 @@ def check_range(store: LogStore, task: RangeTask, trust: TrustStore, *, progress
         prev_pure = bytes(before[0][1]) if before and int(before[0][0]) == first_seq - 1 else None
     base_pure = prev_pure
     size = max(0, last_seq - first_seq + 1)
-    leaves = bytearray(32 * size)
-    pure = bytearray(32 * size)  # the chain recomputed from record contents alone
-    present = bytearray(size)
+    # Per position in the range: the record hash (None: no such record) and the chain recomputed from record
+    # contents alone (None: unknown, after a gap). Lists of the digests themselves: no copying per record.
+    leaves: list[bytes | None] = [None] * size
+    pure: list[bytes | None] = [None] * size
 
     expected = first_seq
     seen = 0
-    for row in _records(store, node, max(first_seq, start), last_seq):
-        seq = row[1]
+    for row in (_tails(store, node, max(first_seq, start), last_seq) if fast
+                else _records(store, node, max(first_seq, start), last_seq)):
+        if fast:
+            seq, tail, body, stored_leaf, stored_chain = row
+            leaf = tail_record_hash(body, tail)
+            if leaf != stored_leaf:  # decide with the exact encoding, never with the fast one
+                full = store.query(SELECT_ONE, (node, seq))[0]
+                leaf = row_record_hash(full, bytes(full[18]))
+        else:
+            seq = row[1]
+            body, stored_leaf, stored_chain = bytes(row[18]), bytes(row[19]), bytes(row[20])
+            leaf = row_record_hash(row, body)
         seq = seq if seq.__class__ is int else int(seq)
-        body, stored_leaf, stored_chain = bytes(row[18]), bytes(row[19]), bytes(row[20])
         if seq != expected:
             if seq > expected:
                 problem(expected, "missing", f"is missing (records {expected}..{seq - 1} deleted)"
                         if seq - 1 > expected else "is missing (deleted)")
             prev_pure = None
             expected = seq
-        leaf = row_record_hash(row, body)
-        pos = (seq - first_seq) * 32
-        leaves[pos:pos + 32] = leaf
-        present[seq - first_seq] = 1
+        pos = seq - first_seq
+        leaves[pos] = leaf
         if prev_pure is not None:
             link = sha256(prev_pure + leaf).digest()
             same = prev_pure == prev_stored  # the usual case: one hash serves both chains
             prev_pure = link
-            pure[pos:pos + 32] = link
+            pure[pos] = link
         else:
             same = False
         if leaf != stored_leaf:
@@ -412,10 +442,13 @@ def check_range(store: LogStore, task: RangeTask, trust: TrustStore, *, progress
         if progress is not None and seen % PAGE == 0:
             progress(PAGE, total)
     if seen:
-        result.latest_time = row[2]
+        latest = store.query("SELECT recorded_at FROM msglog_record WHERE node_id = ? AND seq = ?", (node, expected - 1))
+        result.latest_time = latest[0][0] if latest else None
     result.records = seen
     if progress is not None and seen % PAGE:
         progress(seen % PAGE, total)
+    if report is not None and seen:
+        report(seen, total)
     if not task.final and expected <= last_seq:
         problem(expected, "missing", f"is missing (records {expected}..{last_seq} deleted)"
                 if last_seq > expected else "is missing (deleted)")
@@ -426,10 +459,9 @@ def check_range(store: LogStore, task: RangeTask, trust: TrustStore, *, progress
         if seq == first_seq - 1:
             return base_pure
         pos = seq - first_seq
-        if pos < 0 or pos >= size or not present[pos]:
+        if pos < 0 or pos >= size:
             return None
-        value = bytes(pure[pos * 32:pos * 32 + 32])
-        return None if value == bytes(32) else value
+        return pure[pos]
 
     result.pure_end = pure_at(last_seq) if size else base_pure
 
@@ -457,10 +489,11 @@ def check_range(store: LogStore, task: RangeTask, trust: TrustStore, *, progress
                                           f"{info.first_seq}..{info.last_seq}")
             continue
         lo, hi = first - first_seq, last - first_seq
-        if lo < 0 or hi >= size or not all(present[lo:hi + 1]):
+        covered = leaves[lo:hi + 1] if 0 <= lo and hi < size else []
+        if not covered or None in covered:
             problem(first, "seal-records", f"seal {first}..{last}: records it covers are missing")
             continue
-        root = merkle.root([bytes(leaves[i * 32:i * 32 + 32]) for i in range(lo, hi + 1)])
+        root = merkle.root(covered)  # type: ignore[arg-type]  # no None: checked above
         if root != info.merkle_root:
             problem(first, "seal-merkle", f"seal {first}..{last}: Merkle root does not match the records "
                                           "(a record in this range was altered)")
@@ -482,6 +515,26 @@ def check_range(store: LogStore, task: RangeTask, trust: TrustStore, *, progress
         if stamp.gen_time < _parse(info.created) - dt.timedelta(seconds=5):
             problem(first, "timestamp", f"seal {first}..{last}: time-stamp {stamp.gen_time} predates the seal")
     return result
+
+
+def _tails(store: LogStore, node: str, first: int, last: int) -> Iterator[tuple[Any, ...]]:
+    """SQLite: (seq, canonical metadata tail, body, record hash, chain hash) of rows ``first..last`` in order.
+
+    One read-only cursor over the range with a large ``arraysize``: the rows arrive a page at a time,
+    SQLite writes each row's metadata text, and no other column becomes a Python object."""
+    conn = store.connection()
+    # Map the file instead of copying every page through read(): a quarter less CPU per record. (SQLite
+    # caps the map at 2 GB here; pages beyond it are read as before.)
+    conn.execute("PRAGMA mmap_size = 68719476736")
+    cursor = conn.execute(SELECT_TAILS, (node, first - 1, last))
+    try:
+        while True:
+            rows = cursor.fetchmany(PAGE)
+            if not rows:
+                return
+            yield from rows
+    finally:
+        cursor.close()
 
 
 def _records(store: LogStore, node: str, first: int, last: int) -> Iterator[tuple[Any, ...]]:
