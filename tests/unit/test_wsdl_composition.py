@@ -13,7 +13,7 @@ from viss_bridge.access.identity import Caller
 from viss_bridge.catalog.catalog import load_catalog
 from viss_bridge.facade.catalog_native import CatalogFacade
 from viss_bridge.facade.soap_runtime import make_spyne_wsgi
-from viss_bridge.facade.xroad import XROAD_TNS, XRoadEndpoint, XRoadFacade
+from viss_bridge.facade.xroad import XROAD_TNS, XRoadEndpoint, XRoadFacade, services_of
 from viss_bridge.facade.xroad_wsdl import add_xroad_headers
 
 DEMO = Path(__file__).resolve().parents[2] / "viss_bridge" / "demo" / "catalog"
@@ -25,7 +25,8 @@ def spyne_whole_wsdl(facade: XRoadFacade) -> bytes:
     app = make_spyne_wsgi([facade._service_class(list(facade.catalog))], XROAD_TNS, "viss_bridge_xroad").app
     document = Wsdl11(app.interface)
     document.build_interface_document(f"{BASE}/xroad")
-    return add_xroad_headers(document.get_interface_document(), facade.catalog.datasets, f"{BASE}/xroad")
+    operations = {code: d for d in facade.catalog for code in services_of(d)}  # a dataset's lookup and search
+    return add_xroad_headers(document.get_interface_document(), operations, f"{BASE}/xroad")
 
 
 def test_composed_whole_xroad_wsdl_is_the_contract_of_one_app_of_every_service(tmp_path: Path) -> None:
@@ -36,7 +37,8 @@ def test_composed_whole_xroad_wsdl_is_the_contract_of_one_app_of_every_service(t
     (tmp_path / "xroad.wsdl").write_bytes(composed)
     client = zeep.Client(str(tmp_path / "xroad.wsdl"))
     operations = {name for binding in client.wsdl.bindings.values() for name in binding._operations}
-    assert operations == set(catalog.datasets)
+    assert operations == {code for d in catalog for code in services_of(d)}
+    assert "csdd_vehicleSearch" in operations  # the searches of indexed datasets are in it too
     # nested types are there, typed (a list of objects in the demo's vehicles)
     assert "owners" in str(client.get_type(f"{{{XROAD_TNS}}}csdd_vehicle_record"))
 
