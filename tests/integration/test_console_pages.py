@@ -74,9 +74,9 @@ def test_operator_sees_the_datasets_with_the_stores_record_counts(node) -> None:
 
 def test_operator_sees_a_reload_error_with_file_and_line(node) -> None:  # type: ignore[no-untyped-def]
     broken = Path(node.bridge.catalog_dir) / "zz_broken.yaml"
-    broken.write_text("dataset: zz_broken\nversion: v1\nkey: [id]\nfields: []\naccess: sometimes\n")
     operator = login_as(node, "operator")
-    try:
+    try:  # the broken manifest never outlives this test (the module's other tests load the catalog)
+        broken.write_text("dataset: zz_broken\nversion: v1\nkey: [id]\nfields: []\naccess: sometimes\n")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             page = operator.get("/datasets").text
@@ -86,7 +86,7 @@ def test_operator_sees_a_reload_error_with_file_and_line(node) -> None:  # type:
         errors = text_of(page[page.index('id="reload-errors"'):page.index("</ul>", page.index('id="reload-errors"'))])
         assert "zz_broken.yaml" in errors and re.search(r"zz_broken\.yaml:\d+", errors), errors
     finally:
-        broken.unlink()
+        broken.unlink(missing_ok=True)
 
 
 def test_operator_sees_clients_and_a_certificate_that_expires_soon(node, tmp_path) -> None:  # type: ignore[no-untyped-def]
