@@ -129,6 +129,7 @@ def test_every_endpoint_url_is_this_bridge_and_answers_its_wsdl(dcat_bridge, tur
     endpoints = {str(turtle.value(s, DCAT.endpointURL)) for s in services}
     base = dcat_bridge.url
     assert {f"{base}/xroad", f"{base}/catalog", f"{base}/viss", f"{base}/legacy/fpr", f"{base}/legacy/var",
+            f"{base}/legacy/csdd",
             f"{base}/rest"} == endpoints
     for service in services:
         endpoint = str(turtle.value(service, DCAT.endpointURL))
