@@ -79,6 +79,8 @@ def _manifest(name: str, url: str, mode: str = "live", **source: Any) -> dict[st
     data["dataset"] = name
     data.pop("legacy", None)
     data["source"] = {"kind": "platform", "mode": mode, "url": url, "dataset": REMOTE, **source}
+    if mode == "live":  # a live dataset has no records here to search (the manifest refuses indexes)
+        data.pop("indexes", None)
     return data
 
 

@@ -308,8 +308,9 @@ class Dataset(_Strict):
                 problem = (f"has the same X-Road criterion element '{criterion_element(path)}' as "
                            f"'{elements[criterion_element(path)]}'")
             elements.setdefault(criterion_element(path), path)
-            if problem is None and isinstance(self.source, LegacySoapSource) and self.source.mode == "live":
-                problem = "cannot be searched: a live legacy_soap dataset has no records here (use mode: replicated)"
+            if problem is None and getattr(self.source, "mode", None) == "live":
+                problem = (f"cannot be searched: a live {self.source.kind} dataset has no records here "
+                           "(use mode: replicated)")
             if problem is not None:
                 raise ValueError(f"indexes[{position}] '{path}' {problem}")
         return self

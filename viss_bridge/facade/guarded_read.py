@@ -193,7 +193,7 @@ class GuardedRead:
         empty one too; a tracker entry per person in the page; records narrowed to readable fields.
         """
         source = dataset.source
-        if getattr(source, "kind", "store") == "legacy_soap" and getattr(source, "mode", None) == "live":
+        if getattr(source, "mode", None) == "live":  # a live legacy_soap or platform dataset
             raise BridgeFault(faults.INVALID_REQUEST, f"{dataset.dataset} is answered live by its provider and "
                                                       "cannot be searched; look records up by key")
         refuse_unreadable_criteria(dataset, decision.fields, request.criteria)
