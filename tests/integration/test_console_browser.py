@@ -119,6 +119,17 @@ def csp_violations(driver) -> list[str]:  # type: ignore[no-untyped-def]
     return [e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]
 
 
+def submit(driver, within, selector: str) -> None:  # type: ignore[no-untyped-def]
+    """Click a form's button and wait until the answer's page replaced this one, so that the next
+    ``find_element`` reads the new page, not the old one (which would go stale under it)."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = driver.find_element("tag name", "html")
+    within.find_element("css selector", selector).click()
+    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(page))
+
+
 def log_in_with_the_demo_link(driver, node: ConsoleNode) -> None:  # type: ignore[no-untyped-def]
     from viss_bridge.console.demo import demo_login_token
     from viss_bridge.db import make_engine
@@ -138,11 +149,11 @@ def test_login_form_and_a_role_that_cannot_open_another_roles_page(browser, node
     shot(browser, shots, "login")
     browser.find_element(By.NAME, "account").send_keys("sergejs-support")
     browser.find_element(By.NAME, "password").send_keys("wrong password here")
-    browser.find_element(By.CSS_SELECTOR, "#login button").click()
+    submit(browser, browser, "#login button")
     assert "Nepareizs konts vai parole" in browser.find_element(By.ID, "error").text
     browser.find_element(By.NAME, "account").send_keys("sergejs-support")
     browser.find_element(By.NAME, "password").send_keys("correct horse battery staple")
-    browser.find_element(By.CSS_SELECTOR, "#login button").click()
+    submit(browser, browser, "#login button")
     assert browser.find_element(By.ID, "account").text == "sergejs-support"
     assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "nav.menu a")] == ["Datu izsekotājs"]
     browser.get(f"{node.url}/datasets")
@@ -188,7 +199,7 @@ def test_every_page_of_every_role_renders_with_the_demos_real_numbers(browser, n
     logged = sqlite_rows(node.log_db, "SELECT COUNT(*) FROM msglog_record WHERE client = ?", (DEMO_CONSUMER,))[0][0]
     assert len(browser.find_elements(By.CSS_SELECTOR, "#records tbody tr")) == min(logged, 200)
     shot(browser, shots, "security-log")
-    browser.find_element(By.CSS_SELECTOR, "#records tbody tr td a").click()
+    submit(browser, browser, "#records tbody tr td a")
     assert len(browser.find_elements(By.CSS_SELECTOR, "section.record")) == 2
     shot(browser, shots, "security-exchange")
     browser.get(f"{node.url}/seals")
@@ -196,7 +207,7 @@ def test_every_page_of_every_role_renders_with_the_demos_real_numbers(browser, n
     assert int(browser.find_element(By.CSS_SELECTOR, 'tr[data-node="node-1"] td.head').text) >= head
     shot(browser, shots, "security-seals")
     browser.get(f"{node.url}/verify")
-    browser.find_element(By.CSS_SELECTOR, "#start-verify button").click()
+    submit(browser, browser, "#start-verify button")
     deadline = time.monotonic() + 120
     while browser.find_element(By.ID, "job-state").get_attribute("data-state") == "running":
         assert time.monotonic() < deadline
@@ -214,7 +225,7 @@ def test_every_page_of_every_role_renders_with_the_demos_real_numbers(browser, n
     browser.get(f"{node.url}/tracker")
     browser.find_element(By.NAME, "person").send_keys(person)
     browser.find_element(By.NAME, "reason").send_keys("person's request 2026/41")
-    browser.find_element(By.CSS_SELECTOR, "#lookup button").click()
+    submit(browser, browser, "#lookup button")
     _, total = DataTracker(engine).usage(person)
     assert int(browser.find_element(By.ID, "total").text) == total and total >= 2
     assert "csdd_vehicle" in browser.find_element(By.ID, "restrictions").text
@@ -239,7 +250,7 @@ def test_data_owner_approves_in_the_browser_and_the_consumer_is_served(browser, 
     shot(browser, shots, "owner-requests")
     card.find_element(By.CSS_SELECTOR, "form.approve input[name=fields]").send_keys("person_code,first_name")
     card.find_element(By.CSS_SELECTOR, "form.approve input[name=quota]").send_keys("100")
-    card.find_element(By.CSS_SELECTOR, "form.approve button").click()
+    submit(browser, card, "form.approve button")
     assert f"{request_id} approved" in browser.find_element(By.ID, "message").text
     served = post(node.bridge.xroad, xroad_lookup(dataset, BANK_CONSUMER, {"person_code": person}))
     assert served.status_code == 200 and "first_name" in served.text and "last_name" not in served.text
@@ -275,12 +286,12 @@ def test_uploaded_containers_valid_and_tampered(browser, node, shots, tmp_path, 
     log_in_with_the_demo_link(browser, node)
     browser.get(f"{node.url}/evidence?lang=en")
     browser.find_element(By.NAME, "container").send_keys(str(good))
-    browser.find_element(By.CSS_SELECTOR, "#upload button").click()
+    submit(browser, browser, "#upload button")
     assert browser.find_element(By.ID, "verdict").text == "VALID"
     assert not browser.find_elements(By.CSS_SELECTOR, 'tr[data-status="failed"]')
     shot(browser, shots, "security-evidence-valid")
     browser.find_element(By.NAME, "container").send_keys(str(tampered))
-    browser.find_element(By.CSS_SELECTOR, "#upload button").click()
+    submit(browser, browser, "#upload button")
     assert browser.find_element(By.ID, "verdict").text == "INVALID"
     failed = browser.find_element(By.ID, "failed").text
     assert "message bytes" in failed and "was changed after signing" in failed, failed
