@@ -504,6 +504,7 @@ class BridgeApp:
                           "viss": f"{base}/viss", "viss_wsdl": f"{base}/viss?wsdl",
                           "metrics": f"{base}/metrics", "dcat": f"{base}/dcat",
                           "rest": f"{base}/rest/service_list", "rest_openapi": f"{base}/rest/openapi.json",
+                          "xroad_rest": f"{base}/r1",  # /r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/listMethods
                           "console": f"{base}/console/"},
             "legacy_contracts": {name: f"{base}/legacy/{name}" for name in self.legacy.contracts.names()},
             "datasets": [d.dataset for d in published.catalog],

@@ -130,11 +130,18 @@ def test_every_endpoint_url_is_this_bridge_and_answers_its_wsdl(dcat_bridge, tur
     base = dcat_bridge.url
     assert {f"{base}/xroad", f"{base}/catalog", f"{base}/viss", f"{base}/legacy/fpr", f"{base}/legacy/var",
             f"{base}/legacy/csdd",
-            f"{base}/rest"} == endpoints
+            f"{base}/rest", f"{base}/r1"} == endpoints
     for service in services:
         endpoint = str(turtle.value(service, DCAT.endpointURL))
         description = str(turtle.value(service, DCAT.endpointDescription))
-        if endpoint == f"{base}/rest":  # described by its OpenAPI document, not a WSDL
+        if endpoint == f"{base}/r1":  # X-Road REST: each service's OpenAPI comes from getOpenAPI, no one document
+            assert turtle.value(service, DCAT.endpointDescription) is None
+            assert URIRef("https://github.com/nordic-institute/X-Road/blob/develop/doc/Protocols/"
+                          "pr-rest_x-road_message_protocol_for_rest.md") in set(turtle.objects(service, DCTERMS.conformsTo))
+            answer = requests.get(f"{endpoint}/LV/GOV/90000100015/FPR/listMethods", timeout=30,
+                                  headers={"X-Road-Client": "LV/GOV/90000069281/VID-EDS"})
+            assert answer.status_code == 200 and "fpr_person" in answer.text, answer.text
+        elif endpoint == f"{base}/rest":  # described by its OpenAPI document, not a WSDL
             assert description == f"{base}/rest/openapi.json"
             answer = requests.get(description, timeout=30)
             assert answer.status_code == 200 and answer.json()["openapi"].startswith("3.1"), endpoint

@@ -56,6 +56,8 @@ STANDARDS: dict[str, tuple[str, str]] = {
     "wssecurity": ("http://docs.oasis-open.org/wss-m/wss/v1.1.1/wss-SOAPMessageSecurity-v1.1.1.html",
                    "WS-Security 1.1"),
     "openapi": ("https://spec.openapis.org/oas/v3.1.0", "OpenAPI 3.1"),
+    "xroad_rest": ("https://github.com/nordic-institute/X-Road/blob/develop/doc/Protocols/"
+                   "pr-rest_x-road_message_protocol_for_rest.md", "X-Road Message Protocol for REST 1.0"),
 }
 
 # IANA media type -> EU file-type code
@@ -66,7 +68,7 @@ MEDIA_TYPES: dict[str, str] = {"text/xml": "XML", "application/soap+xml": "XML",
 class Face:
     """One endpoint of the bridge that answers datasets: a ``dcat:DataService``."""
 
-    key: str  # fragment part of its IRI: xroad, catalog, viss, legacy-<name>, rest
+    key: str  # fragment part of its IRI: xroad, catalog, viss, legacy-<name>, rest, xroad-rest
     path: str  # /xroad, /legacy/fpr, ...
     title_lv: str
     title_en: str
@@ -87,6 +89,7 @@ class Faces:
     publisher: str  # the bridge operator's X-Road member (settings.provider)
     legacy: Mapping[str, Iterable[str]] = field(default_factory=dict)  # contract name -> datasets it answers
     rest: bool = False  # /rest and /rest/openapi.json are mounted
+    xroad_rest: bool = False  # /r1 (X-Road REST) is mounted
 
     def all(self, catalog: Catalog) -> list[Face]:
         names = tuple(d.dataset for d in catalog)
@@ -120,6 +123,15 @@ class Faces:
                               "DAGR stila REST saskarne katrai datu kopai (JSON), apraksts OpenAPI 3.1.",
                               "A DAGR-style REST interface on every dataset (JSON), described in OpenAPI 3.1.",
                               ("openapi",), "application/json", names, "/rest/openapi.json", ("REST", "JSON")))
+        if self.xroad_rest:
+            # Each service has its own address below /r1 (/r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE) and
+            # its OpenAPI from the getOpenAPI metaservice of its provider: no one description document to name.
+            faces.append(Face("xroad-rest", "/r1", "X-Road REST pakalpojumi", "X-Road REST services",
+                              "Katra datu kopa kā X-Road REST (PR-REST 1.0) pakalpojums: /r1/INSTANCE/CLASS/MEMBER/"
+                              "SUBSYSTEM/SERVICECODE, metapakalpojumi listMethods, allowedMethods, getOpenAPI.",
+                              "Every dataset as an X-Road REST (PR-REST 1.0) service: /r1/INSTANCE/CLASS/MEMBER/"
+                              "SUBSYSTEM/SERVICECODE, with the metaservices listMethods, allowedMethods, getOpenAPI.",
+                              ("xroad_rest", "openapi"), "application/json", names, None, ("X-Road", "REST", "JSON")))
         return faces
 
 

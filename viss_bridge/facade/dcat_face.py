@@ -18,6 +18,7 @@ from viss_bridge.facade.legacy_contract import LegacyContracts
 
 # /rest and /rest/openapi.json are served by this bridge (facade/rest.py)
 REST_MOUNTED = True
+XROAD_REST_MOUNTED = True  # /r1 (facade/xroad_rest.py)
 
 
 def dcat_graph(settings: Settings, catalog: Catalog, contracts: LegacyContracts) -> Any:
@@ -31,7 +32,8 @@ def dcat_graph(settings: Settings, catalog: Catalog, contracts: LegacyContracts)
                 legacy[name] = [op.mapping.dataset for op in contract.operations.values()]
         except ManifestError:
             continue
-    return build_catalog(catalog, Faces(settings.base_url, settings.provider, legacy, rest=REST_MOUNTED))
+    return build_catalog(catalog, Faces(settings.base_url, settings.provider, legacy, rest=REST_MOUNTED,
+                                         xroad_rest=XROAD_REST_MOUNTED))
 
 
 def dcat_answer(settings: Settings, catalog: Catalog, contracts: LegacyContracts,
