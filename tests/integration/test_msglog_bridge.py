@@ -145,6 +145,13 @@ def test_find_by_message_id_client_person_and_time(node, person) -> None:  # typ
               "--json", env=env).stdout
     assert '"direction": "response"' in out and person in out
     assert "0 record(s)" in cli("log", "find", "--until", "2000-01-01T00:00:00Z", env=env).stdout
+    # --service is the exact service or a prefix ending at a "/": the subsystem finds its services' records,
+    # a prefix cut inside a name finds nothing.
+    service = json.loads(cli("log", "find", "--message-id", "zeep-1", "--json", env=env).stdout)[0]["service"]
+    subsystem = service.rsplit("/", 2)[0]
+    for prefix, expected in ((service, "2 record(s)"), (subsystem, "2 record(s)"), (subsystem[:-1], "0 record(s)")):
+        out = cli("log", "find", "--message-id", "zeep-1", "--service", prefix, env=env).stdout
+        assert expected in out, (prefix, out)
 
 
 @NEEDS_TOOLS

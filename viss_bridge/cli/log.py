@@ -89,7 +89,7 @@ def log_verify(ctx: click.Context, database_url: str | None, trust: tuple[str, .
 @click.option("--message-id")
 @click.option("--exchange", "exchange_id", help="Exchange id (the UUID in a fault's faultDetail).")
 @click.option("--client")
-@click.option("--service")
+@click.option("--service", help="A service, or its start up to a '/' (a subsystem, a provider: pmlp-fpr).")
 @click.option("--person", help="A data subject (e.g. personal code) in the answer.")
 @click.option("--since", help="ISO time, UTC (e.g. 2026-11-28T06:00:00Z).")
 @click.option("--until", help="ISO time, UTC.")

@@ -68,6 +68,7 @@ LV: dict[str, str] = {
     "running": "notiek",
     "finished": "pabeigta",
     "failed": "neizdevās",
+    "interrupted": "pārtraukta",
     "records checked": "ierakstu pārbaudīti",
     "LOG VALID": "ŽURNĀLS DERĪGS",
     "LOG INVALID": "ŽURNĀLS NEDERĪGS",

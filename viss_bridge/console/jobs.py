@@ -2,7 +2,9 @@
 
 The row (not the worker's memory) holds the state because the page that follows the job may be
 answered by another worker process or node; the page refreshes itself (``<meta http-equiv=refresh>``,
-no script) until the row says finished.
+no script) until the row says finished. The running thread touches ``heartbeat_at`` with every
+progress step; a row whose heartbeat is older than ``STALE_AFTER`` belonged to a worker that died or
+was restarted mid-run, and reads as ``interrupted`` instead of spinning as "running" for ever.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ jobs = Table(
     Column("id", String(32), primary_key=True),
     Column("kind", String(32), nullable=False),
     Column("account", String(64), nullable=False),
-    Column("state", String(16), nullable=False),  # running | finished | failed
+    Column("state", String(16), nullable=False),  # running | finished | failed (interrupted is derived)
     Column("done", Integer, nullable=False, default=0),
     Column("total", Integer, nullable=False, default=0),
     Column("valid", Integer, nullable=True),
@@ -35,7 +37,14 @@ jobs = Table(
     Column("report_json", Text, nullable=True),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=True),
 )
+
+# Progress is saved every 2,000 records (well under a second) and while seals are checked (ms each), so a
+# minute without a heartbeat means the thread is gone, not slow.
+STALE_AFTER = dt.timedelta(seconds=60)
+INTERRUPTED_TEXT = ("verification was interrupted: the worker running it stopped (restart or crash) before it "
+                    "finished; start it again")
 
 
 @dataclass(frozen=True)
@@ -61,12 +70,16 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _job(row: Any) -> Job:
+def _job(row: Any, now: dt.datetime | None = None) -> Job:
     def aware(v: dt.datetime | None) -> dt.datetime | None:
         return None if v is None else v if v.tzinfo else v.replace(tzinfo=dt.timezone.utc)
 
-    return Job(row.id, row.kind, row.account, row.state, row.done, row.total,
-               None if row.valid is None else bool(row.valid), row.report_text,
+    state, report_text = row.state, row.report_text
+    last_sign = aware(row.heartbeat_at) or aware(row.started_at)
+    if state == "running" and last_sign is not None and (now or _now()) - last_sign > STALE_AFTER:
+        state, report_text = "interrupted", INTERRUPTED_TEXT
+    return Job(row.id, row.kind, row.account, state, row.done, row.total,
+               None if row.valid is None else bool(row.valid), report_text,
                json.loads(row.report_json) if row.report_json else None, aware(row.started_at),  # type: ignore[arg-type]
                aware(row.finished_at))
 
@@ -90,7 +103,7 @@ class VerifyJobs:
         job_id = secrets.token_hex(8)
         with self.engine.begin() as conn:
             conn.execute(insert(jobs).values(id=job_id, kind="log-verify", account=account, state="running", done=0,
-                                             total=0, started_at=_now()))
+                                             total=0, started_at=_now(), heartbeat_at=_now()))
         thread = threading.Thread(target=self._run, args=(job_id, log_url, trust, unsealed_grace),
                                   name=f"console-verify-{job_id}", daemon=True)
         thread.start()
@@ -126,5 +139,6 @@ class VerifyJobs:
             store.close()
 
     def _update(self, job_id: str, **values: Any) -> None:
+        values.setdefault("heartbeat_at", _now())
         with self.engine.begin() as conn:
             conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))

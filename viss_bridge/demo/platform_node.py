@@ -27,6 +27,7 @@ from typing import Any
 import requests
 import yaml
 
+from viss_bridge.demo.children import stop_child
 from viss_bridge.demo.world import DEMO_CATALOG_DIR
 
 PLATFORM_DATASET = "ur_company"
@@ -49,12 +50,7 @@ class PlatformNode:
         return f"{self.url}/rest"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_child(self.process)
 
 
 def prepare_platform(data_dir: Path, main_database_url: str, bridge_client: str,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import requests
 
+from viss_bridge.demo.children import stop_child
 from viss_bridge.demo.legacy_providers.registers import REGISTERS
 
 
@@ -20,12 +21,7 @@ class RunningProviders:
     control: dict[str, str]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_child(self.process)
 
 
 def start_demo_providers(host: str, base_port: int, size: int, log_file: Path) -> RunningProviders:

@@ -14,12 +14,18 @@ def find_records(store: LogStore, *, message_id: str | None = None, exchange_id:
                  client: str | None = None, service: str | None = None, person: str | None = None,
                  since: str | None = None, until: str | None = None, node: str | None = None,
                  limit: int = 100) -> list[dict[str, Any]]:
-    """Matching records, newest first (times are the log's ISO UTC text, so they compare as strings)."""
+    """Matching records, newest first (times are the log's ISO UTC text, so they compare as strings).
+
+    ``service`` matches exactly or as a prefix at a ``/`` boundary: ``pmlp-fpr`` finds every operation
+    the bridge called on that provider, ``LV/GOV/90000100015/FPR`` every service of that subsystem."""
     where, params = [], []
-    for column, value in (("message_id", message_id), ("client", client), ("service", service), ("node_id", node)):
+    for column, value in (("message_id", message_id), ("client", client), ("node_id", node)):
         if value:
             where.append(f"{column} = ?")
             params.append(value)
+    if service:  # exact, or a prefix at a "/" boundary as in logged_requests (platform-host-port finds its calls)
+        where.append("(service = ? OR substr(service, 1, ?) = ?)")
+        params += [service, len(service) + 1, service + "/"]
     if exchange_id:  # an exchange id, or the fault UUID a consumer got in faultDetail
         where.append("exchange_id IN (SELECT exchange_id FROM msglog_record WHERE exchange_id = ? OR fault_id = ?)")
         params += [exchange_id, exchange_id]
