@@ -505,7 +505,7 @@ class _Reader:
         headers: list[str] = []
         for header in (bmsg.findall(f"{{{soap_ns}}}header") if bmsg is not None else []):
             part_name = header.get("part", "")
-            header_key = self.qname(header, header.get("message")) if header.get("message") else msg_key
+            header_key = self.qname(header, header.get("message", "")) if header.get("message") else msg_key
             header_message = self.messages.get(header_key)
             if header_key == msg_key:
                 in_header.add(part_name)
@@ -610,7 +610,8 @@ class _Flattener:
             yield from self.element(target, target_ns, path, depth, stack, occurs, optional_ctx, repeated_ctx, note)
             return
         name = node.get("name", "")
-        form_ns = ns if (node.getparent() is not None and etree.QName(node.getparent()).localname == "schema"
+        parent = node.getparent()
+        form_ns = ns if (parent is not None and etree.QName(parent).localname == "schema"
                          or _qualified(node)) else ""
         if node.get("type"):
             key = self.r.qname(node, node.get("type", ""))
@@ -672,7 +673,7 @@ class _Flattener:
         if depth < MAX_DEPTH:
             yield from self.complex_content(complex_node, type_ns, row_path, depth + 1, stack + (key,), False, False)
 
-    def complex_content(self, node: etree._Element, ns: str, path: str, depth: int,
+    def complex_content(self, node: "etree._Element | _Holder", ns: str, path: str, depth: int,
                         stack: tuple[tuple[str, str], ...], optional_ctx: bool, repeated_ctx: bool) -> Iterator[FieldRow]:
         """Children of a complexType (or of an extension/restriction/group)."""
         for child in node:
