@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from viss_bridge.access.registry import AccessRegistry
-from viss_bridge.catalog.catalog import load_catalog
+from viss_bridge.catalog.catalog import Catalog, load_catalog
 from viss_bridge.catalog.loading import reporting
 from viss_bridge.catalog.store import DatasetStore
 from viss_bridge.db import make_engine
@@ -115,8 +115,30 @@ def prepare_demo(data_dir: str | Path, size: int = 200, seed: int = 2026, reset:
             # A plain permission: all fields, no expiry, no quota; granting again is a no-op.
             registry.grant(client.client_id, dataset, purpose=DEMO_PURPOSE, legal_basis=DEMO_LEGAL_BASIS,
                            actor="demo")
+    _seed_access_request(registry, catalog)
     engine.dispose()
     return paths, counts
+
+
+# One access request waiting for its owner's decision, so the data owner's console page and
+# ``viss-bridge access requests`` have work to show in a fresh demo (docs/console.md).
+DEMO_REQUEST = ("LV/GOV/90000056357/RIGA-DOME", "vsaa_social_insurance",
+                "housing benefit: check that an applicant is socially insured",
+                "Law on Assistance in Solving Apartment Matters, s. 14", ("person_code", "insured", "insurance_status"))
+
+
+def _seed_access_request(registry: AccessRegistry, catalog: Catalog) -> None:
+    """File the demo's pending request once: never again after any request exists (decided or not)."""
+    from viss_bridge.access.requests import AccessRequests
+
+    client, dataset, purpose, legal_basis, fields = DEMO_REQUEST
+    if catalog.get(dataset) is None:
+        return
+    requests = AccessRequests(registry, catalog.get)
+    if requests.list():
+        return
+    requests.submit(client, dataset, purpose=purpose, legal_basis=legal_basis, fields=fields, quota=1000,
+                    actor=client)
 
 
 def _copy_contracts(folder: Path) -> None:
