@@ -16,7 +16,7 @@ import viss_bridge
 ROOT = Path(viss_bridge.__file__).parent
 
 # Leaf modules every layer may use: they import no other part of the project.
-LEAVES = {"xml", "config", "db", "observability", "namespaces", "grouping"}
+LEAVES = {"xml", "config", "db", "observability", "namespaces", "grouping", "memtrim"}
 BELOW_FACADE = {"catalog", "access", "msglog", "security", "upstream"}
 TOP = {"cli", "server", "serving"}
 
@@ -28,6 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "config": set(),
     "db": set(),
     "grouping": set(),
+    "memtrim": set(),
     "observability": set(),
     "catalog": {"namespaces"},
     "security": {"namespaces"},
