@@ -109,6 +109,8 @@ def demo(ctx: click.Context, data_dir: str, size: int, host: str, port: int, wor
             f"  X-Road 4.0 endpoint   {base}/xroad        WSDL {base}/xroad?wsdl",
             f"  catalog-native        {base}/catalog      WSDL {base}/catalog?wsdl",
             f"  REST (DAGR style)     {base}/rest/service_list   OpenAPI {base}/rest/openapi.json   (docs/rest.md)",
+            f"  X-Road REST (PR-REST) {base}/r1/{dataset.owner if dataset is not None else 'LV/GOV/90000100015/FPR'}"
+            f"/listMethods   (send X-Road-Client: {client}; docs/rest.md)",
             f"  DCAT-AP catalogue     {base}/dcat   (Turtle; JSON-LD with Accept: application/ld+json)",
             f"  listClients           {base}/listClients",
             f"  health / metrics      {base}/health  {base}/metrics",
