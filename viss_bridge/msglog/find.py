@@ -18,7 +18,8 @@ def find_records(store: LogStore, *, message_id: str | None = None, exchange_id:
 
     ``service`` matches exactly or as a prefix at a ``/`` boundary: ``pmlp-fpr`` finds every operation
     the bridge called on that provider, ``LV/GOV/90000100015/FPR`` every service of that subsystem."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[str | int] = []
     for column, value in (("message_id", message_id), ("client", client), ("node_id", node)):
         if value:
             where.append(f"{column} = ?")
