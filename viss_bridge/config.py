@@ -58,6 +58,9 @@ class Settings:
     xroad_instance: str = "LV"
     provider: str = "LV/GOV/90000000000/VISSBRIDGE"
     max_message_bytes: int = 4 * 1024 * 1024
+    # /xroad lookups read keys and write answers without Spyne (facade/xroad_fast.py); false: all through Spyne,
+    # the way to rule the fast path out should an answer ever look different.
+    xroad_fast_lookups: bool = True
     # Structure caps of every untrusted XML message (viss_bridge/xml.py): a flood
     # of attributes or elements inside the byte cap would stall a worker.
     max_xml_attributes: int = 256

@@ -189,7 +189,8 @@ class BridgeApp:
         return Published(catalog=catalog,
                          xroad=XRoadFacade(catalog, self.sources, self.policy, self.settings.xroad_instance, base,
                                            authenticator=self.authenticator, tracker_service=tracker,
-                                           replay=self.replay, previous=previous.xroad if previous else None),
+                                           replay=self.replay, previous=previous.xroad if previous else None,
+                                           fast_lookups=self.settings.xroad_fast_lookups),
                          native=lambda: CatalogFacade(catalog, self.sources, self.policy, base,
                                                       authenticator=self.authenticator, previous=native_before),
                          loaded_at=time.time())

@@ -40,6 +40,7 @@ from viss_bridge.facade.soap_runtime import (SoapRequest, SoapResponse, REQUEST_
                                              make_spyne_wsgi, render_wsdl,
                                              run_spyne)
 from viss_bridge.facade.spyne_models import RecordModels, scalar_type
+from viss_bridge.facade.xroad_fast import FastLookup, unsupported
 from viss_bridge.facade.xroad_headers import NS_ID, NS_XROAD, XRoadHeader, XRoadId, parse_header
 from viss_bridge.facade.wsdl_parts import NotBuiltYet
 from viss_bridge.facade.xroad_wsdl import HIDDEN_ENDPOINT, Frame, ServiceParts, add_xroad_headers, service_parts
@@ -102,7 +103,7 @@ class XRoadFacade:
     def __init__(self, catalog: Catalog, store: DatasetStore, permissions: Permissions, instance: str,
                  base_url: str, *, authenticator: Authenticator | None = None, tracker_service: Any = None,
                  previous: "XRoadFacade | None" = None,
-                 replay: ReplayTable | None = None) -> None:
+                 replay: ReplayTable | None = None, fast_lookups: bool = True) -> None:
         self.catalog = catalog
         self.store = store
         self.permissions = permissions
@@ -126,6 +127,10 @@ class XRoadFacade:
         self._models_cache: dict[str, RecordModels] = {}
         # Spyne apps per (dataset, readable fields or None for all): one service each.
         self._apps: dict[tuple[str, tuple[str, ...] | None], Any] = {}
+        # Lookups answered without Spyne per request (xroad_fast), per (dataset, readable fields); None: this
+        # dataset's lookups stay on Spyne. ``fast_lookups`` False: every call goes through Spyne (tests compare).
+        self.fast_lookups = fast_lookups
+        self._fast: dict[tuple[str, str, tuple[str, ...] | None], FastLookup | None] = {}
         self._wsdl_cache: dict[tuple[Any, ...], bytes] = {}
         # The whole WSDL is composed from each service's own parts (xroad_wsdl.Frame), never from one
         # Spyne app of every service; parts per (dataset, readable fields), frames per address.
@@ -145,6 +150,7 @@ class XRoadFacade:
         with previous._lock:
             self._models_cache = {n: m for n, m in previous._models_cache.items() if n in same}
             self._apps = {k: app for k, app in previous._apps.items() if k[0] in same}
+            self._fast = {k: fast for k, fast in previous._fast.items() if k[1] in same}
             self._wsdl_cache = {k: w for k, w in previous._wsdl_cache.items()
                                 if k[0] != everything and all(n in same for n in k[0])}
             self._parts = {k: p for k, p in previous._parts.items() if k[0] in same}
@@ -340,7 +346,31 @@ class XRoadFacade:
         if searching:
             self._check_criteria(request.body_element, dataset, decision.fields)
         call.dataset, call.decision = dataset, decision
+        fast = None if searching or not self.fast_lookups else self._fast_for(dataset, decision.fields)
+        if fast is not None:
+            reader, info = self.reader, call.info
+            answered = fast.answer(request.body_element, lambda keys: reader.lookup(decision, dataset, keys, info),
+                                   call.response_header)
+            if answered is not None:
+                response, found = answered
+                if found is not None:
+                    call.found = found
+                return response
         return run_spyne(self._app_for(dataset, decision.fields), environ, request, call)
+
+    def _fast_for(self, dataset: Dataset, fields: tuple[str, ...] | None) -> FastLookup | None:
+        """The lookup without Spyne for a permission reading ``fields``; None when the dataset is not supported
+        (decided once per dataset and field set, logged once)."""
+        readable = tuple(sorted(fields)) if fields is not None else None
+
+        def build() -> FastLookup | None:
+            reason = unsupported(dataset)
+            if reason is not None:
+                log.info("X-Road lookups of %s go through Spyne: %s", dataset.dataset, reason)
+                return None
+            return FastLookup(narrowed(dataset, readable), XROAD_TNS, tuple(dataset.key))
+
+        return self._once(("fast", dataset.dataset, readable), self._fast, build)  # type: ignore[no-any-return]
 
     @staticmethod
     def _check_criteria(body: etree._Element, dataset: Dataset, fields: tuple[str, ...] | None) -> None:
