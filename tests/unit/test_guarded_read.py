@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from viss_bridge.access.policy import Decision
-from viss_bridge.access.registry import AccessStoreUnavailable, UseRefused
 from viss_bridge.catalog.manifest import Dataset
 from viss_bridge.catalog.store import Change, StoreUnavailable
 from viss_bridge.catalog.values import ValueProblem
@@ -17,6 +14,7 @@ from viss_bridge.facade import faults
 from viss_bridge.facade.exchange import CallInfo
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.guarded_read import GuardedRead, narrowed
+from tests.permission_fakes import FakePermissions
 
 DATASET = Dataset.model_validate({
     "dataset": "persons", "version": "v1", "title": {"lv": "Personas", "en": "Persons"},
@@ -25,38 +23,6 @@ DATASET = Dataset.model_validate({
                {"name": "income", "type": "integer"}],
     "source": {"kind": "store"}})
 RECORDS = {p: {"person_code": p, "name": f"Name {p}", "income": 1000} for p in ("A", "B", "C")}
-
-
-@dataclass
-class FakePermission:
-    number: str = "P-1"
-    fields: tuple[str, ...] | None = None
-
-
-@dataclass
-class FakePermissions:
-    allowed: bool = True
-    fields: tuple[str, ...] | None = None
-    restricted: set[str] = field(default_factory=set)
-    refuse_use: bool = False
-    registry_down: bool = False
-    reserved: list[list[str]] = field(default_factory=list)
-
-    def decide(self, caller: Any, dataset: Dataset, number: str | None = None, **_: Any) -> Decision:
-        if not self.allowed:
-            return Decision(False, dataset.dataset, caller, refusal="no-permission", message="no permission for you")
-        return Decision(True, dataset.dataset, caller, permission=FakePermission(fields=self.fields))  # type: ignore[arg-type]
-
-    def withheld(self, decision: Decision, dataset: Dataset, persons: Any) -> set[str]:
-        if self.registry_down:
-            raise AccessStoreUnavailable("restrictions down")
-        return {p for p in persons if p in self.restricted}
-
-    def reserve_use(self, decision: Decision, dataset: Dataset, persons: Any, **_: Any) -> Any:
-        if self.refuse_use:
-            raise UseRefused(None, "quota of 5 uses is spent")
-        self.reserved.append(list(persons))
-        return ("pending", tuple(persons))
 
 
 class FakeStore:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
@@ -25,8 +24,6 @@ from typing import Any, Callable
 import pytest
 from lxml import etree
 
-from viss_bridge.access.policy import Decision
-from viss_bridge.access.registry import UseRefused
 from viss_bridge.catalog.catalog import Catalog, load_catalog
 from viss_bridge.catalog.manifest import Dataset, FieldType
 from viss_bridge.catalog.values import compose_key, record_to_python
@@ -37,6 +34,7 @@ from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.soap_runtime import SoapResponse, parse_soap
 from viss_bridge.facade.xroad import XROAD_TNS, XRoadFacade, lookup_request
 from viss_bridge.xml import NS_SOAP11
+from tests.permission_fakes import FakePermissions
 
 DEMO = Path(__file__).resolve().parents[2] / "viss_bridge" / "demo" / "catalog"
 CLIENT = "LV/GOV/90000069281/VID-EDS"
@@ -87,32 +85,6 @@ EVERY_TYPE_RECORDS: list[dict[str, Any]] = [
     {"code": "B2", "must": "only"},  # nillable, required and optional values all missing
     {"code": "C3", "box": {}, "note": "", "must": "", "rows": [{"at": "2026-01-01T00:00:00+00:00"}]},
 ]
-
-
-@dataclass
-class FakePermission:
-    number: str = "P-1"
-    fields: tuple[str, ...] | None = None
-
-
-@dataclass
-class FakePermissions:
-    """Allows everyone with ``fields``; withholds the persons in ``restricted``; ``refuse_use`` spends the quota."""
-
-    fields: tuple[str, ...] | None = None
-    restricted: set[str] = field(default_factory=set)
-    refuse_use: bool = False
-
-    def decide(self, caller: Any, dataset: Dataset, number: str | None = None, **_: Any) -> Decision:
-        return Decision(True, dataset.dataset, caller, permission=FakePermission(fields=self.fields))  # type: ignore[arg-type]
-
-    def withheld(self, decision: Decision, dataset: Dataset, persons: Any) -> set[str]:
-        return {p for p in persons if p in self.restricted}
-
-    def reserve_use(self, decision: Decision, dataset: Dataset, persons: Any, **_: Any) -> Any:
-        if self.refuse_use:
-            raise UseRefused(None, "quota of 5 uses is spent")  # type: ignore[arg-type]
-        return None
 
 
 class FakeStore:
