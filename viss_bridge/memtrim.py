@@ -12,27 +12,21 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 from typing import Callable
 
-_trim: Callable[[int], int] | None = None
-_looked = False
-
-
+@functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, or None where the C library has none (musl, macOS)."""
-    global _trim, _looked
-    if not _looked:
-        _looked = True
-        name = ctypes.util.find_library("c")
-        try:
-            function = getattr(ctypes.CDLL(name), "malloc_trim") if name else None
-        except (OSError, AttributeError):
-            function = None
-        if function is not None:
-            function.argtypes = [ctypes.c_size_t]
-            function.restype = ctypes.c_int
-        _trim = function
-    return _trim
+    """glibc's ``malloc_trim``, or None where the C library has none (musl, macOS); looked up once."""
+    name = ctypes.util.find_library("c")
+    try:
+        function = getattr(ctypes.CDLL(name), "malloc_trim") if name else None
+    except (OSError, AttributeError):
+        return None
+    if function is not None:
+        function.argtypes = [ctypes.c_size_t]
+        function.restype = ctypes.c_int
+    return function
 
 
 def return_freed_memory() -> bool:
