@@ -168,3 +168,26 @@ def test_policy_counts_an_unlimited_use_only_when_served(url: str) -> None:
     assert registry.permission(number).used == 1  # type: ignore[union-attr]
     with registry.engine.connect() as conn:
         assert [r.message_id for r in conn.execute(usage_entries.select()).all()] == ["m-2"]
+
+
+def test_the_worker_path_says_why_a_use_is_refused_and_writes_entries_as_tools_read_them(url: str) -> None:
+    """AccessWrites runs plain SQL on a worker thread's own connection: the refusal names the row's reason
+    as this transaction sees it, and the tracker entries read back through SQLAlchemy like any other."""
+    registry, number = registry_with(url, quota=2)
+    writes = AccessWrites(registry.engine)
+    assert writes.direct.enabled  # a database file or PostgreSQL: the plain-SQL path under test
+    writes.reserve(number)
+    writes.reserve(number)
+    with pytest.raises(UseRefused, match="whole quota of 2"):
+        writes.reserve(number)
+    writes.release(number)
+    writes.reserve(number)  # the give-back freed one use
+    writes.track([row(1, number), row(2, number)])
+    with registry.engine.connect() as conn:
+        stored = conn.execute(usage_entries.select().order_by(usage_entries.c.id)).all()
+    assert [(r.person, r.message_id, r.permission_number) for r in stored] == [("P1", "m-1", number), ("P2", "m-2", number)]
+    assert all(r.at.year >= 2026 for r in stored)  # a timestamp SQLAlchemy reads back, on SQLite too
+    registry.revoke_permission(number, reason="ended early")
+    with pytest.raises(UseRefused, match="revoked: ended early"):
+        writes.reserve(number)
+    assert registry.permission(number).used == 2  # type: ignore[union-attr]

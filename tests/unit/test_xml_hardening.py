@@ -60,3 +60,23 @@ def test_structure_caps_refuse_floods_before_the_tree() -> None:
         parse_untrusted(b"<r>" + b"<x/>" * LIMITS.max_elements + b"</r>")
     assert elems.value.reason == "elements"
     assert len(parse_untrusted(b"<r>" + b"<x a='1'/>" * 1000 + b"</r>")) == 1000
+
+
+def test_only_documents_the_bytes_prove_small_skip_the_pre_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counting '<' and '=' bounds elements and attributes in ASCII-compatible encodings and UTF-16; anything
+    else (near a cap, or an encoding where those characters are other bytes) still gets the pull-parser pass."""
+    import viss_bridge.xml as hardened
+
+    scanned: list[bytes] = []
+    monkeypatch.setattr(hardened, "_prescan", scanned.append)
+    ordinary = b'<?xml version="1.0" encoding="utf-8"?><e:Envelope xmlns:e="urn:e"><e:Body><x a="1">t</x></e:Body></e:Envelope>'
+    assert parse_untrusted(ordinary).tag == "{urn:e}Envelope" and scanned == []
+    near_attribute_cap = b"<r>" + b"<x a='1'/>" * (hardened.LIMITS.max_attributes + 1) + b"</r>"
+    assert len(parse_untrusted(near_attribute_cap)) == hardened.LIMITS.max_attributes + 1
+    assert scanned == [near_attribute_cap]
+    other_bytes = b'<?xml version="1.0" encoding="IBM037"?>' + "<r a='1'/>".encode("cp037")
+    with pytest.raises(XmlRejected):  # libxml2 here has no EBCDIC; what matters is that it was pre-scanned
+        parse_untrusted(other_bytes)
+    assert scanned[-1] == other_bytes
+    utf16 = '<r a="1"><x/></r>'.encode("utf-16")  # starts with a byte-order mark: pre-scanned
+    assert parse_untrusted(utf16).tag == "r" and scanned[-1] == utf16

@@ -34,6 +34,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+from types import SimpleNamespace
 from typing import Any, Callable
 
 from sqlalchemy.engine import Engine
@@ -41,10 +42,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sqlalchemy import bindparam, or_, select
 
-from viss_bridge.access.registry import (_ROW, RELEASE, RESERVE, TRACK, AccessStoreUnavailable, UsageRow,
-                                         UseRefused, UseWrite, _permission, apply_use_writes, now_utc)
-from viss_bridge.access.tables import permissions
-from viss_bridge.catalog.sqlreads import direct_reads
+from viss_bridge.access.registry import (_ROW, RELEASE, RESERVE, TRACK, AccessStoreUnavailable, Permission,
+                                         UsageRow, UseRefused, UseWrite, _permission, apply_use_writes, now_utc)
+from viss_bridge.access.tables import permissions, usage_entries
+from viss_bridge.catalog.sqlreads import DirectReads, direct_reads
 from viss_bridge.grouping import GroupCommit
 
 
@@ -55,6 +56,65 @@ _USABLE = (select(permissions.c.quota)
            .where(permissions.c.number == bindparam("n"), permissions.c.status == "active",
                   permissions.c.valid_from <= bindparam("at"),
                   or_(permissions.c.valid_to.is_(None), permissions.c.valid_to > bindparam("at"))))
+
+
+_P = permissions.name
+_GIVE_BACK_SQL = f"UPDATE {_P} SET used = CASE WHEN used > ? THEN used - ? ELSE 0 END WHERE number = ? AND used > 0"
+_TAKE_SQL = (f"UPDATE {_P} SET used = used + ? WHERE number = ? AND status = 'active' AND valid_from <= ? "
+             "AND (valid_to IS NULL OR valid_to > ?) AND (quota IS NULL OR used + ? <= quota)")
+_ROW_SQL = f"SELECT {', '.join(c.name for c in permissions.c)} FROM {_P} WHERE number = ?"
+_COUNT_SQL = f"UPDATE {_P} SET used = used + ? WHERE number = ?"
+_ENTRY_COLUMNS = ("at", "person", "client_id", "dataset", "purpose", "permission_number", "user_id", "message_id")
+_ENTRIES_PER_INSERT = 500  # 4,000 parameters per statement, far below SQLite's and PostgreSQL's limits
+
+
+def _insert_entries_sql(rows: int) -> str:
+    one = "(" + ", ".join("?" * len(_ENTRY_COLUMNS)) + ")"
+    return f"INSERT INTO {usage_entries.name} ({', '.join(_ENTRY_COLUMNS)}) VALUES " + ", ".join([one] * rows)
+
+
+class _PlainStatements:
+    """The per-answer statements (:class:`~viss_bridge.access.registry.UseStatements`) as plain SQL on a
+    DB-API cursor inside :meth:`DirectReads.transaction`; the same SQL as the Core statements in registry."""
+
+    def __init__(self, cursor: Any, direct: DirectReads, engine: Engine) -> None:
+        self.cursor, self.direct, self.engine = cursor, direct, engine
+
+    def _run(self, statement: str, params: tuple[Any, ...]) -> int:
+        self.cursor.execute(self.direct.sql(statement), params)
+        return int(self.cursor.rowcount)
+
+    def give_back(self, number: str, k: int) -> None:
+        self._run(_GIVE_BACK_SQL, (k, k, number))
+
+    def take(self, number: str, at: Any, k: int) -> bool:
+        moment = _sql_time(self.engine, at)
+        return self._run(_TAKE_SQL, (k, number, moment, moment, k)) == 1
+
+    def row(self, number: str) -> Permission | None:
+        """The permission as this transaction sees it (only read on a refusal, to say why), its values
+        converted by SQLAlchemy's own result processors for the dialect (SQLite keeps timestamps as text)."""
+        self._run(_ROW_SQL, (number,))
+        found = self.cursor.fetchone()
+        if found is None:
+            return None
+        values = {}
+        for column, value in zip(permissions.c, found):
+            dialect = self.engine.dialect
+            process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            values[column.name] = process(value) if process is not None and value is not None else value
+        return _permission(SimpleNamespace(**values))
+
+    def count(self, number: str, k: int) -> None:
+        self._run(_COUNT_SQL, (k, number))
+
+    def insert_entries(self, rows: list[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), _ENTRIES_PER_INSERT):
+            chunk = rows[start:start + _ENTRIES_PER_INSERT]
+            params: list[Any] = []
+            for entry in chunk:
+                params.extend(_sql_time(self.engine, entry[c]) if c == "at" else entry[c] for c in _ENTRY_COLUMNS)
+            self._run(_insert_entries_sql(len(chunk)), tuple(params))
 
 
 def _sql_time(engine: Engine, moment: Any) -> Any:
@@ -149,10 +209,17 @@ class AccessWrites:
         if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            with self.engine.begin() as conn:
-                batch = take()  # everyone who queued while this leader waited for the lock rides along
-                results = apply_use_writes(conn, batch)
-        except SQLAlchemyError as exc:
+            if self.direct.enabled:
+                with self.direct.transaction() as cursor:
+                    batch = take()  # everyone who queued while this leader waited for the lock rides along
+                    results = apply_use_writes(_PlainStatements(cursor, self.direct, self.engine), batch)
+            else:
+                with self.engine.begin() as conn:
+                    batch = take()
+                    results = apply_use_writes(conn, batch)
+        except AccessStoreUnavailable:
+            raise
+        except Exception as exc:  # SQLAlchemy's or the driver's own error types
             raise AccessStoreUnavailable(f"permission store write failed: {exc.__class__.__name__}") from exc
         finally:
             if fd is not None:

@@ -21,7 +21,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Iterable, overload
+from typing import Any, Iterable, Protocol, overload
 
 from sqlalchemy import bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -501,9 +501,53 @@ _COUNT = update(permissions).where(permissions.c.number == bindparam("n")).value
 _TRACK = insert(usage_entries)
 
 
-def apply_use_writes(conn: Connection, writes: list[UseWrite], now: dt.datetime | None = None) -> list[UseRefused | None]:
+class UseStatements(Protocol):
+    """The five statements the per-answer writes need, run in the caller's open transaction.
+
+    :class:`CoreUseStatements` runs them through SQLAlchemy Core (tools, tests, in-memory SQLite);
+    ``access.batch`` runs them as plain SQL on a worker thread's own DB-API connection, where
+    SQLAlchemy's per-statement work cost more than the database's own (issue 12).
+    """
+
+    def give_back(self, number: str, k: int) -> None: ...
+
+    def take(self, number: str, at: dt.datetime, k: int) -> bool: ...
+
+    def row(self, number: str) -> Permission | None: ...
+
+    def count(self, number: str, k: int) -> None: ...
+
+    def insert_entries(self, rows: list[dict[str, Any]]) -> None: ...
+
+
+class CoreUseStatements:
+    """:class:`UseStatements` on an SQLAlchemy connection (its transaction is the caller's)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def give_back(self, number: str, k: int) -> None:
+        self.conn.execute(_GIVE_BACK, {"n": number, "k": k})
+
+    def take(self, number: str, at: dt.datetime, k: int) -> bool:
+        return bool(self.conn.execute(_TAKE, {"n": number, "at": at, "k": k}).rowcount == 1)
+
+    def row(self, number: str) -> Permission | None:
+        found = self.conn.execute(_ROW, {"n": number}).first()
+        return _permission(found) if found else None
+
+    def count(self, number: str, k: int) -> None:
+        self.conn.execute(_COUNT, {"n": number, "k": k})
+
+    def insert_entries(self, rows: list[dict[str, Any]]) -> None:
+        self.conn.execute(_TRACK, rows)
+
+
+def apply_use_writes(target: "Connection | UseStatements", writes: list[UseWrite],
+                     now: dt.datetime | None = None) -> list[UseRefused | None]:
     """Apply ``writes`` in the caller's transaction; one result per write: None, or why a reserve was refused.
 
+    ``target``: an SQLAlchemy connection, or the :class:`UseStatements` to run (plain SQL on the hot path).
     A TRACK with ``count`` also adds one use of an unlimited permission whose answer was served (checked
     usable before it was logged: :meth:`access.batch.AccessWrites.unlimited`).
 
@@ -513,6 +557,7 @@ def apply_use_writes(conn: Connection, writes: list[UseWrite], now: dt.datetime 
     are refused with the reason the row gives. The tracker entries go in one multi-row INSERT.
     Concurrent transactions (other workers, other nodes) serialise on the permission row.
     """
+    run = CoreUseStatements(target) if isinstance(target, Connection) else target
     now = now or now_utc()
     results: list[UseRefused | None] = [None] * len(writes)
     give_back: dict[str, int] = {}
@@ -531,21 +576,20 @@ def apply_use_writes(conn: Connection, writes: list[UseWrite], now: dt.datetime 
                          "purpose": u.purpose, "permission_number": u.permission_number, "user_id": u.user_id,
                          "message_id": u.message_id} for u in write.rows)
     for number, count in give_back.items():
-        conn.execute(_GIVE_BACK, {"n": number, "k": count})
+        run.give_back(number, count)
     for number, indexes in take.items():
-        if conn.execute(_TAKE, {"n": number, "at": now, "k": len(indexes)}).rowcount == 1:
+        if run.take(number, now, len(indexes)):
             continue
         for position, index in enumerate(indexes):
-            if len(indexes) > 1 and conn.execute(_TAKE, {"n": number, "at": now, "k": 1}).rowcount == 1:
+            if len(indexes) > 1 and run.take(number, now, 1):
                 continue
-            row = conn.execute(_ROW, {"n": number}).first()
-            permission = _permission(row) if row else None
+            permission = run.row(number)
             message = permission.refusal(now) if permission else f"permission {number} no longer exists"
             for rest in indexes[position:]:  # the row refused one use: it refuses every later one too
                 results[rest] = UseRefused(permission, message)  # one exception object per caller's thread
             break
     for number, count in served.items():
-        conn.execute(_COUNT, {"n": number, "k": count})
+        run.count(number, count)
     if rows:
-        conn.execute(_TRACK, rows)
+        run.insert_entries(rows)
     return results

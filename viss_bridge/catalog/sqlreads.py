@@ -1,4 +1,4 @@
-"""Hot-path reads on each thread's own DB-API connection, without SQLAlchemy's per-statement work.
+"""Hot-path reads (and the per-answer writes) on each thread's own DB-API connection, without SQLAlchemy.
 
 Why: every answer reads its record by key and asks whether its data subject restricted the
 register. Each is one indexed probe that SQLite or PostgreSQL answers in tens of microseconds, but
@@ -13,6 +13,9 @@ runs plain SQL on it.
 - A failed read drops the connection and is tried once more on a fresh one (a read is idempotent),
   so a database that restarted answers the next request; if it fails again the error propagates
   and the caller turns it into its "store unavailable" fault.
+- The access store's per-answer writes (``access.batch``) run in :meth:`DirectReads.transaction` on the
+  same connection: one explicit transaction (SQLite ``BEGIN IMMEDIATE``), never retried (a write is not
+  idempotent), the connection dropped after a failure.
 - In-memory SQLite (one database per connection) is not supported: :attr:`DirectReads.enabled` is
   False and callers use their SQLAlchemy path.
 """
@@ -21,7 +24,8 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 from sqlalchemy.engine import Engine
 
@@ -76,6 +80,33 @@ class DirectReads:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A cursor in one write transaction on this thread's connection, committed when the block ends.
+
+        SQLite: ``BEGIN IMMEDIATE`` takes the writer lock at once (the caller may hold the lock file that
+        queues writers already); PostgreSQL: ``BEGIN`` on the autocommit connection. If anything fails the
+        transaction is rolled back, the connection dropped and the error raised (the caller's to report).
+        """
+        conn = self._connection()
+        cursor = conn.cursor()
+        try:
+            cursor.execute("BEGIN" if self.pg else "BEGIN IMMEDIATE")
+            yield cursor
+            cursor.execute("COMMIT")
+        except BaseException:
+            try:
+                cursor.execute("ROLLBACK")
+            except Exception:
+                pass  # the connection is dropped below either way
+            self._drop()
+            raise
+        finally:
+            try:
+                cursor.close()
+            except Exception:
+                pass
 
     def _connection(self) -> Any:
         conn = getattr(self._local, "conn", None)

@@ -15,7 +15,6 @@ from lxml import etree
 from viss_bridge.access.identity import InvalidIdentifier, check_part
 from viss_bridge.facade import faults
 from viss_bridge.facade.faults import BridgeFault
-from viss_bridge.xml import local_name
 from viss_bridge.namespaces import NS_XROAD as NS_XROAD, NS_ID as NS_ID, NS_REPR as NS_REPR
 
 SUPPORTED_PROTOCOL = "4.0"
@@ -96,15 +95,30 @@ def _missing(field: str) -> BridgeFault:
     return BridgeFault(faults.MISSING_HEADER, f"Required field '{field}' is missing from the SOAP header", 500)
 
 
-def _text(parent: etree._Element, name: str, where: str, required: bool = True) -> str | None:
-    found = parent.findall(f"{{{NS_ID}}}{name}")
+_ID_PREFIX = f"{{{NS_ID}}}"
+_XROAD_PREFIX = f"{{{NS_XROAD}}}"
+
+
+def _id_fields(parent: etree._Element) -> dict[str, list[etree._Element]]:
+    """The identifier's child elements in the ``id`` namespace by local name, in one pass over its children."""
+    fields: dict[str, list[etree._Element]] = {}
+    for child in parent:
+        tag = child.tag
+        if isinstance(tag, str) and tag.startswith(_ID_PREFIX):
+            fields.setdefault(tag[len(_ID_PREFIX):], []).append(child)
+    return fields
+
+
+def _text(fields: dict[str, list[etree._Element]], name: str, where: str, required: bool = True) -> str | None:
+    found = fields.get(name, ())
     if len(found) > 1:
         raise BridgeFault(faults.DUPLICATE_HEADER, f"Field '{where}/{name}' appears more than once")
-    if not found or not (found[0].text or "").strip():
+    text = (found[0].text or "").strip() if found else ""
+    if not text:
         if required:
             raise _missing(f"{where}/{name}")
         return None
-    return found[0].text.strip()
+    return text
 
 
 def _parse_id(element: etree._Element, where: str, service: bool) -> XRoadId:
@@ -115,17 +129,18 @@ def _parse_id(element: etree._Element, where: str, service: bool) -> XRoadId:
     if object_type not in allowed:
         raise BridgeFault(faults.INCONSISTENT_HEADERS,
                           f"Header '{where}' has objectType {object_type}, expected {' or '.join(allowed)}")
-    instance = _text(element, "xRoadInstance", where)
-    member_class = _text(element, "memberClass", where)
-    member_code = _text(element, "memberCode", where)
-    subsystem = _text(element, "subsystemCode", where, required=object_type == "SUBSYSTEM")
+    fields = _id_fields(element)
+    instance = _text(fields, "xRoadInstance", where)
+    member_class = _text(fields, "memberClass", where)
+    member_code = _text(fields, "memberCode", where)
+    subsystem = _text(fields, "subsystemCode", where, required=object_type == "SUBSYSTEM")
     if object_type == "MEMBER" and subsystem is not None:
         raise BridgeFault(faults.INCONSISTENT_HEADERS,
                           f"Header '{where}' has objectType MEMBER but names a subsystemCode")
     code = version = None
     if service:
-        code = _text(element, "serviceCode", where)
-        version = _text(element, "serviceVersion", where, required=False)
+        code = _text(fields, "serviceCode", where)
+        version = _text(fields, "serviceVersion", where, required=False)
     assert instance and member_class and member_code
     try:
         return XRoadId(object_type, instance, member_class, member_code, subsystem, code, version)
@@ -141,9 +156,10 @@ def parse_header(header: etree._Element | None) -> XRoadHeader:
     elements = [child for child in header if isinstance(child.tag, str)]
     found: dict[str, etree._Element] = {}
     for element in elements:
-        if etree.QName(element).namespace != NS_XROAD:
+        tag = element.tag
+        if not tag.startswith(_XROAD_PREFIX):
             continue
-        name = local_name(element)
+        name = tag[len(_XROAD_PREFIX):]
         if name in found and name in SINGLE_HEADERS:
             raise BridgeFault(faults.DUPLICATE_HEADER, f"Header field '{name}' appears more than once")
         found[name] = element
