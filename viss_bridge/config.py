@@ -49,6 +49,9 @@ class Settings:
     # connection stays open, and how many connections one worker holds (idle ones cost no thread).
     worker_threads: int = 8
     keepalive_seconds: int = 5
+    # Milliseconds a worker thread waits on its connection for the consumer's next request before handing
+    # the connection back to the poller (serving.BridgeWorker.handle); 0: hand it back at once.
+    keepalive_linger_ms: float = 5.0
     worker_connections: int = 200
     # Seconds within which a request's headers and body must have arrived (slow or lying clients get 408).
     request_read_timeout: float = 10.0

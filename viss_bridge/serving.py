@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import select
 import shutil
 import socket
 import ssl
@@ -161,6 +162,7 @@ class BridgeWorker(ThreadWorker):  # type: ignore[misc]
         current = self._current = threading.local()
         settings = getattr(self.app, "settings", None)
         self._read_timeout = float(getattr(settings, "request_read_timeout", BoundedConnection.read_timeout))
+        self._linger = max(0.0, float(getattr(settings, "keepalive_linger_ms", 0))) / 1000
 
         def with_connection_facts(environ: dict[str, Any], start_response: Any) -> Any:
             conn = getattr(current, "conn", None)
@@ -172,6 +174,38 @@ class BridgeWorker(ThreadWorker):  # type: ignore[misc]
             return inner(environ, start_response)
 
         self.wsgi = with_connection_facts
+
+    def handle(self, conn: Any) -> Any:
+        """Serve the connection's request, then, for a short while, the next one on it in the same thread.
+
+        gunicorn hands a kept-alive connection back to the main thread's poller after every request, and
+        the next request travels poller -> queue -> pool thread: three threads of one process each
+        waiting for the GIL while the others work, about a third of a request's time at four keep-alive
+        callers (benchmarks/RESULTS.md, issue 12). A consumer that calls again at once is served here
+        instead, if its request starts within ``keepalive_linger_ms`` and no other connection is waiting
+        for a thread; otherwise the connection goes back to the poller as before. Each request still
+        gets its own read deadline (``BoundedConnection.init``).
+        """
+        result = super().handle(conn)
+        while result is True and self._linger > 0 and self.alive and not conn.is_http2 and self._next_ready(conn):
+            result = super().handle(conn)
+        return result
+
+    def _next_ready(self, conn: Any) -> bool:
+        if conn.parser.unreader.buf.getvalue():
+            return True  # the body drain read the start of the next request already
+        queue = getattr(self.tpool, "_work_queue", None)  # concurrent.futures keeps no public count of it
+        if queue is not None and queue.qsize() > 0:
+            return False  # another connection waits for a thread: give this one back
+        pending = getattr(conn.sock, "pending", None)  # TLS: bytes already decrypted
+        if pending is not None and pending() > 0:
+            return True
+        try:
+            poller = select.poll()  # not select.select: it cannot wait on descriptors past 1023
+            poller.register(conn.sock, select.POLLIN)
+            return bool(poller.poll(self._linger * 1000))
+        except (OSError, ValueError):
+            return False
 
     def accept(self, listener: Any) -> None:
         try:

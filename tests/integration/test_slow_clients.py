@@ -162,3 +162,75 @@ def test_keep_alive_serves_several_requests_on_one_connection(strict_bridge: Run
             assert (answer.getheader("Connection") or "").lower() != "close"
     finally:
         connection.close()
+
+
+@pytest.fixture(scope="module")
+def lingering_bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBridge]:
+    """One worker with one thread that waits up to 300 ms on a kept-alive connection for its next request."""
+    running = start_bridge(tmp_path_factory.mktemp("linger"), workers=1, size=50,
+                           extra_env={"VISS_BRIDGE_REQUEST_READ_TIMEOUT": "1", "VISS_BRIDGE_WORKER_THREADS": "1",
+                                      "VISS_BRIDGE_KEEPALIVE_LINGER_MS": "300"})
+    yield running
+    running.stop()
+
+
+def _keep_alive(bridge: RunningBridge) -> http.client.HTTPConnection:
+    host, port = bridge.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.auto_open = 0  # a request on a connection the server closed raises instead of reconnecting
+    connection.connect()
+    return connection
+
+
+def _health(connection: http.client.HTTPConnection) -> None:
+    connection.request("GET", "/health")
+    answer = connection.getresponse()
+    answer.read()
+    assert answer.status == 200 and (answer.getheader("Connection") or "").lower() != "close"
+
+
+def test_a_consumer_calling_again_at_once_or_after_the_linger_is_served_on_the_same_connection(
+        lingering_bridge: RunningBridge) -> None:
+    connection = _keep_alive(lingering_bridge)
+    try:
+        _health(connection)
+        _health(connection)  # at once: the same thread serves it
+        time.sleep(0.6)  # past the linger: the connection went back to the poller
+        _health(connection)
+    finally:
+        connection.close()
+
+
+def test_an_idle_lingering_connection_does_not_keep_the_only_thread_from_others(lingering_bridge: RunningBridge) -> None:
+    idle = _keep_alive(lingering_bridge)
+    try:
+        _health(idle)  # and then nothing: the only thread may be waiting on this connection
+        other = _keep_alive(lingering_bridge)
+        try:
+            _health(other)
+            _health(idle)  # both connections still served, in turn
+            _health(other)
+        finally:
+            other.close()
+    finally:
+        idle.close()
+
+
+def test_a_next_request_that_stalls_while_the_thread_lingers_gets_408(lingering_bridge: RunningBridge) -> None:
+    host, port = lingering_bridge.url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    try:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = b""
+        while b"\r\n\r\n" not in first:
+            first += sock.recv(65536)
+        head, _, rest = first.partition(b"\r\n\r\n")
+        length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+        while len(rest) < length:
+            rest += sock.recv(65536)
+        sock.sendall(b"POST /xroad HTTP/1.1\r\nHost: x\r\n")  # at once, and never the end of its headers
+        answer = _read_answer(sock)  # the read deadline holds for a request picked up while lingering too
+        assert answer.startswith(b"HTTP/1.1 408")
+    finally:
+        sock.close()
+    assert _lookup(lingering_bridge).status_code == 200  # and the only thread serves others afterwards

@@ -136,3 +136,20 @@ def test_an_unexpected_error_is_an_internal_error_with_its_id() -> None:
     response = _pipeline(Sink()).serve(Broken(), PUBLISHED, _environ(ENVELOPE % NS_SOAP11.encode()))
     assert response.fault is not None and response.fault.code.endswith("InternalError")
     assert response.fault.fault_id.encode() in response.body
+
+
+def test_exchange_ids_are_time_ordered_uuids() -> None:
+    """Version 7 (RFC 9562): unique, and ids of a later millisecond sort after earlier ones (the log's index)."""
+    import time
+    import uuid
+
+    from viss_bridge.facade.exchange import CallInfo, time_ordered_uuid
+
+    first = [time_ordered_uuid() for _ in range(1000)]
+    time.sleep(0.002)
+    later = CallInfo().exchange_id
+    assert len(set(first)) == 1000
+    parsed = uuid.UUID(later)
+    assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    assert abs((parsed.int >> 80) / 1000 - time.time()) < 60  # its first 48 bits are Unix milliseconds
+    assert max(first) < later

@@ -9,6 +9,8 @@ instead of the answer, so nothing is served unlogged.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
 import uuid
 from dataclasses import dataclass, field
 import logging
@@ -17,6 +19,21 @@ from typing import Any, Protocol
 from viss_bridge.facade import faults
 
 log = logging.getLogger(__name__)
+
+
+def time_ordered_uuid() -> str:
+    """A new UUID of version 7 (RFC 9562): 48 bits of Unix time in milliseconds, then 74 random bits.
+
+    Why not version 4: the message log indexes every record by its exchange id, and a random id lands
+    on a random leaf of that index, so each exchange dirtied a page of its own in the commit that every
+    worker waits for (about 3 of 25 pages per commit, issue 12). Ids of one moment sort together, so
+    concurrent exchanges share the index's newest pages. Still unique (74 random bits per millisecond)
+    and still a plain UUID to anyone who only compares them.
+    """
+    value = (time.time_ns() // 1_000_000 & (1 << 48) - 1) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # the RFC 4122/9562 variant
+    return str(uuid.UUID(int=value))
 
 
 @dataclass
@@ -34,7 +51,7 @@ class CallInfo:
     # Permission uses reserved while answering (access.policy.PendingUse): final only once the answer is logged.
     uses: list[Any] = field(default_factory=list)
     # Ties every logged message of this call together (consumer and provider legs); see docs/message-log.md.
-    exchange_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    exchange_id: str = field(default_factory=time_ordered_uuid)
 
 
 @dataclass

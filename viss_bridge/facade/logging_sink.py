@@ -11,12 +11,11 @@ UUID (``faultDetail``) is stored as ``fault_id`` and finds the exchange too.
 from __future__ import annotations
 
 import time
-import uuid
 
 from lxml import etree
 
 from viss_bridge.access.audit import AuditEvent
-from viss_bridge.facade.exchange import Exchange
+from viss_bridge.facade.exchange import Exchange, time_ordered_uuid
 from viss_bridge.observability import APPEND_FAILURES, APPEND_SECONDS
 from viss_bridge.msglog import MessageLog, RecordInput
 from viss_bridge.security.keys import SigningKey
@@ -39,7 +38,7 @@ class MessageLogSink:
 
     def _record(self, exchange: Exchange) -> None:
         info = exchange.info
-        exchange_id = info.exchange_id or exchange.fault_id or str(uuid.uuid4())
+        exchange_id = info.exchange_id or exchange.fault_id or time_ordered_uuid()
         provider_leg = exchange.leg == "provider"
         # On the provider leg the peer is the legacy provider; a call that got no answer has an empty response
         # record carrying the reason as its fault code, so the attempt itself is on the chain.
@@ -93,6 +92,6 @@ class MessageLogAuditSink:
         body = json.dumps(event.to_json(), ensure_ascii=False, sort_keys=True, separators=(",", ":"),
                           default=str).encode()
         self.msglog.record(RecordInput(body=body, leg="consumer", direction="request",
-                                       exchange_id=f"audit-{uuid.uuid4()}", endpoint="access-audit", dialect="audit",
+                                       exchange_id=f"audit-{time_ordered_uuid()}", endpoint="access-audit", dialect="audit",
                                        client=event.actor, service=f"{event.object_kind}/{event.action}",
                                        message_id=event.object_id))

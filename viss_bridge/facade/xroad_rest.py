@@ -35,13 +35,12 @@ import base64
 import copy
 import hashlib
 import json
-import uuid
 from typing import Any, Callable, Iterable
 
 from viss_bridge.access.identity import InvalidIdentifier, check_part
 from viss_bridge.catalog.manifest import Dataset
 from viss_bridge.facade import faults
-from viss_bridge.facade.exchange import CallInfo
+from viss_bridge.facade.exchange import CallInfo, time_ordered_uuid
 from viss_bridge.facade.faults import BridgeFault
 from viss_bridge.facade.openapi import build_openapi
 from viss_bridge.facade.pipeline import Answer, ExchangePipeline
@@ -248,7 +247,7 @@ class _Call:
         self.face, self.environ, self.name = face, environ, face.name
         self.raw = b""
         self.service: str | None = None
-        self.message_id = _optional(environ, MESSAGE_ID_HEADER, "X-Road-Id", strict=False) or str(uuid.uuid4())
+        self.message_id = _optional(environ, MESSAGE_ID_HEADER, "X-Road-Id", strict=False) or time_ordered_uuid()
 
     def read(self, environ: dict[str, Any]) -> bytes:
         self.raw = read_request_body(environ)
