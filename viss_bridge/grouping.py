@@ -13,7 +13,10 @@ the transaction, takes the cross-process lock it needs and only *then* calls ``t
 who queued while the leader waited for that lock rides in the same transaction. Each caller returns
 only once the transaction holding its work has committed; if it fails, every caller in that batch
 gets the same error and none of them is acknowledged. After a commit the leader hands the lead to
-the first caller still queued and returns.
+the first caller still queued (who starts the next transaction at once), runs ``after(items)`` for
+the committed batch if one was given (work that must follow the commit, e.g. the answers' tracker
+entries: one call for the whole batch instead of one rendezvous per caller), then wakes the batch's
+callers and returns.
 
 Across processes the database's lock does the grouping: while one process holds it and flushes,
 the other processes' callers queue up, and each of those processes writes its whole queue in its
@@ -54,10 +57,14 @@ class GroupCommit(Generic[Item, Result]):
     """
 
     def __init__(self, write: Callable[[Callable[[], list[Item]]], list[Result]], max_batch: int = 256,
-                 failure: Callable[[str], Exception] = RuntimeError) -> None:
-        """``failure``: the exception every caller of a failed batch raises (chained to the cause)."""
+                 failure: Callable[[str], Exception] = RuntimeError,
+                 after: Callable[[list[Item]], None] | None = None) -> None:
+        """``failure``: the exception every caller of a failed batch raises (chained to the cause);
+        ``after``: called by the leader with a committed batch's items before their callers return (it must
+        not raise: the batch is committed whatever it does, so it reports its own errors)."""
         self._write = write
         self._failure = failure
+        self._after = after
         self.max_batch = max(1, max_batch)
         self._lock = threading.Lock()
         self._queue: list[_Ticket[Item, Result]] = []
@@ -109,6 +116,7 @@ class GroupCommit(Generic[Item, Result]):
             batch = self._take()
             return [t.item for t in batch]
 
+        committed = False
         try:
             results = self._write(take)
             if len(results) != len(batch):
@@ -119,27 +127,37 @@ class GroupCommit(Generic[Item, Result]):
             for ticket in batch:
                 ticket.error = exc
         else:
+            committed = True
             for ticket, result in zip(batch, results):
                 ticket.result = result
         finally:
-            self._hand_over(batch, own)
+            self._hand_over(batch, own, committed)
 
-    def _hand_over(self, batch: list[_Ticket[Item, Result]], own: _Ticket[Item, Result]) -> None:
+    def _hand_over(self, batch: list[_Ticket[Item, Result]], own: _Ticket[Item, Result], committed: bool) -> None:
         with self._lock:
-            for ticket in batch:
-                ticket.finished = True
             successor = self._queue[0] if self._queue else None
             if successor is not None:
                 successor.lead = True
             else:
                 self._leading = False
-        for ticket in batch:
-            if ticket is not own:  # the leader's thread is not waiting; every other ticket is released once
-                ticket.wake.release()
-        if successor is not None:
+        if successor is not None:  # the next transaction starts while this one's follow-up work runs
             successor.wake.release()
+        try:
+            if committed and self._after is not None and batch:
+                self._after([t.item for t in batch])
+        finally:
+            with self._lock:
+                for ticket in batch:
+                    ticket.finished = True
+            for ticket in batch:
+                if ticket is not own:  # the leader's thread is not waiting; every other ticket is released once
+                    ticket.wake.release()
 
 
-def run_alone(write: Callable[[Callable[[], list[Item]]], list[Result]], item: Item) -> Result:
+def run_alone(write: Callable[[Callable[[], list[Item]]], list[Result]], item: Item,
+              after: Callable[[list[Item]], None] | None = None) -> Result:
     """One submission in its own transaction (the pre-group-commit behaviour; a baseline for benchmarks)."""
-    return write(lambda: [item])[0]
+    result = write(lambda: [item])[0]
+    if after is not None:
+        after([item])
+    return result

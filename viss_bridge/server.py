@@ -35,7 +35,7 @@ from viss_bridge.facade.pipeline import Published, SoapEndpoint, SoapPipeline, w
 from viss_bridge.facade.catalog_native import CATALOG_TNS, CatalogEndpoint, CatalogFacade
 from viss_bridge.facade.datatracker import DataTrackerService
 from viss_bridge.facade.dcat_face import dcat_answer
-from viss_bridge.facade.exchange import CallInfo, ExchangeSink
+from viss_bridge.facade.exchange import CallInfo, ExchangeSink, settle_logged
 from viss_bridge.facade.logging_sink import MessageLogAuditSink, MessageLogSink, sign_response
 from viss_bridge.msglog import LogUnavailable, MessageLog
 from viss_bridge.facade.legacy_contract import LegacyContractFacade, LegacyContracts
@@ -107,6 +107,7 @@ class BridgeApp:
         except LogUnavailable as exc:  # serve nothing unlogged: every call gets LoggingFailed until it is back
             log.error("message log unavailable at start", extra={"error": str(exc)})
         self.sinks.append(MessageLogSink(self.msglog))
+        self.msglog.on_commit = settle_logged  # an answer's tracker entries, once its records committed
         # Access-control steps go on the same signed chain once they commit.
         self.registry.audit.committed_sinks.append(MessageLogAuditSink(self.msglog))
         self.msglog.start_sealer()

@@ -205,3 +205,87 @@ def test_one_commit_per_call_when_group_commit_is_off(tmp_path: Path) -> None:
         thread.join(30)
     assert (msglog.commits, msglog.committed_calls) == (20, 20)
     assert rows(f"sqlite:///{tmp_path / 'log.sqlite'}", "SELECT COUNT(*), MAX(seq) FROM msglog_record")[0] == (40, 40)
+
+
+def queue_tokens_behind_lock(msglog: MessageLog, calls: list[tuple[RecordInput, ...]],
+                             acknowledged: list[int]) -> list[Any]:
+    """queue_behind_lock, each call handing ``token-<index>`` as its ``then`` token; ``acknowledged`` gets the
+    index of every call that returned."""
+    outcomes: list[Any] = [None] * len(calls)
+
+    def call(i: int) -> None:
+        try:
+            outcomes[i] = msglog.record(*calls[i], then=f"token-{i}")
+        except LogUnavailable as exc:
+            outcomes[i] = exc
+        acknowledged.append(i)
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(calls))]
+    with node_lock_held(msglog):
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while msglog._group.waiting < len(calls) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    for thread in threads:
+        thread.join(30)
+    return outcomes
+
+
+def test_work_after_a_commit_gets_every_committed_token_once_before_its_callers_return(log_url) -> None:  # type: ignore[no-untyped-def]
+    """What must follow the commit (the answers' tracker entries) runs once per transaction, for all of it,
+    before any caller in it is acknowledged; a transaction that failed hands nothing on."""
+    msglog = MessageLog(log_url, "node-1")
+    msglog.open()
+    seen: list[tuple[list[Any], int]] = []
+    acknowledged: list[int] = []
+    msglog.on_commit = lambda tokens: seen.append((sorted(tokens), len(acknowledged)))
+    outcomes = queue_tokens_behind_lock(msglog, [exchange(i) for i in range(6)], acknowledged)
+    assert all(isinstance(o, list) for o in outcomes), outcomes
+    assert seen == [([f"token-{i}" for i in range(6)], 0)] and msglog.commits == 1  # 0: before any returned
+    msglog.record(*exchange(7))  # no token: nothing to hand on
+    assert len(seen) == 1
+    seen.clear()
+    poison(msglog.store)
+    outcomes = queue_tokens_behind_lock(msglog, [exchange(10), exchange(11, exchange_id="poison")], [])
+    assert all(isinstance(o, LogUnavailable) for o in outcomes) and seen == []
+
+
+def test_a_failing_after_commit_step_leaves_the_records_acknowledged(log_url) -> None:  # type: ignore[no-untyped-def]
+    msglog = MessageLog(log_url, "node-1")
+    msglog.open()
+
+    def broken(_tokens: list[Any]) -> None:
+        raise RuntimeError("the access store is down")
+
+    msglog.on_commit = broken
+    receipts = msglog.record(*exchange(1), then="t")
+    assert [r.seq for r in receipts] == [1, 2] and msglog.append_failure is None
+
+
+def test_the_next_transaction_starts_while_the_previous_ones_follow_up_runs(tmp_path: Path) -> None:
+    from viss_bridge.grouping import GroupCommit
+
+    release_first = threading.Event()
+    order: list[str] = []
+
+    def write(take: Any) -> list[int]:
+        items = take()
+        order.append(f"commit {items}")
+        return items
+
+    def after(items: list[int]) -> None:
+        if items == [1]:
+            release_first.wait(30)  # the first batch's follow-up is slow
+        order.append(f"after {items}")
+
+    group: GroupCommit[int, int] = GroupCommit(write, after=after)
+    first = threading.Thread(target=group.submit, args=(1,))
+    first.start()
+    while "commit [1]" not in order:
+        time.sleep(0.001)
+    assert group.submit(2) == 2  # committed, followed up and acknowledged while batch 1's follow-up still waits
+    assert order == ["commit [1]", "commit [2]", "after [2]"] and first.is_alive()
+    release_first.set()
+    first.join(30)
+    assert order[-1] == "after [1]"

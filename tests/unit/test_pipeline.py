@@ -153,3 +153,30 @@ def test_exchange_ids_are_time_ordered_uuids() -> None:
     assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
     assert abs((parsed.int >> 80) / 1000 - time.time()) < 60  # its first 48 bits are Unix milliseconds
     assert max(first) < later
+
+
+def test_only_the_last_sink_may_make_an_answers_uses_final() -> None:
+    """A sink before the message log must not settle uses: a later sink can still refuse the exchange."""
+    import datetime as dt
+
+    from viss_bridge.facade.exchange import CallInfo, Exchange, record_exchange
+
+    seen: list[tuple[str, list[object]]] = []
+
+    class Sink:
+        def __init__(self, name: str, fails: bool = False) -> None:
+            self.name, self.fails = name, fails
+
+        def record(self, exchange: Exchange) -> None:
+            seen.append((self.name, list(exchange.settle)))
+            if self.fails:
+                raise RuntimeError("down")
+
+    use = object()
+    exchange = Exchange(endpoint="xroad", dialect="xroad", started_at=dt.datetime.now(dt.timezone.utc), duration_ms=1.0,
+                        request=b"<q/>", response=b"<a/>", status=200, info=CallInfo(), settle=[use])
+    assert record_exchange([Sink("first"), Sink("log")], exchange) is None
+    assert seen == [("first", []), ("log", [use])]
+    seen.clear()
+    refused = record_exchange([Sink("first", fails=True), Sink("log")], exchange)
+    assert refused is not None and refused.code.endswith("LoggingFailed") and seen == [("first", [])]

@@ -190,6 +190,16 @@ class AccessWrites:
         if rows or count is not None:
             self._submit(UseWrite(TRACK, number=count, rows=tuple(rows), count=count is not None))
 
+    def track_many(self, answers: list[tuple[list[UsageRow], str | None]]) -> None:
+        """:meth:`track` for several answers at once, in one transaction of the calling thread.
+
+        For a caller that batches already (the message log's committing thread settles every answer of
+        its commit: ``access.policy.commit_uses``): no second rendezvous of the answers' threads."""
+        writes = [UseWrite(TRACK, number=count, rows=tuple(rows), count=count is not None)
+                  for rows, count in answers if rows or count is not None]
+        if writes:
+            self._write(lambda: writes)
+
     def _submit(self, write: UseWrite) -> None:
         refused = self._group.submit(write)
         if refused is not None:

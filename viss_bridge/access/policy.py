@@ -234,6 +234,24 @@ class RegistryPolicy:
             self.forget(decision.client_id)  # the cached use count is stale now
 
 
+def commit_uses(uses: Iterable["PendingUse"]) -> None:
+    """:meth:`PendingUse.commit` for the answers of one message log commit, one transaction per access store.
+
+    Marks them settled first: if the write fails, the answers stay served (their records are in the
+    log) and nothing is written twice; the error propagates to the caller, who reports it.
+    """
+    by_store: dict[int, tuple[AccessWrites, list[tuple[list[UsageRow], str | None]]]] = {}
+    for use in uses:
+        if use.settled:
+            continue
+        use.settled = True
+        writes = use.policy.writes
+        by_store.setdefault(id(writes), (writes, []))[1].append(
+            (use.rows, use.number if use.counted_when_served else None))
+    for writes, answers in by_store.values():
+        writes.track_many(answers)
+
+
 @dataclass
 class PendingUse:
     """One answer's reserved permission use and its tracker entries, not yet final.

@@ -12,7 +12,7 @@ import datetime as dt
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import logging
 from typing import Any, Protocol
 
@@ -72,6 +72,10 @@ class Exchange:
     leg: str = "consumer"
     peer: str | None = None  # provider name and address on the provider leg
     error: str | None = None  # provider leg: why no (usable) answer came, e.g. a timeout
+    # The answer's reserved uses (access.policy.PendingUse), to be made final by the last sink once it has
+    # recorded the exchange (the message log, in the thread that committed it: :func:`settle_logged`);
+    # whatever is still unsettled afterwards, settle_uses settles.
+    settle: list[Any] = field(default_factory=list)
 
 
 class ExchangeSink(Protocol):
@@ -98,16 +102,37 @@ def settle_uses(info: CallInfo, served: bool) -> None:
                              "permission": getattr(use, "number", None)})
 
 
+def settle_logged(batches: list[tuple[str, list[Any]]]) -> None:
+    """Make final the uses of answers whose records have just committed (``MessageLog.on_commit``).
+
+    One call per log commit, from the thread that committed it, with each exchange's id and ``settle`` list:
+    the tracker entries of every answer in the commit go into one access-store transaction, instead of
+    each answer's thread waiting for a second group commit of its own (issue 12). A failure is reported
+    per exchange, as :func:`settle_uses` does; the answers stay served.
+    """
+    from viss_bridge.access.policy import commit_uses
+
+    try:
+        commit_uses([use for _exchange_id, uses in batches for use in uses])
+    except Exception as exc:
+        for exchange_id, uses in batches:
+            for use in uses:
+                log.error("settling a permission use failed", exc_info=exc,
+                          extra={"exchange_id": exchange_id, "served": True, "permission": getattr(use, "number", None)})
+
+
 def record_exchange(sinks: "list[ExchangeSink]", exchange: Exchange) -> faults.BridgeFault | None:
     """Hand ``exchange`` to every sink before its response leaves (log before respond).
 
     Returns None when every sink took it, else the ``LoggingFailed`` BridgeFault the face must answer
     with instead of the data (its id is in the error line). Every face calls this one function, so a
-    face cannot serve what the message log refused.
+    face cannot serve what the message log refused. Only the last sink sees ``exchange.settle``: uses
+    are made final only once every sink has taken the exchange.
     """
-    for sink in sinks:
+    earlier = replace(exchange, settle=[]) if exchange.settle and len(sinks) > 1 else exchange
+    for position, sink in enumerate(sinks):
         try:
-            sink.record(exchange)
+            sink.record(exchange if position == len(sinks) - 1 else earlier)
         except Exception as exc:
             fault = faults.BridgeFault(faults.LOGGING_FAILED,
                                        "The message log could not be written; the request was not served")

@@ -52,6 +52,8 @@ class MessageLogSink:
                         fault_code=exchange.fault_code or (f"error: {exchange.error}"[:200] if exchange.error else None),
                         fault_id=exchange.fault_id,
                         duration_us=int(exchange.duration_ms * 1000), **common),
+            # settled by the committing thread (facade.exchange.settle_logged)
+            then=(exchange_id, exchange.settle) if exchange.settle else None,
         )
 
 

@@ -171,7 +171,8 @@ class ExchangePipeline:
             endpoint=face.name, dialect=face.name, started_at=started_at, duration_ms=round(elapsed * 1000, 3),
             request=request_bytes, response=response_bytes, status=answer.status, info=info,
             fault_code=answer.fault.code if answer.fault else None,
-            fault_id=answer.fault.fault_id if answer.fault else None, remote_addr=environ.get("REMOTE_ADDR")))
+            fault_id=answer.fault.fault_id if answer.fault else None, remote_addr=environ.get("REMOTE_ADDR"),
+            settle=list(info.uses) if answer.served else []))
         if refused is not None:  # log before respond: the answer is replaced by LoggingFailed
             answer = face.refused(refused, info)
         settle_uses(info, served=answer.served and refused is None)  # counted only with the answer's records

@@ -23,5 +23,6 @@ Result = TypeVar("Result")
 class GroupCommit(_GroupCommit[Item, Result]):
     """:class:`viss_bridge.grouping.GroupCommit` whose failed batches raise :class:`LogUnavailable`."""
 
-    def __init__(self, write: Callable[[Callable[[], list[Item]]], list[Result]], max_batch: int = 256) -> None:
-        super().__init__(write, max_batch, failure=LogUnavailable)
+    def __init__(self, write: Callable[[Callable[[], list[Item]]], list[Result]], max_batch: int = 256,
+                 after: Callable[[list[Item]], None] | None = None) -> None:
+        super().__init__(write, max_batch, failure=LogUnavailable, after=after)

@@ -64,6 +64,7 @@ INSERT = ("INSERT INTO msglog_record (node_id, seq, recorded_at, exchange_id, le
 _subjects_json = json.JSONEncoder(ensure_ascii=False).encode
 
 _Prepared = tuple[RecordInput, bytes, str]  # an entry, its bytes and their SHA-256 (hex)
+_Item = tuple[list[_Prepared], Any]  # one record() call's entries and its ``then`` token (None: nothing follows)
 
 
 class _ProbeRolledBack(LogUnavailable):
@@ -114,7 +115,11 @@ class MessageLog:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.group_commit = group_commit
-        self._group: GroupCommit[list[_Prepared], list[Receipt]] = GroupCommit(self._write, max_batch=max_batch)
+        # Called once per committed batch with the ``then`` tokens of its record() calls, by the thread that
+        # committed it and before those calls return (the server settles the answers' tracker entries here).
+        self.on_commit: Callable[[list[Any]], None] | None = None
+        self._group: GroupCommit[_Item, list[Receipt]] = GroupCommit(self._write, max_batch=max_batch,
+                                                                     after=self._after_commit)
         self.commits = 0  # transactions committed by this process, and the record() calls they held
         self.committed_calls = 0
         self._stats_lock = threading.Lock()
@@ -136,13 +141,15 @@ class MessageLog:
 
     # -- appending -----------------------------------------------------------------
 
-    def record(self, *entries: RecordInput) -> list[Receipt]:
+    def record(self, *entries: RecordInput, then: Any = None) -> list[Receipt]:
         """Append ``entries`` to this node's chain in one committed transaction, or raise LogUnavailable.
 
-        A failed append is remembered until one succeeds, so ``/health`` turns 503 at once, naming the
-        cause, even while the store can still be read."""
+        ``then``: an opaque token handed to :attr:`on_commit` once the entries have committed (never if
+        they did not), together with the tokens of every other call in the same transaction, before this
+        call returns. A failed append is remembered until one succeeds, so ``/health`` turns 503 at once,
+        naming the cause, even while the store can still be read."""
         try:
-            receipts = self._append(entries, probe=False)
+            receipts = self._append(entries, probe=False, then=then)
         except LogUnavailable as exc:
             self.append_failure = str(exc)
             raise
@@ -159,7 +166,16 @@ class MessageLog:
         except LogUnavailable as exc:
             self.append_failure = str(exc)
 
-    def _append(self, entries: tuple[RecordInput, ...], probe: bool) -> list[Receipt]:
+    def _after_commit(self, items: list[_Item]) -> None:
+        tokens = [token for _prepared, token in items if token is not None]
+        if not tokens or self.on_commit is None:
+            return
+        try:
+            self.on_commit(tokens)
+        except Exception as exc:  # the records are committed: whatever follows must not undo their answers
+            log.error("work after a message log commit failed", exc_info=exc)
+
+    def _append(self, entries: tuple[RecordInput, ...], probe: bool, then: Any = None) -> list[Receipt]:
         if not entries:
             return []
         if not self.store._schema_ready:
@@ -167,14 +183,14 @@ class MessageLog:
         # Hash the (possibly large) bodies in the caller's thread, before any lock; only the small metadata is
         # hashed inside the transaction (it holds the sequence number, known only there).
         prepared = [(entry, bytes(entry.body)) for entry in entries]
-        item = [(entry, body, hashlib.sha256(body).hexdigest()) for entry, body in prepared]
+        item: _Item = ([(entry, body, hashlib.sha256(body).hexdigest()) for entry, body in prepared], then)
         if probe:
             return run_alone(lambda take: self._write(take, probe=True), item)
         if self.group_commit:
             return self._group.submit(item)
-        return run_alone(self._write, item)
+        return run_alone(self._write, item, after=self._after_commit)
 
-    def _write(self, take: Callable[[], list[list[_Prepared]]], probe: bool = False) -> list[list[Receipt]]:
+    def _write(self, take: Callable[[], list[_Item]], probe: bool = False) -> list[list[Receipt]]:
         """One transaction: lock the node's head, take the waiting batch, chain and insert it, move the head."""
         store = self.store
         results: list[list[Receipt]] = []
@@ -189,9 +205,9 @@ class MessageLog:
             batch = take()  # everyone who queued while this transaction waited for the lock rides along
             now = utc_text(dt.datetime.now(dt.timezone.utc))
             params = []
-            for item in batch:
+            for prepared, _then in batch:
                 receipts = []
-                for entry, body, digest in item:
+                for entry, body, digest in prepared:
                     seq += 1
                     # META_COLUMNS order; row_record_hash writes the canonical JSON directly (same bytes as
                     # canonical_meta, which it falls back to for any value it does not write itself).
