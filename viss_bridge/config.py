@@ -289,6 +289,9 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"{origin}: set both 'platform_cert' and 'platform_key' (or neither)")
     if settings.workers < 1:
         raise ConfigError(f"{origin}: field 'workers' must be at least 1")
+    if not 0 <= settings.keepalive_linger_ms <= 100:  # longer, a thread waits on one consumer while others queue
+        raise ConfigError(f"{origin}: field 'keepalive_linger_ms' must be between 0 and 100, "
+                          f"got {settings.keepalive_linger_ms:g}")
     if not settings.provider.startswith(settings.xroad_instance + "/") or len(settings.provider.split("/")) not in (3, 4):
         raise ConfigError(
             f"{origin}: field 'provider' must be {settings.xroad_instance}/CLASS/CODE[/SUBSYSTEM], got {settings.provider!r}")

@@ -46,3 +46,12 @@ def test_signed_message_freshness_settings_and_the_older_viss_name(tmp_path: Pat
     assert load_settings(path, environ={}).viss_max_age == 90
     with pytest.raises(ConfigError, match="'wss_max_age' must be at least 1"):
         load_settings(environ={"VISS_BRIDGE_WSS_MAX_AGE": "0"})
+
+
+def test_keep_alive_linger_is_bounded(tmp_path: Path) -> None:
+    assert load_settings(environ={}).keepalive_linger_ms == 5
+    assert load_settings(environ={"VISS_BRIDGE_KEEPALIVE_LINGER_MS": "0"}).keepalive_linger_ms == 0
+    path = tmp_path / "bridge.toml"
+    path.write_text("keepalive_linger_ms = 250\n")
+    with pytest.raises(ConfigError, match=r"bridge.toml.*'keepalive_linger_ms' must be between 0 and 100, got 250"):
+        load_settings(path, environ={})
