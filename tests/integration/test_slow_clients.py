@@ -166,10 +166,11 @@ def test_keep_alive_serves_several_requests_on_one_connection(strict_bridge: Run
 
 @pytest.fixture(scope="module")
 def lingering_bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBridge]:
-    """One worker with one thread that waits up to 300 ms on a kept-alive connection for its next request."""
+    """One worker with one thread that waits up to 100 ms (the most the settings allow) on a kept-alive
+    connection for its next request."""
     running = start_bridge(tmp_path_factory.mktemp("linger"), workers=1, size=50,
                            extra_env={"VISS_BRIDGE_REQUEST_READ_TIMEOUT": "1", "VISS_BRIDGE_WORKER_THREADS": "1",
-                                      "VISS_BRIDGE_KEEPALIVE_LINGER_MS": "300"})
+                                      "VISS_BRIDGE_KEEPALIVE_LINGER_MS": "100"})
     yield running
     running.stop()
 
