@@ -113,7 +113,7 @@ def parse_untrusted(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._E
 # they are those bytes padded with zeros): in these, counting the two bytes bounds elements and attributes.
 _COUNTABLE_ENCODINGS = frozenset({"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1",
                                   "utf-16", "utf-16le", "utf-16be"})
-_DECLARED_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+_DECLARED_ENCODING = re.compile(rb"\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 
 
 def _within_caps_by_count(data: bytes) -> bool:
@@ -129,7 +129,7 @@ def _within_caps_by_count(data: bytes) -> bool:
         return False
     if data[:1] not in (b"<", b" ", b"\t", b"\r", b"\n", b"\xef"):  # not plain ASCII or UTF-8 (with its BOM)
         return False
-    declared = _DECLARED_ENCODING.match(data[3:] if data.startswith(b"\xef\xbb\xbf") else data)
+    declared = _DECLARED_ENCODING.match(data, 3 if data.startswith(b"\xef\xbb\xbf") else 0)  # match() anchors
     return declared is None or declared.group(1).decode("ascii").lower() in _COUNTABLE_ENCODINGS
 
 

@@ -67,15 +67,21 @@ def node_lock_held(msglog: MessageLog) -> Iterator[None]:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def queue_behind_lock(msglog: MessageLog, calls: list[tuple[RecordInput, ...]]) -> list[Any]:
-    """Start one thread per call while the node's lock is held; release it once all of them wait; their outcomes."""
+def queue_behind_lock(msglog: MessageLog, calls: list[tuple[RecordInput, ...]], *, tokens: bool = False,
+                      acknowledged: list[int] | None = None) -> list[Any]:
+    """Start one thread per call while the node's lock is held; release it once all of them wait; their outcomes.
+
+    ``tokens``: each call hands ``token-<index>`` as its ``then`` token; ``acknowledged`` gets the index of every
+    call that returned."""
     outcomes: list[Any] = [None] * len(calls)
 
     def call(i: int) -> None:
         try:
-            outcomes[i] = msglog.record(*calls[i])
+            outcomes[i] = msglog.record(*calls[i], then=f"token-{i}" if tokens else None)
         except LogUnavailable as exc:
             outcomes[i] = exc
+        if acknowledged is not None:
+            acknowledged.append(i)
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(len(calls))]
     with node_lock_held(msglog):
@@ -207,31 +213,6 @@ def test_one_commit_per_call_when_group_commit_is_off(tmp_path: Path) -> None:
     assert rows(f"sqlite:///{tmp_path / 'log.sqlite'}", "SELECT COUNT(*), MAX(seq) FROM msglog_record")[0] == (40, 40)
 
 
-def queue_tokens_behind_lock(msglog: MessageLog, calls: list[tuple[RecordInput, ...]],
-                             acknowledged: list[int]) -> list[Any]:
-    """queue_behind_lock, each call handing ``token-<index>`` as its ``then`` token; ``acknowledged`` gets the
-    index of every call that returned."""
-    outcomes: list[Any] = [None] * len(calls)
-
-    def call(i: int) -> None:
-        try:
-            outcomes[i] = msglog.record(*calls[i], then=f"token-{i}")
-        except LogUnavailable as exc:
-            outcomes[i] = exc
-        acknowledged.append(i)
-
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(calls))]
-    with node_lock_held(msglog):
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 30
-        while msglog._group.waiting < len(calls) and time.monotonic() < deadline:
-            time.sleep(0.01)
-    for thread in threads:
-        thread.join(30)
-    return outcomes
-
-
 def test_work_after_a_commit_gets_every_committed_token_once_before_its_callers_return(log_url) -> None:  # type: ignore[no-untyped-def]
     """What must follow the commit (the answers' tracker entries) runs once per transaction, for all of it,
     before any caller in it is acknowledged; a transaction that failed hands nothing on."""
@@ -240,14 +221,14 @@ def test_work_after_a_commit_gets_every_committed_token_once_before_its_callers_
     seen: list[tuple[list[Any], int]] = []
     acknowledged: list[int] = []
     msglog.on_commit = lambda tokens: seen.append((sorted(tokens), len(acknowledged)))
-    outcomes = queue_tokens_behind_lock(msglog, [exchange(i) for i in range(6)], acknowledged)
+    outcomes = queue_behind_lock(msglog, [exchange(i) for i in range(6)], tokens=True, acknowledged=acknowledged)
     assert all(isinstance(o, list) for o in outcomes), outcomes
     assert seen == [([f"token-{i}" for i in range(6)], 0)] and msglog.commits == 1  # 0: before any returned
     msglog.record(*exchange(7))  # no token: nothing to hand on
     assert len(seen) == 1
     seen.clear()
     poison(msglog.store)
-    outcomes = queue_tokens_behind_lock(msglog, [exchange(10), exchange(11, exchange_id="poison")], [])
+    outcomes = queue_behind_lock(msglog, [exchange(10), exchange(11, exchange_id="poison")], tokens=True)
     assert all(isinstance(o, LogUnavailable) for o in outcomes) and seen == []
 
 

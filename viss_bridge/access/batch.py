@@ -77,8 +77,8 @@ class _PlainStatements:
     """The per-answer statements (:class:`~viss_bridge.access.registry.UseStatements`) as plain SQL on a
     DB-API cursor inside :meth:`DirectReads.transaction`; the same SQL as the Core statements in registry."""
 
-    def __init__(self, cursor: Any, direct: DirectReads, engine: Engine) -> None:
-        self.cursor, self.direct, self.engine = cursor, direct, engine
+    def __init__(self, cursor: Any, direct: DirectReads, engine: Engine, sql_time: Callable[[Any], Any]) -> None:
+        self.cursor, self.direct, self.engine, self.sql_time = cursor, direct, engine, sql_time
 
     def _run(self, statement: str, params: tuple[Any, ...]) -> int:
         self.cursor.execute(self.direct.sql(statement), params)
@@ -88,7 +88,7 @@ class _PlainStatements:
         self._run(_GIVE_BACK_SQL, (k, k, number))
 
     def take(self, number: str, at: Any, k: int) -> bool:
-        moment = _sql_time(self.engine, at)
+        moment = self.sql_time(at)
         return self._run(_TAKE_SQL, (k, number, moment, moment, k)) == 1
 
     def row(self, number: str) -> Permission | None:
@@ -99,8 +99,8 @@ class _PlainStatements:
         if found is None:
             return None
         values = {}
+        dialect = self.engine.dialect
         for column, value in zip(permissions.c, found):
-            dialect = self.engine.dialect
             process = column.type.dialect_impl(dialect).result_processor(dialect, None)
             values[column.name] = process(value) if process is not None and value is not None else value
         return _permission(SimpleNamespace(**values))
@@ -113,14 +113,15 @@ class _PlainStatements:
             chunk = rows[start:start + _ENTRIES_PER_INSERT]
             params: list[Any] = []
             for entry in chunk:
-                params.extend(_sql_time(self.engine, entry[c]) if c == "at" else entry[c] for c in _ENTRY_COLUMNS)
+                params.extend(self.sql_time(entry[c]) if c == "at" else entry[c] for c in _ENTRY_COLUMNS)
             self._run(_insert_entries_sql(len(chunk)), tuple(params))
 
 
-def _sql_time(engine: Engine, moment: Any) -> Any:
-    """``moment`` as the driver must get it to compare with stored timestamps (SQLite: SQLAlchemy's text form)."""
+def _sql_time(engine: Engine) -> Callable[[Any], Any]:
+    """How a moment must reach the driver to compare with stored timestamps (SQLite: SQLAlchemy's text form);
+    looked up once per engine, not per statement."""
     process = permissions.c.valid_from.type.bind_processor(engine.dialect)
-    return process(moment) if process is not None else moment
+    return process if process is not None else (lambda moment: moment)
 
 
 def writer_lock_path(engine: Engine) -> str | None:
@@ -141,6 +142,7 @@ class AccessWrites:
         self.engine = engine
         self._lock_path = writer_lock_path(engine)
         self.direct = direct_reads(engine)
+        self._sql_time = _sql_time(engine)
         self._local = threading.local()
         self._group: GroupCommit[UseWrite, UseRefused | None] = GroupCommit(
             self._write, max_batch=max_batch, failure=AccessStoreUnavailable)
@@ -157,7 +159,7 @@ class AccessWrites:
         like the reservation's UPDATE, so a revocation committed before it refuses the call. False:
         the permission has a quota, and the caller reserves the use exactly (:meth:`reserve`).
         """
-        at = _sql_time(self.engine, now_utc())
+        at = self._sql_time(now_utc())
         try:
             if self.direct.enabled:
                 rows = self.direct.rows(_USABLE_SQL, (number, at, at))
@@ -222,7 +224,7 @@ class AccessWrites:
             if self.direct.enabled:
                 with self.direct.transaction() as cursor:
                     batch = take()  # everyone who queued while this leader waited for the lock rides along
-                    results = apply_use_writes(_PlainStatements(cursor, self.direct, self.engine), batch)
+                    results = apply_use_writes(_PlainStatements(cursor, self.direct, self.engine, self._sql_time), batch)
             else:
                 with self.engine.begin() as conn:
                     batch = take()

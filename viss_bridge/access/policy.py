@@ -246,8 +246,7 @@ def commit_uses(uses: Iterable["PendingUse"]) -> None:
             continue
         use.settled = True
         writes = use.policy.writes
-        by_store.setdefault(id(writes), (writes, []))[1].append(
-            (use.rows, use.number if use.counted_when_served else None))
+        by_store.setdefault(id(writes), (writes, []))[1].append(use.served_write())
     for writes, answers in by_store.values():
         writes.track_many(answers)
 
@@ -267,13 +266,19 @@ class PendingUse:
     counted_when_served: bool = False  # an unlimited permission: its use is counted here, with the entries
     settled: bool = False
 
+    def served_write(self) -> tuple[list[UsageRow], str | None]:
+        """What serving the answer writes: its tracker entries, and the unlimited permission whose use it counts
+        (None: a quota's use was reserved already, or no permission)."""
+        return self.rows, self.number if self.counted_when_served else None
+
     def commit(self) -> None:
         """The answer's log records committed: write its tracker entries (and count an unlimited permission's use;
         a quota's use was reserved already)."""
         if self.settled:
             return
         self.settled = True
-        self.policy.writes.track(self.rows, count=self.number if self.counted_when_served else None)
+        rows, count = self.served_write()
+        self.policy.writes.track(rows, count=count)
 
     def release(self) -> None:
         """The answer was refused (or replaced by a fault): give the use back and write no tracker entry."""

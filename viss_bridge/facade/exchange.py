@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 import logging
 from typing import Any, Protocol
 
+from viss_bridge.access.policy import commit_uses
 from viss_bridge.facade import faults
 
 log = logging.getLogger(__name__)
@@ -110,8 +111,6 @@ def settle_logged(batches: list[tuple[str, list[Any]]]) -> None:
     each answer's thread waiting for a second group commit of its own (issue 12). A failure is reported
     per exchange, as :func:`settle_uses` does; the answers stay served.
     """
-    from viss_bridge.access.policy import commit_uses
-
     try:
         commit_uses([use for _exchange_id, uses in batches for use in uses])
     except Exception as exc:
